@@ -1,0 +1,201 @@
+import type { Readable, Writable } from 'node:stream';
+import { waitForDrain, writeBatch } from '../io/write.ts';
+import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
+import type { WireLimits } from '../wire/limits.ts';
+import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import { encodeResponse } from '../wire/serialize.ts';
+import { routeConsoleToStderr } from './console.ts';
+
+/** What a transform function gets besides the response. */
+export interface TransformContext {
+  /** The request the response answers, from the `Transform-Request-*` fields: method, URL, forwarded headers. */
+  request: Request;
+}
+
+/** A transform: the response in, the changed response out. */
+export type TransformFunction = (
+  response: Response,
+  context: TransformContext,
+) => Response | Promise<Response>;
+
+/** Options of {@link serveTransform}. */
+export interface ServeTransformOptions {
+  /** Where messages come from. @default process.stdin */
+  input?: Readable;
+  /** Where answers go. @default process.stdout */
+  output?: Writable;
+  /** Bounds on each incoming message. @default no body limit, 64 KiB heads */
+  limits?: Partial<WireLimits>;
+  /**
+   * Exit the process a second after input ends, even if something else keeps it alive, so a transform never
+   * outlives its parent. @default true when `output` is process.stdout
+   */
+  exitOnEnd?: boolean;
+}
+
+interface Message {
+  head: ResponseHead;
+  body: BodyChannel | undefined;
+}
+
+const DEFAULT_URL = 'http://localhost/';
+const REASON_MAX_CHARS = 200;
+
+function toRequest(head: ResponseHead): Request {
+  const headers = new Headers();
+  for (const [key, value] of head.context) {
+    if (key.startsWith('header-')) headers.append(key.slice('header-'.length), value);
+  }
+  const init = { method: head.context.get('method') ?? 'GET', headers };
+  try {
+    return new Request(head.context.get('url') ?? DEFAULT_URL, init);
+  } catch {
+    // A method or URL a Request cannot hold (CONNECT, a relative URL): keep the headers, lose the rest.
+    return new Request(DEFAULT_URL, { headers });
+  }
+}
+
+/** A `Transform-Error` value: one line of visible characters, short. */
+function toReason(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = (message.split('\n')[0] ?? '').replace(/[^\x20-\x7e]/g, '?').trim();
+  return (line || 'the transform function failed').slice(0, REASON_MAX_CHARS);
+}
+
+function getFailureResponse(error: unknown): Response {
+  return new Response(null, { status: 500, headers: { 'Transform-Error': toReason(error) } });
+}
+
+/**
+ * Serve a transform over stdin and stdout (CONTRACT section 5): read one HTTP/1.1 response per message,
+ * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
+ * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, the answer is a
+ * `Transform-Error` (the stack goes to stderr) and serving goes on. `console.log` goes to stderr.
+ *
+ * @param fn The transform.
+ * @param options Streams and limits, for tests or embedding.
+ * @returns Resolves when the input ends and every answer is written.
+ * @example
+ * ```ts
+ * // upper.ts, run as `command: ['node', 'upper.js']`
+ * import { serveTransform } from 'subprocess-transform/child';
+ * await serveTransform(async (response) => new Response((await response.text()).toUpperCase(), response));
+ * ```
+ */
+export async function serveTransform(
+  fn: TransformFunction,
+  options: ServeTransformOptions = {},
+): Promise<void> {
+  if (typeof fn !== 'function') throw new TypeError(`Expected a transform function, got ${typeof fn}`);
+  const input = options.input ?? process.stdin;
+  const output = options.output ?? process.stdout;
+  if (output === process.stdout) routeConsoleToStderr();
+  const messages: Message[] = [];
+  let current: Message | undefined;
+  let wake: (() => void) | undefined;
+  let ended = false;
+  let failure: unknown;
+  const notify = (): void => {
+    wake?.();
+    wake = undefined;
+  };
+  const source = { resume: () => input.resume(), cancel: () => input.resume() };
+  const parser = new ResponseParser(
+    {
+      onHead(head) {
+        current = { head, body: hasBody(head) ? new BodyChannel(source) : undefined };
+        messages.push(current);
+        notify();
+      },
+      onBody(chunk) {
+        if (current?.body?.push(chunk) === false) input.pause();
+      },
+      onMessageEnd() {
+        current?.body?.close();
+        current = undefined;
+      },
+    },
+    { limits: options.limits },
+  );
+  const stop = (error?: unknown): void => {
+    if (error !== undefined) failure ??= error;
+    ended = true;
+    current?.body?.error(error ?? new Error('Input ended in the middle of a message'));
+    notify();
+  };
+  input.on('data', (chunk: Uint8Array) => {
+    try {
+      parser.push(chunk);
+    } catch (error) {
+      input.pause();
+      stop(error);
+    }
+  });
+  input.on('end', () => {
+    try {
+      parser.end();
+      stop();
+    } catch (error) {
+      stop(error);
+    }
+  });
+  input.on('error', stop);
+  output.on('error', stop);
+
+  while (true) {
+    const message = messages.shift();
+    if (message === undefined) {
+      if (ended) break;
+      await new Promise<void>((resolve) => {
+        wake = resolve;
+      });
+      continue;
+    }
+    if (!(await answer(fn, message, input, output))) break;
+  }
+  if (failure !== undefined) console.error('subprocess-transform: stopped serving:', failure);
+  if (options.exitOnEnd ?? output === process.stdout) {
+    setTimeout(() => process.exit(failure === undefined ? 0 : 1), 1000).unref();
+  }
+}
+
+/** Answer one message; false when the output is gone. */
+async function answer(
+  fn: TransformFunction,
+  message: Message,
+  input: Readable,
+  output: Writable,
+): Promise<boolean> {
+  const { head, body } = message;
+  const id = head.context.get('id');
+  let result: Response;
+  try {
+    result = await fn(createResponse(head, body?.stream ?? null), { request: toRequest(head) });
+    if (!(result instanceof Response))
+      throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
+  } catch (error) {
+    console.error(error);
+    result = getFailureResponse(error);
+  }
+  const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
+  try {
+    for await (const batch of encodeResponse(result, { fields })) {
+      if (!writeBatch(output, batch)) await waitForDrain(output);
+    }
+  } catch (error) {
+    if (output.destroyed || output.writableEnded) return false;
+    // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
+    console.error("subprocess-transform: the transform's response body failed; stopping", error);
+    output.destroy();
+    return false;
+  } finally {
+    // Drain whatever the function left unread, so the next message starts at its first byte.
+    if (body?.open) {
+      body.discard(
+        new TypeError('The transform answered before reading the whole body; the rest was drained'),
+      );
+      input.resume();
+    }
+  }
+  return true;
+}

@@ -1,0 +1,43 @@
+import type { Writable } from 'node:stream';
+
+/**
+ * Write views as one `writev` (cork, write each, uncork): no copy, one system call for a head and its body
+ * or a chunk and its framing. Returns false when the stream wants a `drain` first.
+ */
+export function writeBatch(writable: Writable, batch: readonly Uint8Array[]): boolean {
+  if (batch.length === 1) return writable.write(batch[0]);
+  writable.cork();
+  let ok = true;
+  for (const view of batch) ok = writable.write(view) && ok;
+  writable.uncork();
+  return ok;
+}
+
+/** Resolve on `drain`; reject when the stream fails or closes first, so a dead pipe never hangs a writer. */
+export function waitForDrain(writable: Writable): Promise<void> {
+  if (writable.destroyed || writable.writableEnded) {
+    return Promise.reject(new Error('Cannot write: the stream is closed'));
+  }
+  return new Promise((resolve, reject) => {
+    const settle = (error?: Error): void => {
+      writable.off('drain', onDrain);
+      writable.off('error', onError);
+      writable.off('close', onClose);
+      if (error) reject(error);
+      else resolve();
+    };
+    const onDrain = (): void => settle();
+    const onError = (error: Error): void => settle(error);
+    const onClose = (): void => settle(new Error('Cannot write: the stream closed'));
+    writable.on('drain', onDrain);
+    writable.on('error', onError);
+    writable.on('close', onClose);
+  });
+}
+
+/** Write every batch with backpressure. */
+export async function writeBatches(writable: Writable, batches: AsyncIterable<Uint8Array[]>): Promise<void> {
+  for await (const batch of batches) {
+    if (!writeBatch(writable, batch)) await waitForDrain(writable);
+  }
+}

@@ -1,0 +1,176 @@
+import { availableParallelism } from 'node:os';
+import type { TransformError } from './errors.ts';
+import { formatCommand, parseCommand } from './pool/command.ts';
+import { type StderrOption, validateStderr } from './pool/stderr.ts';
+import { validateTimeout } from './pool/timeout.ts';
+import { type ContentTypeMatcher, createSelector, type ShouldTransform } from './select.ts';
+import { resolveLimits, type WireLimits } from './wire/limits.ts';
+
+/** What a process has done so far, passed to the `recycle` hook after each transform. */
+export interface RecycleInfo {
+  pid: number;
+  /** Transforms this process has completed. */
+  transforms: number;
+  /** `Date.now()` when it was started. */
+  startedAt: number;
+}
+
+/** What to do when a transform fails. */
+export type OnError =
+  | 'respond'
+  | 'passthrough'
+  | ((
+      error: TransformError,
+      request: Request | undefined,
+      original: Response | undefined,
+    ) => Response | Promise<Response>);
+
+/** Options of `withTransform` and `createTransformPool`. */
+export interface TransformOptions {
+  /** The transform program: an argv array, or a string split like a shell would (no shell is run). */
+  command: string | readonly string[];
+  /** Working directory of the process. @default the parent's */
+  cwd?: string;
+  /** Variables added to the parent's environment for the process. @default the parent's */
+  env?: Record<string, string | undefined>;
+  /** Processes in the pool. @default os.availableParallelism() */
+  processes?: number;
+  /**
+   * Which responses go through the transform (may be async).
+   * @default all but 1xx, 204, 206, 304, HEAD requests, `Cache-Control: no-transform` and `text/event-stream`
+   */
+  shouldTransform?: ShouldTransform;
+  /** Transform only responses of this media type (a string, a list, or a RegExp). @default any */
+  contentType?: ContentTypeMatcher;
+  /** May return a replacement for the transformed response. */
+  afterTransform?: (
+    response: Response,
+    request: Request | undefined,
+  ) => Response | undefined | Promise<Response | undefined>;
+  /**
+   * On failure: `'respond'` with the error's status, `'passthrough'` the original response (when its body can
+   * still be sent), or a function returning the response. @default 'respond'
+   */
+  onError?: OnError;
+  /** Milliseconds until the response head arrives, and the longest silence between body chunks. @default 30000 */
+  timeout?: number;
+  /** Transforms that may wait for a free process; past it, `ERR_TRANSFORM_QUEUE_FULL`. @default 1000 */
+  maxQueue?: number;
+  /** Retire a process after this many transforms. @default Infinity */
+  maxRequestsPerProcess?: number;
+  /** Called after each transform; returning true retires the process (after its current work). */
+  recycle?: (info: RecycleInfo) => boolean | Promise<boolean>;
+  /** Where the process's stderr goes; it is always drained. @default lines to console.error, `[transform <pid>]` first */
+  stderr?: StderrOption;
+  /**
+   * Send `Transform-Request-Method` and `Transform-Request-Url` (true), nothing (false), or those plus
+   * `Transform-Request-Header-<Name>` for each request header named. @default true
+   */
+  requestContext?: boolean | readonly string[];
+  /** Bounds on the transform's output. @default { maxHeaderBytes: 65536, maxHeaderCount: 256, maxBodyBytes: Infinity } */
+  limits?: Partial<WireLimits>;
+  /** Decode gzip, deflate and br bodies before the transform; false skips encoded responses. @default true */
+  decode?: boolean;
+  /** Keep a strong ETag and Last-Modified on transformed responses. @default false */
+  preserveValidators?: boolean;
+}
+
+/** Defaults of {@link TransformOptions}. */
+export const DEFAULTS = Object.freeze({
+  onError: 'respond',
+  timeout: 30_000,
+  maxQueue: 1000,
+  maxRequestsPerProcess: Number.POSITIVE_INFINITY,
+  requestContext: true,
+  decode: true,
+  preserveValidators: false,
+} as const);
+
+/** Options after validation, with defaults filled in. */
+export interface ResolvedOptions {
+  argv: [string, ...string[]];
+  commandText: string;
+  cwd: string | undefined;
+  env: Record<string, string | undefined> | undefined;
+  processes: number;
+  select: ShouldTransform;
+  afterTransform: TransformOptions['afterTransform'];
+  onError: OnError;
+  timeout: number;
+  maxQueue: number;
+  maxRequestsPerProcess: number;
+  recycle: TransformOptions['recycle'];
+  stderr: StderrOption | undefined;
+  contextHeaders: readonly string[] | undefined;
+  limits: WireLimits;
+  decode: boolean;
+  preserveValidators: boolean;
+}
+
+function validateCount(name: string, value: unknown, fallback: number, min: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${typeof value}`);
+  }
+  if (value < min || (value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))) {
+    throw new RangeError(`Expected \`${name}\` to be an integer of at least ${min}, got ${value}`);
+  }
+  return value;
+}
+
+function validateFunction<T>(name: string, value: T): T {
+  if (value !== undefined && typeof value !== 'function') {
+    throw new TypeError(`Expected \`${name}\` to be a function, got ${typeof value}`);
+  }
+  return value;
+}
+
+function validateOnError(value: unknown): OnError {
+  if (value === undefined) return DEFAULTS.onError;
+  if (value === 'respond' || value === 'passthrough' || typeof value === 'function') return value as OnError;
+  throw new TypeError(
+    `Expected \`onError\` to be 'respond', 'passthrough' or a function, got ${String(value)}`,
+  );
+}
+
+function validateRequestContext(value: unknown): readonly string[] | undefined {
+  if (value === undefined || value === true) return [];
+  if (value === false) return undefined;
+  if (Array.isArray(value) && value.every((name) => typeof name === 'string'))
+    return value.map((name) => name.toLowerCase());
+  throw new TypeError('Expected `requestContext` to be a boolean or a list of header names');
+}
+
+/** Validate options once, when a pool is made, so a request never pays for it. */
+export function resolveOptions(options: TransformOptions): ResolvedOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new TypeError(
+      `Expected options to be an object, got ${options === null ? 'null' : typeof options}`,
+    );
+  }
+  const argv = parseCommand(options.command);
+  return {
+    argv,
+    commandText: formatCommand(argv),
+    cwd: options.cwd,
+    env: options.env,
+    processes: validateCount('processes', options.processes, availableParallelism(), 1),
+    select: createSelector(options),
+    afterTransform: validateFunction('afterTransform', options.afterTransform),
+    onError: validateOnError(options.onError),
+    timeout: validateTimeout(options.timeout ?? DEFAULTS.timeout),
+    maxQueue: validateCount('maxQueue', options.maxQueue, DEFAULTS.maxQueue, 0),
+    maxRequestsPerProcess: validateCount(
+      'maxRequestsPerProcess',
+      options.maxRequestsPerProcess,
+      DEFAULTS.maxRequestsPerProcess,
+      1,
+    ),
+    recycle: validateFunction('recycle', options.recycle),
+    stderr: validateStderr(options.stderr),
+    contextHeaders: validateRequestContext(options.requestContext),
+    limits: resolveLimits(options.limits),
+    decode: options.decode ?? DEFAULTS.decode,
+    preserveValidators: options.preserveValidators ?? DEFAULTS.preserveValidators,
+  };
+}

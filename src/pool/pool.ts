@@ -1,0 +1,344 @@
+import { decodeContent } from '../decode.ts';
+import { TransformError } from '../errors.ts';
+import { type ResolvedOptions, resolveOptions, type TransformOptions } from '../options.ts';
+import { isEncoded } from '../select.ts';
+import { toCanonicalName } from '../wire/fields.ts';
+import { Exchange } from './exchange.ts';
+import { KILL_GRACE_MS, type ProcessExit, TransformProcess } from './process.ts';
+import { type PoolStats, StatsRecorder } from './stats.ts';
+
+/** Options of one {@link TransformPool.transform} call. */
+export interface TransformInit {
+  /** The request the response answers: its method, URL and chosen headers go to the transform. */
+  request?: Request;
+  /** Aborts the transform while it waits or before its response begins (the client left). */
+  signal?: AbortSignal;
+}
+
+/** A pool of long-lived transform processes. */
+export interface TransformPool extends AsyncDisposable {
+  /** Send a response through a transform process; rejects with a {@link TransformError}. */
+  transform(response: Response, init?: TransformInit): Promise<Response>;
+  stats(): PoolStats;
+  /** Replace every process with a fresh one, without failing a transform in flight. */
+  reload(): Promise<void>;
+  /**
+   * Take no more work (new calls fail with `ERR_TRANSFORM_CLOSED`), let work in flight and queued finish
+   * within `timeout` ms, end each process's stdin, then SIGTERM, then SIGKILL. Idempotent.
+   */
+  close(options?: { timeout?: number }): Promise<void>;
+}
+
+/** Backoff after the second start failure in a row, doubling up to the cap. */
+const BACKOFF_FIRST_MS = 100;
+const BACKOFF_MAX_MS = 10_000;
+const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+function getBackoff(failures: number): number {
+  return failures < 2 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 2), BACKOFF_MAX_MS);
+}
+
+/**
+ * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
+ * longest, so all stay warm); otherwise the transform waits. Processes that exit are replaced, with an
+ * exponential backoff while they keep dying at start.
+ */
+export class Pool implements TransformPool {
+  readonly options: ResolvedOptions;
+  /** Processes that take work. */
+  readonly #serving = new Set<TransformProcess>();
+  /** Every process not yet exited, retiring ones included. */
+  readonly #alive = new Set<TransformProcess>();
+  readonly #idle: TransformProcess[] = [];
+  readonly #queue: Exchange[] = [];
+  readonly #stats = new StatsRecorder();
+  #closed = false;
+  #closing: Promise<void> | undefined;
+  #startFailures = 0;
+  #lastStartFailure: TransformError | undefined;
+  #backoffUntil = 0;
+  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
+  #nextId = 1;
+
+  constructor(options: TransformOptions) {
+    this.options = resolveOptions(options);
+    this.#fill();
+  }
+
+  transform(response: Response, init: TransformInit = {}): Promise<Response> {
+    return this.start(response, init).result;
+  }
+
+  /** Start a transform and return its exchange, which can give back the original response on failure. */
+  start(response: Response, init: TransformInit = {}): Exchange {
+    if (!(response instanceof Response)) {
+      throw new TypeError(
+        `Expected a Response to transform, got ${response === null ? 'null' : typeof response}`,
+      );
+    }
+    if (response.bodyUsed || response.body?.locked) {
+      throw new TypeError('Cannot transform a Response whose body was already read');
+    }
+    const { options } = this;
+    const exchange = new Exchange({
+      id: this.#nextId++,
+      response: options.decode && isEncoded(response) ? decodeContent(response) : response,
+      request: init.request,
+      signal: init.signal,
+      fields: this.#getContextFields(init.request),
+      timeout: options.timeout,
+      preserveValidators: options.preserveValidators,
+      recorder: {
+        succeeded: (latency) => this.#stats.succeeded(latency),
+        failed: (error) => this.#stats.failedWith((error as { code?: string }).code),
+      },
+      onAbortQueued: (queued) => this.#removeFromQueue(queued),
+    });
+    const refusal = this.#refuse(init.signal);
+    if (refusal !== undefined) exchange.reject(refusal);
+    else this.#enqueue(exchange);
+    return exchange;
+  }
+
+  stats(): PoolStats {
+    let busy = 0;
+    for (const process of this.#alive) if (process.busy) busy++;
+    const stats = this.#stats;
+    return {
+      alive: this.#alive.size,
+      busy,
+      idle: this.#idle.length,
+      queued: this.#queue.length,
+      started: stats.started,
+      exited: stats.exited,
+      restarted: stats.restarted,
+      ok: stats.ok,
+      failed: stats.failed,
+      timedOut: stats.timedOut,
+      latency: stats.getLatency(),
+    };
+  }
+
+  async reload(): Promise<void> {
+    const old = [...this.#serving];
+    // Each retiring process is replaced at once and leaves after the transform it is running.
+    for (const process of old) process.retire();
+    await Promise.all(old.map((process) => process.closed));
+  }
+
+  close(options: { timeout?: number } = {}): Promise<void> {
+    this.#closed = true;
+    this.#closing ??= this.#close(options.timeout ?? DEFAULT_CLOSE_TIMEOUT_MS);
+    return this.#closing;
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  async #close(timeout: number): Promise<void> {
+    clearTimeout(this.#backoffTimer);
+    for (const process of this.#idle.splice(0)) process.retire();
+    const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<'expired'>((resolve) => {
+      timer = setTimeout(() => resolve('expired'), timeout);
+    });
+    // Work in flight and queued finishes; each process retires once there is nothing left for it.
+    while (this.#alive.size > 0) {
+      if ((await Promise.race([allClosed(), expired])) === 'expired') break;
+    }
+    clearTimeout(timer);
+    for (const exchange of this.#queue.splice(0)) exchange.reject(this.#closedError());
+    for (const process of this.#alive) process.kill('the pool is closing');
+    await Promise.race([allClosed(), new Promise((resolve) => setTimeout(resolve, 3 * KILL_GRACE_MS))]);
+  }
+
+  #closedError(): TransformError {
+    return new TransformError(
+      'ERR_TRANSFORM_CLOSED',
+      `Transform pool for "${this.options.commandText}" is closed`,
+      {
+        command: this.options.commandText,
+      },
+    );
+  }
+
+  /** Why a new transform cannot even wait for a process, if it cannot. */
+  #refuse(signal: AbortSignal | undefined): TransformError | undefined {
+    const command = this.options.commandText;
+    if (this.#closed) {
+      this.#closedError();
+      return;
+    }
+    if (signal?.aborted) {
+      return new TransformError(
+        'ERR_TRANSFORM_ABORTED',
+        `Transform "${command}" was not started: the client went away`,
+        {
+          command,
+        },
+      );
+    }
+    if (this.#idle.length > 0) return undefined;
+    // No process to wait for, and none will start soon: fail fast instead of queueing behind a crash loop.
+    if (this.#serving.size === 0 && this.#backoffUntil > Date.now()) {
+      this.#startFailedError();
+      return;
+    }
+    if (this.#queue.length >= this.options.maxQueue) {
+      return new TransformError(
+        'ERR_TRANSFORM_QUEUE_FULL',
+        `Transform "${command}" has ${this.#queue.length} transforms waiting already (maxQueue)`,
+        { command },
+      );
+    }
+    return undefined;
+  }
+
+  #startFailedError(): TransformError {
+    const last = this.#lastStartFailure;
+    const wait = Math.max(0, this.#backoffUntil - Date.now());
+    return new TransformError(
+      'ERR_TRANSFORM_SPAWN',
+      `Transform "${this.options.commandText}" keeps failing at start (${this.#startFailures} times in a row); next start in ${wait} ms`,
+      {
+        cause: last,
+        command: this.options.commandText,
+        exitCode: last?.exitCode,
+        signal: last?.signal,
+        stderr: last?.stderr,
+      },
+    );
+  }
+
+  #enqueue(exchange: Exchange): void {
+    const process = this.#idle.shift();
+    if (process !== undefined) process.run(exchange);
+    else this.#queue.push(exchange);
+  }
+
+  #removeFromQueue(exchange: Exchange): void {
+    const index = this.#queue.indexOf(exchange);
+    if (index !== -1) this.#queue.splice(index, 1);
+  }
+
+  #getContextFields(request: Request | undefined): [string, string][] {
+    const headers = this.options.contextHeaders;
+    if (headers === undefined || request === undefined) return [];
+    const fields: [string, string][] = [
+      ['Transform-Request-Method', request.method],
+      ['Transform-Request-URL', request.url],
+    ];
+    for (const name of headers) {
+      const value = request.headers.get(name);
+      if (value !== null) fields.push([`Transform-Request-Header-${toCanonicalName(name)}`, value]);
+    }
+    return fields;
+  }
+
+  /** Start processes until the pool is full, unless closing or backing off. */
+  #fill(): void {
+    if (this.#closed) return;
+    const wait = this.#backoffUntil - Date.now();
+    if (wait > 0) {
+      this.#backoffTimer ??= setTimeout(() => {
+        this.#backoffTimer = undefined;
+        this.#fill();
+      }, wait);
+      return;
+    }
+    while (this.#serving.size < this.options.processes) this.#spawn();
+  }
+
+  #spawn(): void {
+    const process = new TransformProcess(this.options, {
+      onIdle: (idle) => this.#onIdle(idle),
+      onRetire: (retiring) => this.#onRetire(retiring),
+      onExit: (exited, exit) => this.#onExit(exited, exit),
+      onRetry: (exchange) => {
+        this.#queue.unshift(exchange);
+        this.#drainQueueIfNoProcess();
+      },
+      shouldRetire: (done) =>
+        this.options.recycle?.({
+          pid: done.pid as number,
+          transforms: done.transforms,
+          startedAt: done.startedAt,
+        }) ?? false,
+    });
+    if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
+    this.#serving.add(process);
+    this.#alive.add(process);
+    this.#onIdle(process);
+  }
+
+  #onIdle(process: TransformProcess): void {
+    const next = this.#queue.shift();
+    if (next !== undefined) {
+      process.run(next);
+      return;
+    }
+    if (this.#closed) {
+      process.retire();
+      return;
+    }
+    this.#idle.push(process);
+  }
+
+  #onRetire(process: TransformProcess): void {
+    this.#serving.delete(process);
+    const index = this.#idle.indexOf(process);
+    if (index !== -1) this.#idle.splice(index, 1);
+    this.#fill();
+  }
+
+  #onExit(process: TransformProcess, exit: ProcessExit): void {
+    this.#stats.exited++;
+    this.#alive.delete(process);
+    this.#serving.delete(process);
+    const index = this.#idle.indexOf(process);
+    if (index !== -1) this.#idle.splice(index, 1);
+    if (exit.requested || exit.served) {
+      this.#startFailures = 0;
+    } else {
+      this.#startFailures++;
+      this.#lastStartFailure = new TransformError(
+        exit.spawnFailed ? 'ERR_TRANSFORM_SPAWN' : 'ERR_TRANSFORM_EXIT',
+        `Transform "${this.options.commandText}" (pid ${process.pid}) ${exit.spawnFailed ? 'could not be started' : 'exited at start'}`,
+        { command: this.options.commandText, pid: process.pid, exitCode: exit.exitCode, signal: exit.signal },
+      );
+      this.#backoffUntil = Date.now() + getBackoff(this.#startFailures);
+    }
+    this.#fill();
+    this.#drainQueueIfNoProcess();
+  }
+
+  /** While no process can take work and none will start soon, waiting transforms fail fast. */
+  #drainQueueIfNoProcess(): void {
+    if (this.#idle.length > 0) {
+      this.#onIdle(this.#idle.shift() as TransformProcess);
+      return;
+    }
+    if (this.#serving.size > 0 || this.#backoffUntil <= Date.now()) return;
+    for (const exchange of this.#queue.splice(0)) exchange.reject(this.#startFailedError());
+  }
+}
+
+/**
+ * Create a pool of long-lived transform processes. Processes start at once, so the first response meets a
+ * warm one.
+ *
+ * @param options The command and how to run it.
+ * @returns The pool; `close()` it (or `await using` it) when done.
+ * @example
+ * ```ts
+ * import { createTransformPool } from 'subprocess-transform';
+ * await using pool = createTransformPool({ command: ['cat'], processes: 1 });
+ * const response = await pool.transform(new Response('hello'));
+ * console.log(await response.text()); // 'hello'
+ * ```
+ */
+export function createTransformPool(options: TransformOptions): TransformPool {
+  return new Pool(options);
+}

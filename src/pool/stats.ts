@@ -1,0 +1,72 @@
+/** Latency over the most recent transforms, in milliseconds. */
+export interface LatencyStats {
+  /** Transforms measured (at most the last 1024). */
+  count: number;
+  mean: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** A snapshot of a pool. */
+export interface PoolStats {
+  /** Processes running, retiring ones included. */
+  alive: number;
+  busy: number;
+  idle: number;
+  /** Transforms waiting for a free process. */
+  queued: number;
+  /** Processes started, replacements included. */
+  started: number;
+  exited: number;
+  /** Processes started to replace one that exited or was retired. */
+  restarted: number;
+  /** Transforms answered. */
+  ok: number;
+  failed: number;
+  timedOut: number;
+  /** From the call to the transformed head, queueing included. */
+  latency: LatencyStats;
+}
+
+const WINDOW = 1024;
+
+/** Counters and a ring of recent latencies; recording is O(1), percentiles are computed on demand. */
+export class StatsRecorder {
+  started = 0;
+  exited = 0;
+  restarted = 0;
+  ok = 0;
+  failed = 0;
+  timedOut = 0;
+  readonly #latencies = new Float64Array(WINDOW);
+  #recorded = 0;
+
+  succeeded(latencyMs: number): void {
+    this.ok++;
+    this.#latencies[this.#recorded++ % WINDOW] = latencyMs;
+  }
+
+  failedWith(code: string | undefined): void {
+    this.failed++;
+    if (code === 'ERR_TRANSFORM_TIMEOUT') this.timedOut++;
+  }
+
+  getLatency(): LatencyStats {
+    const count = Math.min(this.#recorded, WINDOW);
+    const sorted = this.#latencies.slice(0, count).sort();
+    const at = (q: number): number =>
+      count === 0 ? 0 : (sorted[Math.min(count - 1, Math.floor(q * count))] as number);
+    let sum = 0;
+    for (const value of sorted) sum += value;
+    return {
+      count,
+      mean: count === 0 ? 0 : sum / count,
+      p50: at(0.5),
+      p95: at(0.95),
+      p99: at(0.99),
+      max: at(1),
+    };
+  }
+}

@@ -1,0 +1,94 @@
+import type { ResponseHead } from './parser.ts';
+import { isNullBodyStatus } from './syntax.ts';
+
+/** Where a {@link BodyChannel}'s bytes come from. */
+export interface BodySource {
+  /** The reader wants more: resume the source if it was paused. */
+  resume(): void;
+  /** The reader cancelled the body. */
+  cancel(reason: unknown): void;
+}
+
+/** Bytes queued per body before the source is paused. */
+const HIGH_WATER_MARK = 64 * 1024;
+
+/**
+ * The body of a response being parsed: a ReadableStream fed by pushes, with backpressure. `push` reports
+ * whether the reader wants more, so the feeder pauses its source instead of queueing without bound.
+ */
+export class BodyChannel {
+  readonly stream: ReadableStream<Uint8Array>;
+  #controller!: ReadableStreamDefaultController<Uint8Array>;
+  #state: 'open' | 'closed' | 'cancelled' | 'errored' = 'open';
+
+  constructor(source: BodySource) {
+    this.stream = new ReadableStream<Uint8Array>(
+      {
+        start: (controller) => {
+          this.#controller = controller;
+        },
+        pull: () => source.resume(),
+        cancel: (reason) => {
+          if (this.#state !== 'open') return;
+          this.#state = 'cancelled';
+          source.cancel(reason);
+        },
+      },
+      { highWaterMark: HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
+    );
+  }
+
+  /** Open: neither ended, failed nor cancelled. */
+  get open(): boolean {
+    return this.#state === 'open';
+  }
+
+  get cancelled(): boolean {
+    return this.#state === 'cancelled';
+  }
+
+  /** Whether the source may go on: the reader has room, or nobody reads any more. */
+  get wantsMore(): boolean {
+    return this.#state !== 'open' || (this.#controller.desiredSize ?? 0) > 0;
+  }
+
+  /** Queue a chunk (dropped once the body is not open); returns {@link wantsMore}. */
+  push(chunk: Uint8Array): boolean {
+    if (this.#state !== 'open') return true;
+    this.#controller.enqueue(chunk);
+    return (this.#controller.desiredSize ?? 0) > 0;
+  }
+
+  close(): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'closed';
+    this.#controller.close();
+  }
+
+  /**
+   * Stop delivering: later bytes are dropped and a reader still holding the stream gets `reason`. For a body
+   * nobody will finish reading, so its source can be drained.
+   */
+  discard(reason: unknown): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'cancelled';
+    this.#controller.error(reason);
+  }
+
+  /** Fail the body: a reader sees `reason`, never a clean end that looks complete. */
+  error(reason: unknown): void {
+    if (this.#state !== 'open') return;
+    this.#state = 'errored';
+    this.#controller.error(reason);
+  }
+}
+
+/** Whether a parsed head is followed by body bytes. */
+export function hasBody(head: ResponseHead): boolean {
+  return head.framing.kind !== 'none' && !isNullBodyStatus(head.status);
+}
+
+/** A Response for a parsed head; `body` must be null when {@link hasBody} is false. */
+export function createResponse(head: ResponseHead, body: ReadableStream<Uint8Array> | null): Response {
+  return new Response(body, { status: head.status, statusText: head.statusText, headers: head.headers });
+}

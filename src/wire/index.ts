@@ -1,0 +1,7 @@
+export { BodyChannel, type BodySource, createResponse, hasBody } from './body.ts';
+export { WireError, type WireErrorCode } from './errors.ts';
+export type { BodyFraming } from './head.ts';
+export { DEFAULT_LIMITS, type WireLimits } from './limits.ts';
+export { parseResponses } from './parse-responses.ts';
+export { type ParserEvents, type ParserOptions, type ResponseHead, ResponseParser } from './parser.ts';
+export { encodeResponse, type SerializeInit, serializeResponse } from './serialize.ts';

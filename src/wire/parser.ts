@@ -1,0 +1,388 @@
+import { parseChunkSizeLine } from './chunked.ts';
+import { WireError } from './errors.ts';
+import { CONTEXT_PREFIX, getConnectionTokens, isHopByHop } from './fields.ts';
+import {
+  type BodyFraming,
+  type FramingFields,
+  getBodyFraming,
+  parseFieldLine,
+  parseStatusLine,
+} from './head.ts';
+import { MAX_CHUNK_LINE_BYTES, resolveLimits, type WireLimits } from './limits.ts';
+import { CR, LF } from './syntax.ts';
+
+/** A parsed response head. */
+export interface ResponseHead {
+  status: number;
+  statusText: string;
+  /** The fields, less framing, hop-by-hop and `Transform-Request-*` fields. */
+  headers: Headers;
+  /** `Transform-Request-*` fields, keyed by the lower-case rest of the name (`id`, `url`, `header-accept`). */
+  context: Map<string, string>;
+  framing: BodyFraming;
+  /** `Connection: close`: the sender will not send another message. */
+  close: boolean;
+}
+
+/** What a {@link ResponseParser} reports, in stream order. */
+export interface ParserEvents {
+  /** The first byte of a message arrived. */
+  onMessageBegin?(): void;
+  onHead(head: ResponseHead): void;
+  /** A view into the pushed chunk: copy it to keep it past the call only if the chunk is reused. */
+  onBody(chunk: Uint8Array): void;
+  onMessageEnd(): void;
+}
+
+/** Options of {@link ResponseParser}. */
+export interface ParserOptions {
+  limits?: Partial<WireLimits>;
+}
+
+type State =
+  | 'message-start'
+  | 'head'
+  | 'body'
+  | 'body-until-close'
+  | 'chunk-size'
+  | 'chunk-data'
+  | 'chunk-data-end'
+  | 'trailers'
+  /** After a `Connection: close` message: the sender promised to send nothing more. */
+  | 'closed'
+  | 'failed';
+
+const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'connection', 'trailer']);
+
+/**
+ * An incremental, strict HTTP/1.1 response parser (RFC 9112) for a stream that carries messages one after
+ * another. Push bytes as they come; events fire synchronously during `push`. Heads are counted against the
+ * limits as bytes arrive, body bytes are handed on as views, never copied. After an error every call throws it.
+ *
+ * @example
+ * ```ts
+ * const parser = new ResponseParser({ onHead: (h) => console.log(h.status), onBody() {}, onMessageEnd() {} });
+ * parser.push(new TextEncoder().encode('HTTP/1.1 204 No Content\r\n\r\n')); // logs 204
+ * ```
+ */
+export class ResponseParser {
+  readonly #events: ParserEvents;
+  readonly #limits: WireLimits;
+  #state: State = 'message-start';
+  #error: unknown;
+  /** Stream offset of the first byte of the chunk being pushed. */
+  #base = 0;
+  /** Bytes of a line that started in an earlier chunk. */
+  #partial: Uint8Array | undefined;
+  #headBytes = 0;
+  #fieldCount = 0;
+  #status = 0;
+  #statusText = '';
+  #fields: [string, string][] = [];
+  #framingFields: FramingFields = {
+    contentLength: undefined,
+    transferEncoding: undefined,
+    connectionClose: false,
+  };
+  #context = new Map<string, string>();
+  #remaining = 0;
+  #bodyBytes = 0;
+  #close = false;
+
+  constructor(events: ParserEvents, options: ParserOptions = {}) {
+    this.#events = events;
+    this.#limits = resolveLimits(options.limits);
+  }
+
+  /** Whether the parser is between messages with nothing buffered. */
+  get idle(): boolean {
+    return this.#state === 'message-start' && this.#error === undefined;
+  }
+
+  /** Stream offset of the next byte. */
+  get offset(): number {
+    return this.#base;
+  }
+
+  /** Parse `chunk`; throws a {@link WireError} at the first byte that cannot be trusted. */
+  push(chunk: Uint8Array): void {
+    if (this.#error !== undefined) throw this.#error;
+    try {
+      this.#parse(chunk);
+    } catch (error) {
+      // An event handler's own error (the pool's protocol checks) stops the parser as a wire error does.
+      this.#state = 'failed';
+      this.#error = error;
+      throw error;
+    } finally {
+      this.#base += chunk.byteLength;
+    }
+  }
+
+  /** The stream ended: completes a close-delimited body, throws if a message is incomplete. */
+  end(): void {
+    if (this.#error !== undefined) throw this.#error;
+    if (this.#state === 'body-until-close') {
+      this.#state = 'message-start';
+      this.#events.onMessageEnd();
+      return;
+    }
+    if (this.#state !== 'message-start' && this.#state !== 'closed') {
+      const where =
+        this.#state === 'body'
+          ? `after ${this.#bodyBytes} of ${this.#bodyBytes + this.#remaining} body bytes`
+          : 'in the middle of a message';
+      this.#state = 'failed';
+      this.#error = new WireError('ERR_WIRE_INCOMPLETE', `Stream ended ${where}`, this.#base);
+      throw this.#error;
+    }
+  }
+
+  #parse(chunk: Uint8Array): void {
+    let i = 0;
+    const end = chunk.byteLength;
+    while (i < end) {
+      switch (this.#state) {
+        case 'message-start':
+          this.#startMessage();
+          this.#state = 'head';
+          break;
+        case 'head':
+          i = this.#readLine(
+            chunk,
+            i,
+            this.#limits.maxHeaderBytes - this.#headBytes,
+            (bytes, s, e, base, size) => {
+              this.#headBytes += size;
+              this.#onHeadLine(bytes, s, e, base);
+            },
+          );
+          break;
+        case 'body': {
+          const take = Math.min(this.#remaining, end - i);
+          this.#remaining -= take;
+          this.#emitBody(chunk.subarray(i, i + take), i);
+          i += take;
+          if (this.#remaining === 0) this.#endMessage();
+          break;
+        }
+        case 'body-until-close':
+          this.#emitBody(i === 0 ? chunk : chunk.subarray(i), i);
+          i = end;
+          break;
+        case 'chunk-size':
+          i = this.#readLine(chunk, i, MAX_CHUNK_LINE_BYTES, (bytes, s, e, base) => {
+            this.#remaining = parseChunkSizeLine(bytes, s, e, base);
+            this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data';
+            if (this.#remaining === 0) {
+              this.#headBytes = 0;
+              this.#fieldCount = 0;
+            }
+          });
+          break;
+        case 'chunk-data': {
+          const take = Math.min(this.#remaining, end - i);
+          this.#remaining -= take;
+          this.#emitBody(chunk.subarray(i, i + take), i);
+          i += take;
+          if (this.#remaining === 0) this.#state = 'chunk-data-end';
+          break;
+        }
+        case 'chunk-data-end':
+          // Each chunk's data is followed by exactly CRLF; #remaining counts which of the two is due.
+          if (chunk[i] !== (this.#remaining === 0 ? CR : LF)) {
+            throw new WireError(
+              'ERR_WIRE_SYNTAX',
+              'Chunk data not followed by CRLF: wrong chunk size',
+              this.#base + i,
+            );
+          }
+          i++;
+          if (this.#remaining === 0) this.#remaining = 1;
+          else this.#state = 'chunk-size';
+          break;
+        case 'trailers':
+          i = this.#readLine(
+            chunk,
+            i,
+            this.#limits.maxHeaderBytes - this.#headBytes,
+            (bytes, s, e, base, size) => {
+              this.#headBytes += size;
+              this.#onTrailerLine(bytes, s, e, base);
+            },
+          );
+          break;
+        case 'closed':
+          throw new WireError('ERR_WIRE_SYNTAX', 'Bytes after a Connection: close message', this.#base + i);
+        default:
+          throw this.#error;
+      }
+    }
+  }
+
+  #startMessage(): void {
+    this.#headBytes = 0;
+    this.#fieldCount = 0;
+    this.#fields = [];
+    this.#framingFields = { contentLength: undefined, transferEncoding: undefined, connectionClose: false };
+    this.#context = new Map();
+    this.#bodyBytes = 0;
+    this.#events.onMessageBegin?.();
+  }
+
+  /**
+   * Find the line that starts at `i`, joining it with bytes buffered from earlier chunks, and hand its
+   * content (without CRLF) to `onLine`. Returns where parsing goes on. `budget` bounds the line's size.
+   */
+  #readLine(
+    chunk: Uint8Array,
+    i: number,
+    budget: number,
+    onLine: (bytes: Uint8Array, start: number, end: number, base: number, size: number) => void,
+  ): number {
+    const lf = chunk.indexOf(LF, i);
+    const partial = this.#partial;
+    const size = (partial?.byteLength ?? 0) + (lf === -1 ? chunk.byteLength : lf + 1) - i;
+    if (size > budget) {
+      const [what, limit] =
+        this.#state === 'chunk-size'
+          ? ['Chunk size line', MAX_CHUNK_LINE_BYTES]
+          : ['Head', this.#limits.maxHeaderBytes];
+      throw new WireError('ERR_WIRE_LIMIT', `${what} larger than ${limit} bytes`, this.#base + i);
+    }
+    if (lf === -1) {
+      this.#partial = partial === undefined ? chunk.slice(i) : joinBytes(partial, chunk.subarray(i));
+      return chunk.byteLength;
+    }
+    // A buffered line started at the end of the previous chunk, so this chunk's part starts at i = 0.
+    const bytes = partial === undefined ? chunk : joinBytes(partial, chunk.subarray(0, lf + 1));
+    const start = partial === undefined ? i : 0;
+    const lineFeed = partial === undefined ? lf : bytes.byteLength - 1;
+    const base = this.#base - (partial?.byteLength ?? 0);
+    this.#partial = undefined;
+    // Lines end in CRLF; a bare LF is how parsers are desynchronised (RFC 9112 section 2.2).
+    if (lineFeed === start || bytes[lineFeed - 1] !== CR) {
+      throw new WireError('ERR_WIRE_SYNTAX', 'Bare LF: lines must end with CRLF', base + lineFeed);
+    }
+    onLine(bytes, start, lineFeed - 1, base, size);
+    return lf + 1;
+  }
+
+  #onHeadLine(bytes: Uint8Array, start: number, end: number, base: number): void {
+    if (this.#status === 0) {
+      ({ status: this.#status, statusText: this.#statusText } = parseStatusLine(bytes, start, end, base));
+      return;
+    }
+    if (start === end) {
+      this.#onHeadEnd(base + end);
+      return;
+    }
+    this.#countField(base + start);
+    const { name, value } = parseFieldLine(bytes, start, end, base);
+    const framing = this.#framingFields;
+    if (name === 'content-length' || name === 'transfer-encoding') {
+      const key = name === 'content-length' ? 'contentLength' : 'transferEncoding';
+      // A repeated framing field leaves two readers free to disagree (RFC 9112 sections 6.1, 6.3).
+      if (framing[key] !== undefined) {
+        throw new WireError(
+          'ERR_WIRE_SYNTAX',
+          `Duplicate ${name === 'content-length' ? 'Content-Length' : 'Transfer-Encoding'}`,
+          base + start,
+        );
+      }
+      framing[key] = value;
+    } else if (name.startsWith(CONTEXT_PREFIX)) {
+      this.#context.set(name.slice(CONTEXT_PREFIX.length), value);
+    } else {
+      if (name === 'connection' && getConnectionTokens(value).includes('close'))
+        framing.connectionClose = true;
+      this.#fields.push([name, value]);
+    }
+  }
+
+  #countField(offset: number): void {
+    if (++this.#fieldCount > this.#limits.maxHeaderCount) {
+      throw new WireError('ERR_WIRE_LIMIT', `More than ${this.#limits.maxHeaderCount} fields`, offset);
+    }
+  }
+
+  #onHeadEnd(offset: number): void {
+    const framing = getBodyFraming(this.#status, this.#framingFields, offset);
+    const headers = new Headers();
+    const dropped = getConnectionTokens(this.#fields.find(([name]) => name === 'connection')?.[1] ?? null);
+    for (const [name, value] of this.#fields) {
+      if (!isHopByHop(name) && !dropped.includes(name)) headers.append(name, value);
+    }
+    const head: ResponseHead = {
+      status: this.#status,
+      statusText: this.#statusText,
+      headers,
+      context: this.#context,
+      framing,
+      close: this.#framingFields.connectionClose,
+    };
+    this.#status = 0;
+    this.#close = head.close;
+    if (framing.kind === 'length' && framing.length > this.#limits.maxBodyBytes) {
+      throw new WireError(
+        'ERR_WIRE_LIMIT',
+        `Content-Length ${framing.length} larger than ${this.#limits.maxBodyBytes} bytes`,
+        offset,
+      );
+    }
+    this.#events.onHead(head);
+    switch (framing.kind) {
+      case 'none':
+        this.#endMessage();
+        return;
+      case 'length':
+        this.#remaining = framing.length;
+        this.#state = 'body';
+        if (framing.length === 0) this.#endMessage();
+        return;
+      case 'chunked':
+        this.#state = 'chunk-size';
+        return;
+      case 'close':
+        this.#state = 'body-until-close';
+    }
+  }
+
+  #onTrailerLine(bytes: Uint8Array, start: number, end: number, base: number): void {
+    if (start === end) {
+      this.#endMessage();
+      return;
+    }
+    this.#countField(base + start);
+    const { name } = parseFieldLine(bytes, start, end, base);
+    // Trailers are discarded, and those that would change framing are refused (RFC 9110 section 6.5.1).
+    if (FORBIDDEN_TRAILERS.has(name)) {
+      throw new WireError('ERR_WIRE_SYNTAX', `Trailer field ${name} is not allowed`, base + start);
+    }
+  }
+
+  #emitBody(view: Uint8Array, index: number): void {
+    if (view.byteLength === 0) return;
+    this.#bodyBytes += view.byteLength;
+    if (this.#bodyBytes > this.#limits.maxBodyBytes) {
+      throw new WireError(
+        'ERR_WIRE_LIMIT',
+        `Body larger than ${this.#limits.maxBodyBytes} bytes`,
+        this.#base + index,
+      );
+    }
+    this.#events.onBody(view);
+  }
+
+  #endMessage(): void {
+    this.#state = this.#close ? 'closed' : 'message-start';
+    this.#events.onMessageEnd();
+  }
+}
+
+function joinBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const joined = new Uint8Array(a.byteLength + b.byteLength);
+  joined.set(a, 0);
+  joined.set(b, a.byteLength);
+  return joined;
+}
