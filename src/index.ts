@@ -3,5 +3,5 @@ export type { OnError, RecycleInfo, TransformOptions } from './options.ts';
 export { createTransformPool, type TransformInit, type TransformPool } from './pool/pool.ts';
 export type { LatencyStats, PoolStats } from './pool/stats.ts';
 export type { StderrOption } from './pool/stderr.ts';
-export type { ContentTypeMatcher, ShouldTransform } from './select.ts';
+export { type ContentTypeMatcher, isTransformable, type ShouldTransform } from './select.ts';
 export { type FetchHandler, type TransformedHandler, withTransform } from './with-transform.ts';

@@ -33,6 +33,8 @@ export interface TransformPool extends AsyncDisposable {
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+/** A process that dies sooner than this without answering once counts as failing to start. */
+const STARTUP_WINDOW_MS = 2000;
 
 function getBackoff(failures: number): number {
   return failures < 2 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 2), BACKOFF_MAX_MS);
@@ -65,7 +67,7 @@ export class Pool implements TransformPool {
     this.#fill();
   }
 
-  transform(response: Response, init: TransformInit = {}): Promise<Response> {
+  async transform(response: Response, init: TransformInit = {}): Promise<Response> {
     return this.start(response, init).result;
   }
 
@@ -80,12 +82,13 @@ export class Pool implements TransformPool {
       throw new TypeError('Cannot transform a Response whose body was already read');
     }
     const { options } = this;
+    const id = this.#nextId++;
     const exchange = new Exchange({
-      id: this.#nextId++,
+      id,
       response: options.decode && isEncoded(response) ? decodeContent(response) : response,
       request: init.request,
       signal: init.signal,
-      fields: this.#getContextFields(init.request),
+      fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', String(id)]],
       timeout: options.timeout,
       preserveValidators: options.preserveValidators,
       recorder: {
@@ -168,8 +171,7 @@ export class Pool implements TransformPool {
   #refuse(signal: AbortSignal | undefined): TransformError | undefined {
     const command = this.options.commandText;
     if (this.#closed) {
-      this.#closedError();
-      return;
+      return this.#closedError();
     }
     if (signal?.aborted) {
       return new TransformError(
@@ -183,8 +185,7 @@ export class Pool implements TransformPool {
     if (this.#idle.length > 0) return undefined;
     // No process to wait for, and none will start soon: fail fast instead of queueing behind a crash loop.
     if (this.#serving.size === 0 && this.#backoffUntil > Date.now()) {
-      this.#startFailedError();
-      return;
+      return this.#startFailedError();
     }
     if (this.#queue.length >= this.options.maxQueue) {
       return new TransformError(
@@ -299,13 +300,15 @@ export class Pool implements TransformPool {
     this.#serving.delete(process);
     const index = this.#idle.indexOf(process);
     if (index !== -1) this.#idle.splice(index, 1);
-    if (exit.requested || exit.served) {
+    // Dying before the first answer, soon after start, is failing to start, even with work in hand: with
+    // steady traffic every new process gets some, and that must not become a spawn loop.
+    if (exit.requested || exit.served || (!exit.spawnFailed && exit.uptime > STARTUP_WINDOW_MS)) {
       this.#startFailures = 0;
     } else {
       this.#startFailures++;
       this.#lastStartFailure = new TransformError(
         exit.spawnFailed ? 'ERR_TRANSFORM_SPAWN' : 'ERR_TRANSFORM_EXIT',
-        `Transform "${this.options.commandText}" (pid ${process.pid}) ${exit.spawnFailed ? 'could not be started' : 'exited at start'}`,
+        `Transform "${this.options.commandText}" (pid ${process.pid}) ${exit.spawnFailed ? 'could not be started' : 'exited before its first answer'}`,
         { command: this.options.commandText, pid: process.pid, exitCode: exit.exitCode, signal: exit.signal },
       );
       this.#backoffUntil = Date.now() + getBackoff(this.#startFailures);

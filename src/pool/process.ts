@@ -18,6 +18,8 @@ export interface ProcessExit {
   requested: boolean;
   /** It completed at least one transform. */
   served: boolean;
+  /** Milliseconds it ran. */
+  uptime: number;
 }
 
 /** What the pool hears from a process. */
@@ -114,7 +116,7 @@ export class TransformProcess implements ExchangeHost {
       subprocess.stderr?.on('data', (chunk: Uint8Array) => this.#stderr?.write(chunk));
       subprocess.stdout?.on('data', (chunk: Uint8Array) => this.#onOutput(chunk));
       subprocess.stdout?.on('end', () => this.#onOutputEnd());
-      subprocess.stdin?.on('error', () => this.#exchange?.onInputFailed());
+      subprocess.stdin?.on('error', () => this.#onInputError());
       // The group leader is gone: take anything it left in its group with it, so the pipes close.
       subprocess.once('exit', () => this.#signalGroup('SIGKILL'));
       const untrack = killOnParentExit(this.pid);
@@ -275,6 +277,12 @@ export class TransformProcess implements ExchangeHost {
     return `Transform "${this.#options.commandText}" (pid ${this.pid ?? 'none'})`;
   }
 
+  /** Its stdin is gone: it can take no more input, so it is of no use even if it lingers. */
+  #onInputError(): void {
+    this.#exchange?.onInputFailed();
+    if (!this.#exited) this.kill('its stdin closed');
+  }
+
   #onMessageBegin(): void {
     if (this.#exchange === undefined) {
       throw this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
@@ -357,6 +365,7 @@ export class TransformProcess implements ExchangeHost {
       spawnFailed,
       requested: this.#requested,
       served: this.transforms > 0,
+      uptime: Date.now() - this.startedAt,
     };
     const exchange = this.#exchange;
     this.#exchange = undefined;

@@ -1,0 +1,105 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { afterEach } from 'vitest';
+import type { TransformPool } from '../src/index.ts';
+
+/** Absolute path of a fixture program. */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+/** The argv that runs a fixture with this Node. */
+export function nodeFixture(name: string, ...args: string[]): string[] {
+  return [process.execPath, fixture(name), ...args];
+}
+
+const pools = new Set<TransformPool>();
+
+/** Close this pool after the test, whatever happens. */
+export function track<T extends TransformPool | { pool: TransformPool }>(subject: T): T {
+  pools.add('pool' in subject ? subject.pool : subject);
+  return subject;
+}
+
+afterEach(async () => {
+  await Promise.all([...pools].map((pool) => pool.close({ timeout: 2000 })));
+  pools.clear();
+});
+
+/** A process as /proc shows it. */
+export interface ProcInfo {
+  pid: number;
+  state: string;
+  ppid: number;
+  pgrp: number;
+}
+
+function readStat(pid: number): ProcInfo | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name may hold spaces and parentheses: the fields after it follow the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { pid, state: fields[0] as string, ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Children of this test process, zombies included. */
+export function listChildren(): ProcInfo[] {
+  const children: ProcInfo[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const info = readStat(Number(entry));
+    if (info?.ppid === process.pid) children.push(info);
+  }
+  return children;
+}
+
+/** Whether a pid is running or a zombie. */
+export function exists(pid: number): boolean {
+  return readStat(pid) !== undefined;
+}
+
+/** Open file descriptors of this process. */
+export function countOpenFds(): number {
+  return readdirSync('/proc/self/fd').length;
+}
+
+/** Poll until `check` is true or `ms` pass; returns the last result. */
+export async function waitFor(check: () => boolean, ms = 5000): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    if (check()) return true;
+    await sleep(20);
+  }
+  return check();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Children of this process that a transform pool started: everything but vitest's own workers. */
+export function transformChildren(): ProcInfo[] {
+  return listChildren().filter((child) => child.pgrp === child.pid);
+}
+
+/** Serve a fetch handler on 127.0.0.1 with @hono/node-server; returns its base URL and a stop function. */
+export async function startServer(
+  fetch: (request: Request) => Response | Promise<Response>,
+): Promise<{ url: string; stop: () => Promise<void> }> {
+  const { serve } = await import('@hono/node-server');
+  return new Promise((resolve) => {
+    const server = serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info) => {
+      resolve({
+        url: `http://127.0.0.1:${info.port}`,
+        stop: () =>
+          new Promise((done) => {
+            (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.();
+            server.close(() => done());
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,419 @@
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createTransformPool, TransformError, type TransformOptions, withTransform } from '../src/index.ts';
+import {
+  exists,
+  fixture,
+  nodeFixture,
+  sleep,
+  startServer,
+  track,
+  transformChildren,
+  waitFor,
+} from './_utils.ts';
+
+/** A handler whose response body is the `body` query parameter: the fixtures act on it. */
+function echoHandler(request: Request): Response {
+  return new Response(new URL(request.url).searchParams.get('body') ?? '', {
+    headers: { 'content-type': 'text/plain' },
+  });
+}
+
+function faultHandler(name: string, options: Partial<TransformOptions> = {}) {
+  return track(
+    withTransform(echoHandler, { command: nodeFixture(name), processes: 2, stderr: 'ignore', ...options }),
+  );
+}
+
+function call(
+  handler: (request: Request) => Promise<Response>,
+  body: string,
+  init?: RequestInit,
+): Promise<Response> {
+  return handler(new Request(`http://example.test/?body=${encodeURIComponent(body)}`, init));
+}
+
+async function expectFailure(response: Response, status: number): Promise<string> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get('content-type')).toBe('text/plain; charset=utf-8');
+  const text = await response.text();
+  expect(text).not.toMatch(/secret|stack|at \w+ \(/);
+  return text;
+}
+
+/** The fault hits one request; a concurrent one on the other process and the next one are fine. */
+async function expectIsolated(
+  name: string,
+  trigger: string,
+  status: number,
+  options: Partial<TransformOptions> = {},
+) {
+  const handler = faultHandler(name, options);
+  const [bad, good] = await Promise.all([call(handler, trigger), call(handler, 'neighbour')]);
+  await expectFailure(bad, status);
+  expect(good.status).toBe(200);
+  expect(await good.text()).toBe('neighbour');
+  const next = await call(handler, 'next');
+  expect(next.status).toBe(200);
+  expect(await next.text()).toBe('next');
+  return handler;
+}
+
+async function rejection(promise: Promise<unknown>): Promise<TransformError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(TransformError);
+  return error as TransformError;
+}
+
+describe('a process that crashes', () => {
+  it('before output: 502 ERR_TRANSFORM_EXIT with exit code and stderr tail, never shown to the client', async () => {
+    await expectIsolated('crash-before-output.mjs', 'crash', 502);
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('crash-before-output.mjs'),
+        processes: 1,
+        stderr: () => {},
+      }),
+    );
+    const error = await rejection(pool.transform(new Response('crash')));
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT', status: 502, exitCode: 1 });
+    expect(error.message).toMatch(
+      /^Transform ".*crash-before-output\.mjs" \(pid \d+\) exited with code 1 before its response was complete$/,
+    );
+    expect(error.stderr).toContain('secret stack trace');
+    expect(error.pid).toBeTypeOf('number');
+  });
+
+  it('mid-body: the client sees the body fail, never a clean end', async () => {
+    const handler = faultHandler('crash-mid-body.mjs');
+    const server = await startServer(handler);
+    try {
+      const [bad, good] = await Promise.all([
+        fetch(`${server.url}/?body=crash`),
+        fetch(`${server.url}/?body=neighbour`),
+      ]);
+      expect(bad.status).toBe(200);
+      await expect(bad.text()).rejects.toThrow();
+      expect(await good.text()).toBe('neighbour');
+      expect(await (await fetch(`${server.url}/?body=next`)).text()).toBe('next');
+    } finally {
+      await server.stop();
+    }
+    const pool = track(createTransformPool({ command: nodeFixture('crash-mid-body.mjs'), processes: 1 }));
+    const response = await pool.transform(new Response('crash'));
+    const error = await rejection(response.text());
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT', signal: 'SIGKILL' });
+  });
+
+  it('exiting 0 mid-response is still a failure', async () => {
+    const pool = track(createTransformPool({ command: nodeFixture('exit-mid-response.mjs'), processes: 1 }));
+    const response = await pool.transform(new Response('crash'));
+    const error = await rejection(response.text());
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT', exitCode: 0 });
+    expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+
+  it('at start: fails fast with ERR_TRANSFORM_SPAWN while backing off, then recovers', async () => {
+    const counter = join(mkdtempSync(join(tmpdir(), 'st-')), 'starts');
+    const handler = faultHandler('crash-at-start.mjs', {
+      processes: 1,
+      env: { COUNTER_FILE: counter, CRASHES: '4' },
+    });
+    const first = await call(handler, 'hello');
+    await expectFailure(first, 502);
+    const errors: string[] = [];
+    const started = Date.now();
+    let recovered: Response | undefined;
+    while (Date.now() - started < 5000) {
+      const error = await handler.pool.transform(new Response('hello')).then(
+        (response) => {
+          recovered = response;
+          return undefined;
+        },
+        (reason: TransformError) => reason.code,
+      );
+      if (recovered !== undefined) break;
+      errors.push(error as string);
+      await sleep(25);
+    }
+    expect(errors).toContain('ERR_TRANSFORM_SPAWN');
+    expect(await recovered?.text()).toBe('hello');
+    // Backoff, not a hot loop: 4 failed starts and the good one.
+    expect(Number(readFileSync(counter, 'utf8'))).toBe(5);
+  });
+
+  it('that cannot be started: ERR_TRANSFORM_SPAWN, without a hot spawn loop', async () => {
+    const pool = track(createTransformPool({ command: ['/nonexistent/transform'], processes: 2 }));
+    const error = await rejection(pool.transform(new Response('x')));
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_SPAWN', status: 502 });
+    await sleep(1000);
+    const again = await rejection(pool.transform(new Response('x')));
+    expect(again.code).toBe('ERR_TRANSFORM_SPAWN');
+    expect(pool.stats().started).toBeLessThan(16);
+  });
+
+  it('while idle: it is replaced and the next transform succeeds', async () => {
+    const handler = faultHandler('dies-when-idle.mjs', { processes: 1 });
+    expect(await (await call(handler, 'die')).text()).toBe('die');
+    await sleep(300);
+    expect(await (await call(handler, 'after')).text()).toBe('after');
+    expect(handler.pool.stats()).toMatchObject({ exited: 1, failed: 0 });
+  });
+
+  it('found dead when a transform starts: the transform is retried once, transparently', async () => {
+    const handler = faultHandler('closes-stdin-when-idle.mjs', { processes: 1 });
+    expect(await (await call(handler, 'close')).text()).toBe('close');
+    await sleep(100);
+    const response = await call(handler, 'retried');
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe('retried');
+    expect(handler.pool.stats()).toMatchObject({ failed: 0, ok: 2 });
+  });
+});
+
+describe('a process that hangs', () => {
+  it('before its head: 504 after `timeout`, killed and replaced', async () => {
+    const handler = await expectIsolated('hang.mjs', 'hang', 504, { timeout: 300 });
+    expect(handler.pool.stats()).toMatchObject({ timedOut: 1 });
+    const error = await rejection(handler.pool.transform(new Response('hang')));
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_TIMEOUT', status: 504 });
+    expect(error.timedOut).toBe(true);
+  });
+
+  it('with a slow head: 504 past the timeout, 200 within it', async () => {
+    await expectIsolated('slow-head.mjs', 'slow', 504, { timeout: 200, env: { SLOW_MS: '800' } });
+    const patient = faultHandler('slow-head.mjs', { timeout: 2000, env: { SLOW_MS: '300' } });
+    expect(await (await call(patient, 'slow')).text()).toBe('slow');
+  });
+
+  it('silent mid-body: the body errors after `timeout`', async () => {
+    const pool = track(
+      createTransformPool({ command: nodeFixture('silent-mid-body.mjs'), processes: 1, timeout: 300 }),
+    );
+    const response = await pool.transform(new Response('stall'));
+    const error = await rejection(response.text());
+    expect(error.code).toBe('ERR_TRANSFORM_TIMEOUT');
+    expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+
+  it('and ignores SIGTERM: SIGKILL follows, and close() still ends it', async () => {
+    const handler = await expectIsolated('ignores-sigterm.mjs', 'hang', 504, { timeout: 200 });
+    const pids = transformChildren().map((child) => child.pid);
+    await handler.pool.close({ timeout: 200 });
+    expect(await waitFor(() => pids.every((pid) => !exists(pid)), 3000)).toBe(true);
+  });
+});
+
+describe('a process that breaks the protocol', () => {
+  it('writing while idle: killed, and its bytes reach no client', async () => {
+    const handler = faultHandler('garbage-when-idle.mjs', { processes: 1 });
+    expect(await (await call(handler, 'garbage')).text()).toBe('garbage');
+    await waitFor(() => handler.pool.stats().exited === 1);
+    expect(handler.pool.stats().exited).toBe(1);
+    const next = await call(handler, 'next');
+    expect(await next.text()).toBe('next');
+  });
+
+  it('answering twice: 502, and neither answer is delivered', async () => {
+    const handler = await expectIsolated('two-responses.mjs', 'twice', 502);
+    const error = await rejection(handler.pool.transform(new Response('twice')));
+    expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(error.message).toMatch(/second response/);
+  });
+
+  it('with a head over maxHeaderBytes: 502 ERR_TRANSFORM_PROTOCOL', async () => {
+    const handler = await expectIsolated('huge-head.mjs', 'huge', 502);
+    const error = await rejection(handler.pool.transform(new Response('huge')));
+    expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(error.message).toMatch(/larger than 65536 bytes/);
+  });
+
+  it('answering another request id: 502', async () => {
+    await expectIsolated('wrong-id.mjs', 'wrong', 502);
+  });
+
+  it('with an endless body past maxBodyBytes: the body errors', async () => {
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('endless-body.mjs'),
+        processes: 1,
+        limits: { maxBodyBytes: 1024 * 1024 },
+      }),
+    );
+    const response = await pool.transform(new Response('endless'));
+    const error = await rejection(response.arrayBuffer());
+    expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+});
+
+describe('stderr', () => {
+  it('is drained: megabytes per response never stall a transform', async () => {
+    let lines = 0;
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('stderr-flood.mjs'),
+        processes: 1,
+        stderr: () => void lines++,
+      }),
+    );
+    for (let i = 0; i < 5; i++)
+      expect(await (await pool.transform(new Response(`r${i}`))).text()).toBe(`r${i}`);
+    // 2048 lines and 2 MiB without a newline, cut in 16 KiB pieces, per response.
+    expect(lines).toBeGreaterThanOrEqual(5 * 2048);
+    const ignored = track(
+      createTransformPool({ command: nodeFixture('stderr-flood.mjs'), processes: 1, stderr: 'ignore' }),
+    );
+    expect(await (await ignored.transform(new Response('quiet'))).text()).toBe('quiet');
+  });
+});
+
+describe('Transform-Error', () => {
+  it('answers 502 ERR_TRANSFORM_FAILED and keeps the process', async () => {
+    const reasons: string[] = [];
+    const handler = await expectIsolated('transform-error.mjs', 'fail', 502, {
+      stderr: (line) => reasons.push(line),
+    });
+    const error = await rejection(handler.pool.transform(new Response('fail')));
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_FAILED' });
+    expect(error.message).toMatch(/cannot render this one/);
+    expect(handler.pool.stats()).toMatchObject({ started: 2, exited: 0 });
+  });
+});
+
+describe('onError', () => {
+  it("'passthrough' returns the original response", async () => {
+    const handler = faultHandler('crash-before-output.mjs', { onError: 'passthrough' });
+    const response = await call(handler, 'crash');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/plain');
+    expect(await response.text()).toBe('crash');
+  });
+
+  it('a function gets the error, the request and the original', async () => {
+    const handler = faultHandler('crash-before-output.mjs', {
+      onError: async (error, request, original) =>
+        new Response(`${error.code} ${new URL(request?.url ?? '').search} ${await original?.text()}`, {
+          status: 500,
+        }),
+    });
+    const response = await call(handler, 'crash');
+    expect(response.status).toBe(500);
+    expect(await response.text()).toBe('ERR_TRANSFORM_EXIT ?body=crash crash');
+  });
+});
+
+describe('the queue', () => {
+  it('answers 503 with Retry-After at once past maxQueue', async () => {
+    const handler = faultHandler('slow-head.mjs', { processes: 1, maxQueue: 1, env: { SLOW_MS: '300' } });
+    const running = call(handler, 'slow');
+    await sleep(50);
+    const queued = call(handler, 'queued');
+    const refused = await call(handler, 'refused');
+    await expectFailure(refused, 503);
+    expect(refused.headers.get('retry-after')).toBe('1');
+    expect(await (await running).text()).toBe('slow');
+    expect(await (await queued).text()).toBe('queued');
+  });
+});
+
+describe('client abort', () => {
+  it('while queued: ERR_TRANSFORM_ABORTED, and the transform never runs', async () => {
+    const pool = track(
+      createTransformPool({ command: nodeFixture('slow-head.mjs'), processes: 1, env: { SLOW_MS: '200' } }),
+    );
+    const first = pool.transform(new Response('slow'));
+    const controller = new AbortController();
+    const queued = pool.transform(new Response('never'), { signal: controller.signal });
+    expect(pool.stats().queued).toBe(1);
+    controller.abort();
+    expect(await rejection(queued)).toMatchObject({ code: 'ERR_TRANSFORM_ABORTED', status: undefined });
+    expect(pool.stats().queued).toBe(0);
+    expect(await (await first).text()).toBe('slow');
+  });
+
+  it('before the head: the process is drained and kept', async () => {
+    const pool = track(
+      createTransformPool({ command: nodeFixture('slow-head.mjs'), processes: 1, env: { SLOW_MS: '200' } }),
+    );
+    const controller = new AbortController();
+    const pending = pool.transform(new Response('slow'), { signal: controller.signal });
+    await sleep(50);
+    controller.abort();
+    expect((await rejection(pending)).code).toBe('ERR_TRANSFORM_ABORTED');
+    expect(await (await pool.transform(new Response('next'))).text()).toBe('next');
+    expect(pool.stats()).toMatchObject({ started: 1, exited: 0 });
+  });
+
+  it('mid-body (the body is cancelled): an endless process is killed and replaced', async () => {
+    const pool = track(createTransformPool({ command: nodeFixture('endless-body.mjs'), processes: 1 }));
+    const response = await pool.transform(new Response('endless'));
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    await reader.read();
+    await reader.cancel();
+    expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+    expect(await waitFor(() => pool.stats().exited === 1)).toBe(true);
+  });
+});
+
+describe('lifecycle', () => {
+  it('maxRequestsPerProcess retires a process after that many transforms', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1, maxRequestsPerProcess: 2 }));
+    for (let i = 0; i < 5; i++)
+      expect(await (await pool.transform(new Response(`${i}`))).text()).toBe(`${i}`);
+    expect(pool.stats().started).toBe(3);
+  });
+
+  it('the recycle hook retires a process when it says so', async () => {
+    const seen: number[] = [];
+    const pool = track(
+      createTransformPool({
+        command: 'cat',
+        processes: 1,
+        recycle: async ({ transforms, pid, startedAt }) => {
+          expect(pid).toBeTypeOf('number');
+          expect(startedAt).toBeLessThanOrEqual(Date.now());
+          seen.push(transforms);
+          return transforms >= 3;
+        },
+      }),
+    );
+    for (let i = 0; i < 4; i++) await (await pool.transform(new Response('x'))).text();
+    expect(seen).toEqual([1, 2, 3, 1]);
+    expect(pool.stats().started).toBe(2);
+  });
+
+  it('reload() replaces every process without failing a transform in flight', async () => {
+    const pool = track(createTransformPool({ command: nodeFixture('slow.mjs', '300'), processes: 2 }));
+    await Promise.all([pool.transform(new Response('warm')), pool.transform(new Response('warm'))]);
+    const before = transformChildren().map((child) => child.pid);
+    const inFlight = pool.transform(new Response('in flight'));
+    await sleep(50);
+    await pool.reload();
+    expect(await (await inFlight).text()).toBe('in flight');
+    const after = transformChildren().map((child) => child.pid);
+    expect(after).toHaveLength(2);
+    expect(after.some((pid) => before.includes(pid))).toBe(false);
+    expect(await (await pool.transform(new Response('fresh'))).text()).toBe('fresh');
+    expect(pool.stats().failed).toBe(0);
+  });
+
+  it('close() kills the whole process group of a shell command', async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'st-')), 'grandchild');
+    const pool = createTransformPool({
+      command: [fixture('shell-group.sh')],
+      processes: 1,
+      env: { GRANDCHILD_FILE: file },
+    });
+    expect(await (await pool.transform(new Response('through sh'))).text()).toBe('through sh');
+    const grandchild = Number(readFileSync(file, 'utf8'));
+    expect(exists(grandchild)).toBe(true);
+    await pool.close();
+    expect(await waitFor(() => !exists(grandchild))).toBe(true);
+  });
+});

@@ -1,0 +1,331 @@
+import { createHash, getRandomValues } from 'node:crypto';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import { createTransformPool, withTransform } from '../src/index.ts';
+import { exists, nodeFixture, track, transformChildren, waitFor } from './_utils.ts';
+
+const MiB = 1024 * 1024;
+
+/** A stream of `size` random bytes in 64 KiB chunks, hashing what it hands out. */
+function randomBody(size: number): { stream: ReadableStream<Uint8Array>; digest: () => string } {
+  const hash = createHash('sha256');
+  let sent = 0;
+  const stream = new ReadableStream<Uint8Array>({
+    pull(controller) {
+      const chunk = getRandomValues(new Uint8Array(Math.min(65536, size - sent)));
+      hash.update(chunk);
+      sent += chunk.byteLength;
+      controller.enqueue(chunk);
+      if (sent >= size) controller.close();
+    },
+  });
+  return { stream, digest: () => hash.digest('hex') };
+}
+
+async function hashBody(response: Response): Promise<{ digest: string; size: number }> {
+  const hash = createHash('sha256');
+  let size = 0;
+  for await (const chunk of response.body as ReadableStream<Uint8Array>) {
+    hash.update(chunk);
+    size += chunk.byteLength;
+  }
+  return { digest: hash.digest('hex'), size };
+}
+
+describe('createTransformPool with cat', () => {
+  it('returns a 100 MiB random body byte-identical, with bounded memory, on the same process', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
+    const input = randomBody(100 * MiB);
+    let peak = 0;
+    const before = process.memoryUsage().rss;
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss - before);
+    }, 10);
+    const response = await pool.transform(
+      new Response(input.stream, {
+        status: 201,
+        headers: { 'content-type': 'application/octet-stream', 'x-id': 'big' },
+      }),
+    );
+    expect(response.status).toBe(201);
+    expect(response.headers.get('content-type')).toBe('application/octet-stream');
+    expect(response.headers.get('x-id')).toBe('big');
+    const output = await hashBody(response);
+    clearInterval(sampler);
+    expect(output.size).toBe(100 * MiB);
+    expect(output.digest).toBe(input.digest());
+    // Streaming with backpressure: far less than the body is ever held.
+    expect(peak).toBeLessThan(64 * MiB);
+
+    const second = await pool.transform(new Response('again'));
+    expect(await second.text()).toBe('again');
+    expect(pool.stats()).toMatchObject({ started: 1, exited: 0, ok: 2, failed: 0 });
+  });
+
+  it('keeps status, reason and every Set-Cookie', async () => {
+    const pool = track(createTransformPool({ command: ['cat'], processes: 1 }));
+    const headers = new Headers([
+      ['set-cookie', 'a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT'],
+      ['set-cookie', 'b=2, c=3'],
+      ['content-type', 'text/plain'],
+    ]);
+    const response = await pool.transform(new Response('x', { status: 404, statusText: 'Nope', headers }));
+    expect(response.status).toBe(404);
+    expect(response.statusText).toBe('Nope');
+    expect(response.headers.getSetCookie()).toEqual([
+      'a=1; Expires=Wed, 21 Oct 2015 07:28:00 GMT',
+      'b=2, c=3',
+    ]);
+    expect(await response.text()).toBe('x');
+  });
+
+  it('weakens a strong ETag and drops Last-Modified unless preserveValidators', async () => {
+    const headers = { etag: '"v1"', 'last-modified': 'Wed, 21 Oct 2015 07:28:00 GMT' };
+    const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
+    const weak = await pool.transform(new Response('x', { headers }));
+    expect(weak.headers.get('etag')).toBe('W/"v1"');
+    expect(weak.headers.has('last-modified')).toBe(false);
+    const kept = track(createTransformPool({ command: 'cat', processes: 1, preserveValidators: true }));
+    const strong = await kept.transform(new Response('x', { headers }));
+    expect(strong.headers.get('etag')).toBe('"v1"');
+    expect(strong.headers.get('last-modified')).toBe(headers['last-modified']);
+  });
+
+  it('decodes gzip and br bodies before the transform', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
+    for (const [coding, encoded] of [
+      ['gzip', gzipSync('hello gzip')],
+      ['br', brotliCompressSync('hello gzip')],
+    ] as const) {
+      const response = await pool.transform(
+        new Response(encoded, { headers: { 'content-encoding': coding } }),
+      );
+      expect(response.headers.has('content-encoding')).toBe(false);
+      expect(await response.text()).toBe('hello gzip');
+    }
+  });
+
+  it('rejects a Response whose body was already read', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
+    const used = new Response('x');
+    await used.text();
+    await expect(pool.transform(used)).rejects.toThrow(/already read/);
+  });
+
+  it('validates options with the option named', () => {
+    expect(() => createTransformPool({ command: [] })).toThrow(RangeError);
+    expect(() => createTransformPool({ command: 'cat', timeout: -1 })).toThrow(
+      'Expected `timeout` to be a non-negative integer, got -1',
+    );
+    expect(() => createTransformPool({ command: 'cat', processes: 0 })).toThrow(/`processes`/);
+    expect(() => createTransformPool({ command: 'cat', stderr: 'loud' as never })).toThrow(/`stderr`/);
+    expect(() => createTransformPool({ command: 'cat', limits: { maxHeaderBytes: 0 } })).toThrow(
+      /maxHeaderBytes/,
+    );
+  });
+});
+
+describe('serveTransform child', () => {
+  it('changes headers and body and sees the request method and URL', async () => {
+    const lines: string[] = [];
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('upper.mjs'),
+        processes: 1,
+        stderr: (line) => lines.push(line),
+      }),
+    );
+    const request = new Request('http://example.test/a/b?q=1', { method: 'POST' });
+    const response = await pool.transform(
+      new Response('hello', { status: 202, headers: { 'content-type': 'text/plain', 'x-keep': 'yes' } }),
+      { request },
+    );
+    expect(response.status).toBe(202);
+    expect([...response.headers]).toEqual([
+      ['content-type', 'text/plain'],
+      ['x-keep', 'yes'],
+      ['x-request', 'POST http://example.test/a/b?q=1'],
+      ['x-transformed', 'upper'],
+    ]);
+    expect(await response.text()).toBe('HELLO');
+    expect(lines).toContain('console.log goes to stderr, not into the protocol');
+  });
+
+  it('forwards the request headers named in requestContext', async () => {
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('echo-context.mjs'),
+        processes: 1,
+        requestContext: ['accept-language'],
+      }),
+    );
+    const request = new Request('http://example.test/', {
+      headers: { 'accept-language': 'fr', cookie: 'secret' },
+    });
+    const response = await pool.transform(new Response('x'), { request });
+    expect(await response.json()).toEqual({
+      method: 'GET',
+      url: 'http://example.test/',
+      headers: [['accept-language', 'fr']],
+    });
+  });
+
+  it('sends no request context when requestContext is false', async () => {
+    const pool = track(
+      createTransformPool({ command: nodeFixture('echo-context.mjs'), processes: 1, requestContext: false }),
+    );
+    const response = await pool.transform(new Response('x'), {
+      request: new Request('http://example.test/secret'),
+    });
+    expect(await response.json()).toEqual({ method: 'GET', url: 'http://localhost/', headers: [] });
+  });
+
+  it('answers 200 concurrent requests over 2 processes, each with its own body', async () => {
+    const handler = track(
+      withTransform((request: Request) => new Response(`body of ${new URL(request.url).pathname}`), {
+        command: nodeFixture('upper.mjs'),
+        processes: 2,
+        stderr: 'ignore',
+      }),
+    );
+    const responses = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        handler(new Request(`http://example.test/r${i}`)).then((r) => r.text()),
+      ),
+    );
+    expect(responses).toEqual(Array.from({ length: 200 }, (_, i) => `BODY OF /R${i}`));
+    expect(handler.pool.stats()).toMatchObject({ started: 2, ok: 200, failed: 0 });
+  });
+
+  it('passes cwd and env to the process', async () => {
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('echo-env.mjs'),
+        processes: 1,
+        cwd: '/tmp',
+        env: { GREETING: 'hi' },
+      }),
+    );
+    const response = await pool.transform(new Response('x'));
+    expect(await response.json()).toEqual({ cwd: '/tmp', greeting: 'hi', path: process.env.PATH });
+  });
+});
+
+describe('withTransform selection', () => {
+  const untouched: [string, () => Response, RequestInit?][] = [
+    ['HEAD', () => new Response('x'), { method: 'HEAD' }],
+    ['204', () => new Response(null, { status: 204 })],
+    ['304', () => new Response(null, { status: 304 })],
+    ['206', () => new Response('x', { status: 206 })],
+    [
+      'Cache-Control: no-transform',
+      () => new Response('x', { headers: { 'cache-control': 'public, no-transform' } }),
+    ],
+    [
+      'text/event-stream',
+      () => new Response('data: x\n\n', { headers: { 'content-type': 'text/event-stream' } }),
+    ],
+  ];
+  for (const [name, make, init] of untouched) {
+    it(`returns a ${name} response untouched, body unread`, async () => {
+      const original = make();
+      const handler = track(withTransform(() => original, { command: 'cat', processes: 1 }));
+      const result = await handler(new Request('http://example.test/', init));
+      expect(result).toBe(original);
+      expect(original.bodyUsed).toBe(false);
+      expect(handler.pool.stats().ok).toBe(0);
+    });
+  }
+
+  it('returns the response untouched when shouldTransform says no', async () => {
+    const original = new Response('x');
+    const handler = track(
+      withTransform(() => original, { command: 'cat', processes: 1, shouldTransform: async () => false }),
+    );
+    expect(await handler(new Request('http://example.test/'))).toBe(original);
+  });
+
+  it('transforms only the media types in contentType', async () => {
+    const handler = track(
+      withTransform(
+        (request: Request) =>
+          new Response('x', {
+            headers: { 'content-type': new URL(request.url).searchParams.get('type') ?? '' },
+          }),
+        {
+          command: nodeFixture('upper.mjs'),
+          processes: 1,
+          contentType: ['application/json', 'text/html'],
+          stderr: 'ignore',
+        },
+      ),
+    );
+    expect(await (await handler(new Request('http://t/?type=text/html;%20charset=utf-8'))).text()).toBe('X');
+    expect(await (await handler(new Request('http://t/?type=application/json'))).text()).toBe('X');
+    expect(await (await handler(new Request('http://t/?type=text/plain'))).text()).toBe('x');
+  });
+
+  it('skips encoded responses when decode is false', async () => {
+    const original = new Response(gzipSync('x'), { headers: { 'content-encoding': 'gzip' } });
+    const handler = track(withTransform(() => original, { command: 'cat', processes: 1, decode: false }));
+    expect(await handler(new Request('http://t/'))).toBe(original);
+  });
+
+  it('passes extra handler arguments through and applies afterTransform', async () => {
+    const handler = track(
+      withTransform((_request: Request, server: { name: string }) => new Response(server.name), {
+        command: 'cat',
+        processes: 1,
+        afterTransform: async (response) => new Response(`${await response.text()}!`, response),
+      }),
+    );
+    expect(await (await handler(new Request('http://t/'), { name: 'bun' })).text()).toBe('bun!');
+  });
+
+  it('shares one pool between handlers', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
+    const a = withTransform(() => new Response('a'), pool);
+    const b = withTransform(() => new Response('b'), pool);
+    expect(a.pool).toBe(pool);
+    expect(await (await a(new Request('http://t/'))).text()).toBe('a');
+    expect(await (await b(new Request('http://t/'))).text()).toBe('b');
+    expect(pool.stats()).toMatchObject({ started: 1, ok: 2 });
+  });
+});
+
+describe('close()', () => {
+  it('leaves no child process behind, and later calls fail with ERR_TRANSFORM_CLOSED', async () => {
+    const pool = createTransformPool({ command: nodeFixture('upper.mjs'), processes: 2, stderr: 'ignore' });
+    await pool.transform(new Response('x'));
+    const pids = transformChildren().map((child) => child.pid);
+    expect(pids).toHaveLength(2);
+    await pool.close();
+    await pool.close();
+    expect(await waitFor(() => pids.every((pid) => !exists(pid)))).toBe(true);
+    expect(transformChildren()).toEqual([]);
+    await expect(pool.transform(new Response('x'))).rejects.toMatchObject({
+      code: 'ERR_TRANSFORM_CLOSED',
+      status: 503,
+    });
+  });
+
+  it('lets work in flight finish', async () => {
+    const pool = createTransformPool({ command: nodeFixture('slow.mjs', '200'), processes: 1 });
+    const pending = pool.transform(new Response('late'));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const closing = pool.close();
+    expect(await (await pending).text()).toBe('late');
+    await closing;
+    expect(pool.stats().alive).toBe(0);
+  });
+
+  it('is what await using calls', async () => {
+    let pids: number[];
+    {
+      await using pool = createTransformPool({ command: 'cat', processes: 1 });
+      await pool.transform(new Response('x'));
+      pids = transformChildren().map((child) => child.pid);
+    }
+    expect(await waitFor(() => pids.every((pid) => !exists(pid)))).toBe(true);
+  });
+});
