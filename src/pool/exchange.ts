@@ -19,9 +19,11 @@ export interface ExchangeHost {
   createError(code: TransformErrorCode, message: string, cause?: unknown): TransformError;
 }
 
-/** How an exchange reports outcomes to the pool's statistics. */
+/** How an exchange reports to the pool's statistics: each transform ends exactly once, ok or failed. */
 export interface ExchangeRecorder {
-  succeeded(latencyMs: number): void;
+  /** The transformed head was handed out, this long after the call. */
+  delivered(latencyMs: number): void;
+  succeeded(): void;
   failed(error: unknown): void;
 }
 
@@ -71,6 +73,7 @@ export class Exchange {
   #pending: Response | undefined;
   #draining: { bytes: number; timer: ReturnType<typeof setTimeout> } | undefined;
   #discarding = false;
+  #failed = false;
   readonly #timer: SilenceTimer;
   readonly #onAbort = (): void => this.#abort();
 
@@ -258,12 +261,23 @@ export class Exchange {
     this.#settled = true;
     this.#init.signal?.removeEventListener('abort', this.#onAbort);
     if (response !== undefined) {
-      this.#init.recorder.succeeded(performance.now() - this.#createdAt);
+      this.#init.recorder.delivered(performance.now() - this.#createdAt);
       this.#resolve(response);
     } else {
-      this.#init.recorder.failed(error);
+      this.#recordFailure(error);
       this.#reject(error);
     }
+  }
+
+  #recordFailure(error: unknown): void {
+    if (this.#failed) return;
+    this.#failed = true;
+    this.#init.recorder.failed(error);
+  }
+
+  /** The process took the release: nothing more can go wrong with this transform. */
+  confirm(): void {
+    if (!this.#failed) this.#init.recorder.succeeded();
   }
 
   /** Fail the transform: reject it, or error its body if it was already handed out; stop reading input. */
@@ -272,6 +286,7 @@ export class Exchange {
     this.#stopDraining();
     this.#batches?.return(undefined).catch(() => {});
     if (this.#settled) {
+      this.#recordFailure(error);
       this.#body?.error(error);
       return;
     }

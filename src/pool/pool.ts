@@ -92,7 +92,8 @@ export class Pool implements TransformPool {
       timeout: options.timeout,
       preserveValidators: options.preserveValidators,
       recorder: {
-        succeeded: (latency) => this.#stats.succeeded(latency),
+        delivered: (latency) => this.#stats.delivered(latency),
+        succeeded: () => this.#stats.ok++,
         failed: (error) => this.#stats.failedWith((error as { code?: string }).code),
       },
       onAbortQueued: (queued) => this.#removeFromQueue(queued),

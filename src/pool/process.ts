@@ -180,6 +180,7 @@ export class TransformProcess implements ExchangeHost {
     }
     this.#exchange = undefined;
     this.transforms++;
+    exchange.confirm();
     this.#setRef(false);
     // The transform said it will send nothing more (RFC 9112 section 9.6), or the recycle policy says so.
     if (closeAfter || this.transforms >= this.#options.maxRequestsPerProcess) {
@@ -244,6 +245,7 @@ export class TransformProcess implements ExchangeHost {
       this.#retiring = true;
       this.#events.onRetire(this);
     }
+    if (this.#requested && this.#killTimers.length > 0) return;
     if (reason !== undefined) this.#stderr?.log(`killed: ${reason}`);
     this.#requested = true;
     this.#terminate();

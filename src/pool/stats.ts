@@ -22,8 +22,9 @@ export interface PoolStats {
   exited: number;
   /** Processes started to replace one that exited or was retired. */
   restarted: number;
-  /** Transforms answered. */
+  /** Transforms answered in full. */
   ok: number;
+  /** Transforms that failed, before or after their head was handed out. */
   failed: number;
   timedOut: number;
   /** From the call to the transformed head, queueing included. */
@@ -43,8 +44,7 @@ export class StatsRecorder {
   readonly #latencies = new Float64Array(WINDOW);
   #recorded = 0;
 
-  succeeded(latencyMs: number): void {
-    this.ok++;
+  delivered(latencyMs: number): void {
     this.#latencies[this.#recorded++ % WINDOW] = latencyMs;
   }
 

@@ -27,8 +27,10 @@ function skipQuotedString(bytes: Uint8Array, i: number, end: number, base: numbe
   for (i++; i < end; i++) {
     const byte = bytes[i] as number;
     if (byte === 0x22) return i + 1;
-    if (byte === 0x5c) i++;
-    else if (byte !== HTAB && (byte < 0x20 || byte === 0x7f)) break;
+    // quoted-pair = "\" ( HTAB / SP / VCHAR / obs-text ): the escaped byte is no CTL either (RFC 9110 5.6.4).
+    if (byte === 0x5c && i + 1 < end) i++;
+    const checked = bytes[i] as number;
+    if (checked !== HTAB && (checked < 0x20 || checked === 0x7f)) break;
   }
   throw syntaxError('Invalid chunk extension: unterminated quoted string', base + Math.min(i, end));
 }

@@ -248,7 +248,9 @@ export class ResponseParser {
         this.#state === 'chunk-size'
           ? ['Chunk size line', MAX_CHUNK_LINE_BYTES]
           : ['Head', this.#limits.maxHeaderBytes];
-      throw new WireError('ERR_WIRE_LIMIT', `${what} larger than ${limit} bytes`, this.#base + i);
+      // Name the first byte past the limit, so the offset does not depend on how the stream was chunked.
+      const over = this.#base + i + budget - (partial?.byteLength ?? 0);
+      throw new WireError('ERR_WIRE_LIMIT', `${what} larger than ${limit} bytes`, over);
     }
     if (lf === -1) {
       this.#partial = partial === undefined ? chunk.slice(i) : joinBytes(partial, chunk.subarray(i));
@@ -309,7 +311,10 @@ export class ResponseParser {
   #onHeadEnd(offset: number): void {
     const framing = getBodyFraming(this.#status, this.#framingFields, offset);
     const headers = new Headers();
-    const dropped = getConnectionTokens(this.#fields.find(([name]) => name === 'connection')?.[1] ?? null);
+    // Connection is a list field: every line of it names fields to drop (RFC 9110 sections 5.3, 7.6.1).
+    const dropped = this.#fields.flatMap(([name, value]) =>
+      name === 'connection' ? getConnectionTokens(value) : [],
+    );
     for (const [name, value] of this.#fields) {
       if (!isHopByHop(name) && !dropped.includes(name)) headers.append(name, value);
     }
@@ -363,14 +368,16 @@ export class ResponseParser {
 
   #emitBody(view: Uint8Array, index: number): void {
     if (view.byteLength === 0) return;
-    this.#bodyBytes += view.byteLength;
-    if (this.#bodyBytes > this.#limits.maxBodyBytes) {
+    const room = this.#limits.maxBodyBytes - this.#bodyBytes;
+    if (view.byteLength > room) {
+      // The offset names the first byte past the limit, however the stream was chunked.
       throw new WireError(
         'ERR_WIRE_LIMIT',
         `Body larger than ${this.#limits.maxBodyBytes} bytes`,
-        this.#base + index,
+        this.#base + index + room,
       );
     }
+    this.#bodyBytes += view.byteLength;
     this.#events.onBody(view);
   }
 

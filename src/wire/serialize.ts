@@ -75,9 +75,33 @@ export function encodeHead(
  * for await (const batch of encodeResponse(new Response('hi'))) console.log(batch.length); // 2: head, body
  * ```
  */
-export async function* encodeResponse(
+export function encodeResponse(
   response: Response,
   init: SerializeInit = {},
+): AsyncGenerator<Uint8Array[], void, undefined> {
+  const cancel: BodyCancel = { reader: undefined, cancelled: false };
+  const batches = encodeBatches(response, init, cancel);
+  const finish = batches.return.bind(batches);
+  // An async generator runs return() only after the next() under way: were it waiting on a body that never
+  // yields again, the body would never be cancelled and return() never settle. Cancel the body first.
+  batches.return = (value) => {
+    cancel.cancelled = true;
+    (cancel.reader ?? response.body)?.cancel().catch(() => {});
+    return finish(value);
+  };
+  return batches;
+}
+
+/** The body reader of an {@link encodeResponse}, for its return() to cancel. */
+interface BodyCancel {
+  reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  cancelled: boolean;
+}
+
+async function* encodeBatches(
+  response: Response,
+  init: SerializeInit,
+  cancel: BodyCancel,
 ): AsyncGenerator<Uint8Array[], void, undefined> {
   const fields = init.fields ?? [];
   const { status, body } = response;
@@ -87,9 +111,11 @@ export async function* encodeResponse(
     return;
   }
   const reader = body.getReader();
+  cancel.reader = reader;
   let finished = false;
   try {
     const ahead = await readAvailable(reader, init.maxBufferedBody ?? DEFAULT_MAX_BUFFERED_BODY);
+    if (cancel.cancelled) return;
     if (ahead.done) {
       finished = true;
       yield [encodeHead(response, { contentLength: ahead.bytes }, fields), ...ahead.chunks];
@@ -102,6 +128,8 @@ export async function* encodeResponse(
     for (;;) {
       const { done, value } = await (pending ?? reader.read());
       pending = undefined;
+      // A body cancelled by return() ends too, but the message is cut short: no last-chunk.
+      if (cancel.cancelled) return;
       if (done) break;
       const chunk = toBodyChunk(value);
       // A zero-size chunk would end the body early (RFC 9112 section 7.1).

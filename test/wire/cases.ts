@@ -32,7 +32,7 @@ export interface WireCase {
 }
 
 /** Latin-1 bytes of `text`. */
-export function latin1(text: string): Uint8Array {
+export function latin1(text: string): Uint8Array<ArrayBuffer> {
   const bytes = new Uint8Array(text.length);
   for (let i = 0; i < text.length; i++) {
     const code = text.charCodeAt(i);
@@ -43,7 +43,7 @@ export function latin1(text: string): Uint8Array {
 }
 
 /** Join Latin-1 strings and raw bytes. */
-export function concat(...parts: (string | Uint8Array)[]): Uint8Array {
+export function concat(...parts: (string | Uint8Array)[]): Uint8Array<ArrayBuffer> {
   const views = parts.map((part) => (typeof part === 'string' ? latin1(part) : part));
   const joined = new Uint8Array(views.reduce((size, view) => size + view.byteLength, 0));
   let offset = 0;
@@ -52,6 +52,66 @@ export function concat(...parts: (string | Uint8Array)[]): Uint8Array {
     offset += view.byteLength;
   }
   return joined;
+}
+
+/** Bytes of a case input. */
+export function toBytes(input: string | Uint8Array): Uint8Array {
+  return typeof input === 'string' ? latin1(input) : input;
+}
+
+/** Bytes as Latin-1 text, so that a mismatch diffs readably. */
+export function toText(bytes: Uint8Array): string {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('latin1');
+}
+
+/** mulberry32, an integer below `below` per call: a fixed seed gives the same splits on every run. */
+export function createRandom(seed: number): (below: number) => number {
+  let state = seed >>> 0;
+  return (below) => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * below);
+  };
+}
+
+export function splitEvery(bytes: Uint8Array, size: number): Uint8Array[] {
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.byteLength; i += size) chunks.push(bytes.subarray(i, i + size));
+  return chunks;
+}
+
+/** Cut at the given ascending positions. */
+export function splitAt(bytes: Uint8Array, positions: number[]): Uint8Array[] {
+  const cuts = [0, ...positions, bytes.byteLength];
+  return cuts.slice(1).map((end, i) => bytes.subarray(cuts[i], end));
+}
+
+/** Cut into pieces of 1 to `largest` bytes, at random. */
+export function splitRandomly(
+  bytes: Uint8Array,
+  random: (below: number) => number,
+  largest: number,
+): Uint8Array[] {
+  const positions: number[] = [];
+  for (let at = 1 + random(largest); at < bytes.byteLength; at += 1 + random(largest)) positions.push(at);
+  return splitAt(bytes, positions);
+}
+
+/** A source handing out one chunk per read, only when asked. */
+export function streamOf(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
+  let next = 0;
+  return new ReadableStream<Uint8Array>(
+    {
+      pull(controller) {
+        const chunk = chunks[next++];
+        if (chunk === undefined) controller.close();
+        else controller.enqueue(chunk);
+      },
+    },
+    { highWaterMark: 0 },
+  );
 }
 
 const OK = 'HTTP/1.1 200 OK\r\n';
@@ -74,7 +134,12 @@ function chunkLineOfSize(size: number): string {
 }
 
 const FAKE_MESSAGE = '\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
-const BINARY_BODY = concat(Uint8Array.of(0, 0xff, 0x0d), FAKE_MESSAGE, Uint8Array.of(0x80, 0x0a, 0x0d));
+/** Binary bytes holding CR, LF, NUL, 0xff and a whole message-like sequence: a body, never a head. */
+export const BINARY_BODY = concat(
+  Uint8Array.of(0, 0xff, 0x0d),
+  FAKE_MESSAGE,
+  Uint8Array.of(0x80, 0x0a, 0x0d),
+);
 
 const accepting: WireCase[] = [
   {
