@@ -1,0 +1,2 @@
+// `npm run bench`: every comparison in bench/, one after another.
+await import('./persistent-vs-spawn.ts');

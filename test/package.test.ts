@@ -1,0 +1,68 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, { types: string; default: string } | string>;
+  bin: Record<string, string>;
+};
+const denoManifest = JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')) as {
+  exports: Record<string, string>;
+};
+
+describe('the package', () => {
+  it('exports the same entry points to npm and Deno, types first, all built', () => {
+    const entries = Object.keys(manifest.exports).filter((key) => key !== './package.json');
+    expect(entries).toEqual(['.', './child', './wire']);
+    expect(Object.keys(denoManifest.exports)).toEqual(entries);
+    for (const key of entries) {
+      const target = manifest.exports[key] as { types: string; default: string };
+      expect(Object.keys(target)).toEqual(['types', 'default']);
+      expect(existsSync(join(root, target.types))).toBe(true);
+      expect(existsSync(join(root, target.default))).toBe(true);
+    }
+    expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
+  });
+
+  it('is imported by name from plain Node in another folder', async () => {
+    const consumer = mkdtempSync(join(tmpdir(), 'consumer-'));
+    mkdirSync(join(consumer, 'node_modules'));
+    symlinkSync(root, join(consumer, 'node_modules', 'subprocess-transform'));
+    writeFileSync(
+      join(consumer, 'package.json'),
+      JSON.stringify({ type: 'module', dependencies: { 'subprocess-transform': '*' } }),
+    );
+    writeFileSync(
+      join(consumer, 'main.js'),
+      `import * as main from 'subprocess-transform';
+import * as child from 'subprocess-transform/child';
+import * as wire from 'subprocess-transform/wire';
+const handler = main.withTransform(() => new Response('by name'), { command: ['cat'], processes: 1 });
+const text = await (await handler(new Request('http://localhost/'))).text();
+await handler.pool.close();
+console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object.keys(child).sort(), wire: Object.keys(wire).sort() }));
+`,
+    );
+    const { stdout } = await execa(process.execPath, ['main.js'], { cwd: consumer });
+    expect(JSON.parse(stdout)).toEqual({
+      text: 'by name',
+      main: ['TransformError', 'createTransformPool', 'isTransformable', 'withTransform'],
+      child: ['serveTransform'],
+      wire: [
+        'BodyChannel',
+        'DEFAULT_LIMITS',
+        'ResponseParser',
+        'WireError',
+        'createResponse',
+        'encodeResponse',
+        'hasBody',
+        'parseResponses',
+        'serializeResponse',
+      ],
+    });
+  });
+});
