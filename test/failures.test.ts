@@ -51,6 +51,8 @@ async function expectIsolated(
   options: Partial<TransformOptions> = {},
 ) {
   const handler = faultHandler(name, options);
+  // Both processes answer once first, so the timeouts below measure the transform, not a cold start.
+  await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
   const [bad, good] = await Promise.all([call(handler, trigger), call(handler, 'neighbour')]);
   await expectFailure(bad, status);
   expect(good.status).toBe(200);
@@ -111,10 +113,14 @@ describe('a process that crashes', () => {
   });
 
   it('exiting 0 mid-response is still a failure', async () => {
-    const pool = track(createTransformPool({ command: nodeFixture('exit-mid-response.mjs'), processes: 1 }));
-    const response = await pool.transform(new Response('crash'));
+    const pool = track(createTransformPool({ command: nodeFixture('exit-mid-response.mjs'), processes: 2 }));
+    const [response, neighbour] = await Promise.all([
+      pool.transform(new Response('crash')),
+      pool.transform(new Response('neighbour')),
+    ]);
     const error = await rejection(response.text());
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT', exitCode: 0 });
+    expect(await neighbour.text()).toBe('neighbour');
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
   });
 
@@ -211,12 +217,12 @@ describe('a process that hangs', () => {
 
 describe('a process that breaks the protocol', () => {
   it('writing while idle: killed, and its bytes reach no client', async () => {
-    const handler = faultHandler('garbage-when-idle.mjs', { processes: 1 });
-    expect(await (await call(handler, 'garbage')).text()).toBe('garbage');
-    await waitFor(() => handler.pool.stats().exited === 1);
-    expect(handler.pool.stats().exited).toBe(1);
-    const next = await call(handler, 'next');
-    expect(await next.text()).toBe('next');
+    const handler = faultHandler('garbage-when-idle.mjs');
+    const [first, neighbour] = await Promise.all([call(handler, 'garbage'), call(handler, 'neighbour')]);
+    expect(await first.text()).toBe('garbage');
+    expect(await neighbour.text()).toBe('neighbour');
+    expect(await waitFor(() => handler.pool.stats().exited === 1)).toBe(true);
+    for (let i = 0; i < 4; i++) expect(await (await call(handler, `next ${i}`)).text()).toBe(`next ${i}`);
   });
 
   it('answering twice: 502, and neither answer is delivered', async () => {
@@ -241,14 +247,29 @@ describe('a process that breaks the protocol', () => {
     const pool = track(
       createTransformPool({
         command: nodeFixture('endless-body.mjs'),
-        processes: 1,
+        processes: 2,
         limits: { maxBodyBytes: 1024 * 1024 },
       }),
     );
-    const response = await pool.transform(new Response('endless'));
+    const [response, neighbour] = await Promise.all([
+      pool.transform(new Response('endless')),
+      pool.transform(new Response('neighbour')),
+    ]);
     const error = await rejection(response.arrayBuffer());
     expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(error.message).toMatch(/Body larger than 1048576 bytes/);
+    expect(await neighbour.text()).toBe('neighbour');
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+
+  it('sending framing, hop-by-hop and context fields: none reaches the Response', async () => {
+    const pool = track(createTransformPool({ command: nodeFixture('hop-by-hop.mjs'), processes: 1 }));
+    const response = await pool.transform(new Response('x'));
+    expect([...response.headers]).toEqual([
+      ['content-type', 'text/plain'],
+      ['x-kept', 'yes'],
+    ]);
+    expect(await response.text()).toBe('clean');
   });
 });
 
