@@ -23,9 +23,17 @@ async function handleError(
   original: Response | undefined,
 ): Promise<Response> {
   if (!(error instanceof TransformError)) throw error;
-  if (typeof onError === 'function') return onError(error, request, original);
-  if (onError === 'passthrough' && original !== undefined) return original;
-  return createErrorResponse(error);
+  let response: Response;
+  if (typeof onError === 'function') response = await onError(error, request, original);
+  else if (onError === 'passthrough' && original !== undefined) response = original;
+  else response = createErrorResponse(error);
+  // An original left unsent may hold a socket (an upstream fetch body): let it go now, not at GC.
+  if (response !== original) discardBody(original);
+  return response;
+}
+
+function discardBody(response: Response | undefined): void {
+  if (response?.body && !response.bodyUsed && !response.body.locked) response.body.cancel().catch(() => {});
 }
 
 /**
@@ -46,7 +54,11 @@ export async function transformResponse(
   } catch (error) {
     return handleError(error, options.onError, request, exchange.original);
   }
-  return (await options.afterTransform?.(transformed, request)) ?? transformed;
+  const replacement = await options.afterTransform?.(transformed, request);
+  if (replacement === undefined || replacement === transformed) return transformed;
+  // A dropped transformed body would keep its process busy, paused on a reader that never comes.
+  discardBody(transformed);
+  return replacement;
 }
 
 /**

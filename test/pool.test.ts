@@ -117,6 +117,7 @@ describe('createTransformPool with cat', () => {
     expect(() => createTransformPool({ command: 'cat', timeout: -1 })).toThrow(
       'Expected `timeout` to be a non-negative integer, got -1',
     );
+    expect(() => createTransformPool({ command: 'cat', timeout: 2 ** 31 })).toThrow(/at most 2147483647 ms/);
     expect(() => createTransformPool({ command: 'cat', processes: 0 })).toThrow(/`processes`/);
     expect(() => createTransformPool({ command: 'cat', stderr: 'loud' as never })).toThrow(/`stderr`/);
     expect(() => createTransformPool({ command: 'cat', limits: { maxHeaderBytes: 0 } })).toThrow(

@@ -2,13 +2,20 @@ import type { Writable } from 'node:stream';
 
 /**
  * Write views as one `writev` (cork, write each, uncork): no copy, one system call for a head and its body
- * or a chunk and its framing. Returns false when the stream wants a `drain` first.
+ * or a chunk and its framing. Returns false when the stream wants a `drain` first. `onWritten` hears how
+ * the write ended (an error such as EPIPE included).
  */
-export function writeBatch(writable: Writable, batch: readonly Uint8Array[]): boolean {
-  if (batch.length === 1) return writable.write(batch[0]);
+export function writeBatch(
+  writable: Writable,
+  batch: readonly Uint8Array[],
+  onWritten?: (error?: Error | null) => void,
+): boolean {
+  if (batch.length === 1) return writable.write(batch[0], onWritten);
   writable.cork();
   let ok = true;
-  for (const view of batch) ok = writable.write(view) && ok;
+  for (let i = 0; i < batch.length; i++) {
+    ok = writable.write(batch[i], i === batch.length - 1 ? onWritten : undefined) && ok;
+  }
   writable.uncork();
   return ok;
 }
@@ -33,11 +40,4 @@ export function waitForDrain(writable: Writable): Promise<void> {
     writable.on('error', onError);
     writable.on('close', onClose);
   });
-}
-
-/** Write every batch with backpressure. */
-export async function writeBatches(writable: Writable, batches: AsyncIterable<Uint8Array[]>): Promise<void> {
-  for await (const batch of batches) {
-    if (!writeBatch(writable, batch)) await waitForDrain(writable);
-  }
 }

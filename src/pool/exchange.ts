@@ -7,7 +7,8 @@ import { SilenceTimer } from './timeout.ts';
 
 /** The process side of an exchange: what one transform needs from the process it runs on. */
 export interface ExchangeHost {
-  write(batch: readonly Uint8Array[]): boolean;
+  /** Write a batch; `onWritten` hears how the write ended. False: wait for `drained()`. */
+  write(batch: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean;
   drained(): Promise<void>;
   pauseOutput(): void;
   resumeOutput(): void;
@@ -30,7 +31,6 @@ export interface ExchangeRecorder {
 export interface ExchangeInit {
   id: number;
   response: Response;
-  request: Request | undefined;
   signal: AbortSignal | undefined;
   fields: [string, string][];
   timeout: number;
@@ -43,6 +43,17 @@ export interface ExchangeInit {
 /** Output a process may still write after a client left, read and dropped to keep the process. */
 const DRAIN_MAX_BYTES = 1024 * 1024;
 const DRAIN_MAX_MS = 1000;
+/**
+ * A live process's empty pipe takes this much without blocking (Linux's default pipe capacity), so a
+ * first write this small that fails means the process was gone before the message, not killed by it.
+ */
+const PIPE_CAPACITY = 64 * 1024;
+
+function byteLength(batch: readonly Uint8Array[]): number {
+  let size = 0;
+  for (const view of batch) size += view.byteLength;
+  return size;
+}
 
 /**
  * One transform: writes the serialised response to a process and reads its answer at the same time, so
@@ -57,15 +68,22 @@ export class Exchange {
   #resolve!: (response: Response) => void;
   #reject!: (error: unknown) => void;
   #settled = false;
+  #failed = false;
+  /** Released, discarded or gone: no process is working on it. */
   #finished = false;
+  /** The process took the release after its last read: nothing more can go wrong. */
+  #confirmed = false;
   #host: ExchangeHost | undefined;
   #attempts = 0;
   #batches: AsyncGenerator<Uint8Array[], void, undefined> | undefined;
+  /** The batch being read from the handler, shared so a retry takes it over instead of losing it. */
+  #nextBatch: Promise<IteratorResult<Uint8Array[], void>> | undefined;
   /** The first batch, kept while it is all that was read of the handler's body, for a retry. */
   #firstBatch: Uint8Array[] | undefined;
   #batchesTaken = 0;
   #inputDone = false;
-  #inputFailed = false;
+  /** The first write of this attempt failed while it fit in a pipe: the process was dead already. */
+  #foundDead = false;
   #outputStarted = false;
   #outputDone = false;
   #head: ResponseHead | undefined;
@@ -73,7 +91,6 @@ export class Exchange {
   #pending: Response | undefined;
   #draining: { bytes: number; timer: ReturnType<typeof setTimeout> } | undefined;
   #discarding = false;
-  #failed = false;
   readonly #timer: SilenceTimer;
   readonly #onAbort = (): void => this.#abort();
 
@@ -112,31 +129,30 @@ export class Exchange {
   start(host: ExchangeHost): void {
     this.#attempts++;
     this.#host = host;
+    this.#finished = false;
     this.#inputDone = false;
-    this.#inputFailed = false;
+    this.#foundDead = false;
     this.#timer.start();
     void this.#writeInput(host);
   }
 
   /**
    * The process ended while this exchange was on it. Returns true when the exchange should be retried
-   * elsewhere: the process was found dead (its stdin was closed before this message got in), nothing came
-   * back, and what was read of the handler's body can be sent again.
+   * elsewhere: the process was found dead (the first write of this message failed), nothing came back,
+   * this is the first attempt, and what was read of the handler's body can be sent again.
    */
   onProcessGone(reason: TransformError, mayRetry: boolean): boolean {
     this.#host = undefined;
-    // Done and handed out; or done, and bytes after it broke the protocol before it was handed out.
-    if (this.#finished && this.#pending === undefined) return false;
+    if (this.#confirmed) return false;
     this.#finished = true;
     const retry =
       mayRetry &&
-      this.#inputFailed &&
+      this.#foundDead &&
       !this.#outputStarted &&
       this.#attempts === 1 &&
       this.#batchesTaken <= 1 &&
       !this.#settled;
     if (retry) {
-      this.#finished = false;
       this.#timer.stop();
       return true;
     }
@@ -144,15 +160,11 @@ export class Exchange {
     return false;
   }
 
-  /** Writing to the process failed: it is gone, or closed its input. */
-  onInputFailed(): void {
-    this.#inputFailed = true;
-  }
-
   /** The process began a message. A second one for the same input breaks the protocol. */
   onMessageBegin(): void {
-    if (this.#outputDone)
+    if (this.#outputDone) {
       throw this.#error('ERR_TRANSFORM_PROTOCOL', 'wrote a second response for one message');
+    }
     this.#outputStarted = true;
     this.#timer.touch();
   }
@@ -191,57 +203,79 @@ export class Exchange {
     }
     if (this.#discarding || this.#body === undefined) return true;
     if (this.#body.push(chunk)) return true;
-    this.#timer.pause();
+    this.#timer.pause('reader');
     return false;
-  }
-
-  /** After each read from the process: hand out a head that arrived with no error in the same bytes. */
-  deliver(): void {
-    const response = this.#pending;
-    if (response === undefined) return;
-    this.#pending = undefined;
-    this.#settle(response);
   }
 
   onMessageEnd(): void {
     this.#outputDone = true;
-    this.#body?.close();
     this.#timer.stop();
     this.#finishIfDone();
     // A transform that answered before reading all its input still has to take the rest.
     if (!this.#finished) this.#timer.start();
   }
 
-  /** The pool stopped before this queued exchange ran. */
+  /**
+   * After each read from the process parsed cleanly: hand out a head, and end a body, that came with no
+   * error in the same bytes (bytes left over after a message fail it instead).
+   */
+  deliver(): void {
+    const response = this.#pending;
+    this.#pending = undefined;
+    if (response !== undefined) this.#settle(response);
+    if (this.#outputDone) this.#body?.close();
+  }
+
+  /** The process took the release: nothing more can go wrong with this transform. */
+  confirm(): void {
+    this.#confirmed = true;
+    if (!this.#failed) this.#init.recorder.succeeded();
+  }
+
+  /** The pool refused or stopped this transform before it ran. */
   reject(error: TransformError): void {
     this.#fail(error);
   }
 
   async #writeInput(host: ExchangeHost): Promise<void> {
+    let firstWrite = true;
+    const write = async (batch: Uint8Array[]): Promise<void> => {
+      const small = firstWrite && byteLength(batch) <= PIPE_CAPACITY;
+      firstWrite = false;
+      const ok = host.write(batch, (error) => {
+        if (error && small && !this.#outputStarted) this.#foundDead = true;
+      });
+      if (!ok) await host.drained();
+    };
     try {
-      if (this.#firstBatch !== undefined) {
-        if (!host.write(this.#firstBatch)) await host.drained();
-      }
+      if (this.#firstBatch !== undefined) await write(this.#firstBatch);
       this.#batches ??= encodeResponse(this.#init.response, { fields: this.#init.fields });
       for (;;) {
         let next: IteratorResult<Uint8Array[], void>;
+        this.#timer.pause('handler');
         try {
-          next = await this.#batches.next();
+          this.#nextBatch ??= this.#batches.next();
+          next = await this.#nextBatch;
         } catch (error) {
           // The handler's body failed: the message is cut short, and the process waits for the rest of it.
-          return this.#kill(error);
+          this.#kill(error);
+          return;
+        } finally {
+          this.#timer.resume('handler');
         }
-        if (next.done || this.#host !== host) break;
+        // Moved to another process meanwhile: that attempt's loop takes this batch.
+        if (this.#host !== host) return;
+        this.#nextBatch = undefined;
+        if (next.done) break;
         this.#batchesTaken++;
         this.#firstBatch = this.#batchesTaken === 1 ? next.value : undefined;
-        if (!host.write(next.value)) await host.drained();
+        await write(next.value);
       }
       if (this.#host !== host) return;
       this.#inputDone = true;
       this.#finishIfDone();
     } catch {
       // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
-      if (this.#host === host) this.onInputFailed();
     }
   }
 
@@ -275,23 +309,18 @@ export class Exchange {
     this.#init.recorder.failed(error);
   }
 
-  /** The process took the release: nothing more can go wrong with this transform. */
-  confirm(): void {
-    if (!this.#failed) this.#init.recorder.succeeded();
-  }
-
   /** Fail the transform: reject it, or error its body if it was already handed out; stop reading input. */
   #fail(error: unknown): void {
     this.#timer.stop();
     this.#stopDraining();
     this.#batches?.return(undefined).catch(() => {});
-    if (this.#settled) {
-      this.#recordFailure(error);
-      this.#body?.error(error);
+    this.#pending = undefined;
+    if (!this.#settled) {
+      this.#settle(undefined, error);
       return;
     }
-    this.#pending = undefined;
-    this.#settle(undefined, error);
+    this.#recordFailure(error);
+    this.#body?.error(error);
   }
 
   /** Fail and give up on the process: its framing or state can no longer be trusted. */
@@ -324,7 +353,7 @@ export class Exchange {
   #abort(): void {
     if (this.#host === undefined) {
       // Still queued: leave the queue; nothing was read from the handler's body.
-      if (!this.#settled) {
+      if (!this.#settled && !this.#finished) {
         this.#fail(this.#abortError());
         this.#init.onAbortQueued(this);
       }
@@ -339,7 +368,6 @@ export class Exchange {
     this.#fail(error);
     // The input is all in: read what is left of the answer and drop it, within bounds, to keep the process.
     this.#discarding = true;
-    this.#timer.stop();
     this.#draining = { bytes: 0, timer: setTimeout(() => this.#kill(error), DRAIN_MAX_MS) };
     this.#resumeOutput();
   }
@@ -349,7 +377,7 @@ export class Exchange {
   }
 
   #resumeOutput(): void {
-    this.#timer.resume();
+    this.#timer.resume('reader');
     this.#host?.resumeOutput();
   }
 

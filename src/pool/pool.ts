@@ -86,7 +86,6 @@ export class Pool implements TransformPool {
     const exchange = new Exchange({
       id,
       response: options.decode && isEncoded(response) ? decodeContent(response) : response,
-      request: init.request,
       signal: init.signal,
       fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', String(id)]],
       timeout: options.timeout,
@@ -259,6 +258,10 @@ export class Pool implements TransformPool {
       onRetire: (retiring) => this.#onRetire(retiring),
       onExit: (exited, exit) => this.#onExit(exited, exit),
       onRetry: (exchange) => {
+        if (this.#closed) {
+          exchange.reject(this.#closedError());
+          return;
+        }
         this.#queue.unshift(exchange);
         this.#drainQueueIfNoProcess();
       },
@@ -289,18 +292,21 @@ export class Pool implements TransformPool {
   }
 
   #onRetire(process: TransformProcess): void {
+    this.#forget(process);
+    this.#fill();
+  }
+
+  /** It takes no more work: out of the serving set and the idle list. */
+  #forget(process: TransformProcess): void {
     this.#serving.delete(process);
     const index = this.#idle.indexOf(process);
     if (index !== -1) this.#idle.splice(index, 1);
-    this.#fill();
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
     this.#stats.exited++;
     this.#alive.delete(process);
-    this.#serving.delete(process);
-    const index = this.#idle.indexOf(process);
-    if (index !== -1) this.#idle.splice(index, 1);
+    this.#forget(process);
     // Dying before the first answer, soon after start, is failing to start, even with work in hand: with
     // steady traffic every new process gets some, and that must not become a spawn loop.
     if (exit.requested || exit.served || (!exit.spawnFailed && exit.uptime > STARTUP_WINDOW_MS)) {

@@ -149,10 +149,13 @@ export class TransformProcess implements ExchangeHost {
     exchange.start(this);
   }
 
-  write(batch: readonly Uint8Array[]): boolean {
+  write(batch: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean {
     const stdin = this.#subprocess.stdin;
-    if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
-    return writeBatch(stdin, batch);
+    if (stdin === null || stdin.destroyed) {
+      onWritten?.(new Error('stdin is closed'));
+      throw new Error('stdin is closed');
+    }
+    return writeBatch(stdin, batch, onWritten);
   }
 
   drained(): Promise<void> {
@@ -181,6 +184,8 @@ export class TransformProcess implements ExchangeHost {
     this.#exchange = undefined;
     this.transforms++;
     exchange.confirm();
+    // The last chunk may have filled the reader's queue: the next transform must find output flowing.
+    this.resumeOutput();
     this.#setRef(false);
     // The transform said it will send nothing more (RFC 9112 section 9.6), or the recycle policy says so.
     if (closeAfter || this.transforms >= this.#options.maxRequestsPerProcess) {
@@ -229,10 +234,7 @@ export class TransformProcess implements ExchangeHost {
 
   /** Take no more work; stop once the transform in flight is done: close stdin, then SIGTERM, then SIGKILL. */
   retire(): void {
-    if (!this.#retiring) {
-      this.#retiring = true;
-      this.#events.onRetire(this);
-    }
+    this.#markRetiring();
     if (this.#exchange !== undefined || this.#requested) return;
     this.#requested = true;
     this.#subprocess.stdin?.end();
@@ -241,14 +243,17 @@ export class TransformProcess implements ExchangeHost {
 
   /** Stop now: SIGTERM to the process group, SIGKILL after a grace period. */
   kill(reason?: string): void {
-    if (!this.#retiring) {
-      this.#retiring = true;
-      this.#events.onRetire(this);
-    }
+    this.#markRetiring();
     if (this.#requested && this.#killTimers.length > 0) return;
     if (reason !== undefined) this.#stderr?.log(`killed: ${reason}`);
     this.#requested = true;
     this.#terminate();
+  }
+
+  #markRetiring(): void {
+    if (this.#retiring) return;
+    this.#retiring = true;
+    this.#events.onRetire(this);
   }
 
   #terminate(): void {
@@ -281,7 +286,6 @@ export class TransformProcess implements ExchangeHost {
 
   /** Its stdin is gone: it can take no more input, so it is of no use even if it lingers. */
   #onInputError(): void {
-    this.#exchange?.onInputFailed();
     if (!this.#exited) this.kill('its stdin closed');
   }
 

@@ -43,10 +43,6 @@ export class BodyChannel {
     return this.#state === 'open';
   }
 
-  get cancelled(): boolean {
-    return this.#state === 'cancelled';
-  }
-
   /** Whether the source may go on: the reader has room, or nobody reads any more. */
   get wantsMore(): boolean {
     return this.#state !== 'open' || (this.#controller.desiredSize ?? 0) > 0;
