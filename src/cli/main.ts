@@ -1,0 +1,65 @@
+#!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { withTransform } from '../index.ts';
+import { HELP, type ProxyArgs, parseArgs } from './args.ts';
+import { serveFetch } from './node-http.ts';
+import { createProxyHandler } from './proxy.ts';
+
+const NAME = 'subprocess-transform';
+/** How long responses in flight, then transforms in flight, get to finish on shutdown. */
+const SHUTDOWN_TIMEOUT_MS = 10_000;
+
+function getVersion(): string {
+  // The same relative path from src/cli/ and dist/cli/.
+  const url = new URL('../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+}
+
+async function runProxy(args: ProxyArgs): Promise<void> {
+  const handler = withTransform(createProxyHandler({ upstream: args.upstream }), {
+    command: args.command,
+    processes: args.processes,
+    contentType: args.contentType.length > 0 ? args.contentType : undefined,
+    timeout: args.timeout,
+  });
+  let server: Awaited<ReturnType<typeof serveFetch>>;
+  try {
+    server = await serveFetch(handler, { port: args.port, host: args.host });
+  } catch (error) {
+    await handler.pool.close({ timeout: 0 });
+    throw error;
+  }
+  console.log(`${NAME} proxy listening on ${server.url} -> ${args.upstream.href}`);
+
+  let stopping = false;
+  async function stop(signal: NodeJS.Signals): Promise<void> {
+    // A second signal means "now": the pool's exit hook still kills every transform process.
+    if (stopping) process.exit(1);
+    stopping = true;
+    console.error(`${NAME}: ${signal}, shutting down`);
+    // Responses in flight finish first (they may still need the transforms), then the pool drains.
+    await server.close({ timeout: SHUTDOWN_TIMEOUT_MS });
+    await handler.pool.close({ timeout: SHUTDOWN_TIMEOUT_MS });
+    process.exit(0);
+  }
+  const onSignal = (signal: NodeJS.Signals): void => {
+    stop(signal).catch((error: unknown) => {
+      console.error(`${NAME}: shutdown failed: ${error instanceof Error ? error.message : String(error)}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+}
+
+async function main(argv: readonly string[]): Promise<void> {
+  const args = parseArgs(argv);
+  if (args.kind === 'help') process.stdout.write(HELP);
+  else if (args.kind === 'version') console.log(getVersion());
+  else await runProxy(args);
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(`${NAME}: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
+});
