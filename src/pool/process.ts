@@ -129,17 +129,8 @@ export class TransformProcess implements ExchangeHost {
     );
   }
 
-  /** Taking work: alive and not retiring. */
-  get available(): boolean {
-    return !this.#retiring && !this.#exited;
-  }
-
   get busy(): boolean {
     return this.#exchange !== undefined;
-  }
-
-  get exited(): boolean {
-    return this.#exited;
   }
 
   /** Run a transform. The process must be available and idle. */
