@@ -359,15 +359,17 @@ export class Exchange {
       }
       return;
     }
-    if (this.#finished) return;
+    if (this.#finished || this.#draining !== undefined) return;
     const error = this.#abortError();
-    if (!this.#inputDone) {
-      this.#kill(error);
-      return;
-    }
-    this.#fail(error);
-    // The input is all in: read what is left of the answer and drop it, within bounds, to keep the process.
+    // Stop streaming to the client but keep the process in step: finish writing the message and drop what
+    // is left of the answer. Past DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
     this.#discarding = true;
+    this.#pending = undefined;
+    this.#timer.stop();
+    if (this.#settled) {
+      this.#recordFailure(error);
+      this.#body?.error(error);
+    } else this.#settle(undefined, error);
     this.#draining = { bytes: 0, timer: setTimeout(() => this.#kill(error), DRAIN_MAX_MS) };
     this.#resumeOutput();
   }
