@@ -18,6 +18,19 @@ export function getMediaType(response: Response): string {
  * The default selection: every response but those a transform must not or cannot change: interim and
  * switching responses, 204, 206 (a byte range of something else), 304, answers to HEAD (no body to
  * transform), `Cache-Control: no-transform` (RFC 9111 section 5.2.2.6) and event streams (never end).
+ *
+ * @param response The handler's response.
+ * @param request The request it answers, if known.
+ * @returns Whether the response may go through the transform.
+ * @example
+ * ```ts
+ * // Keep the defaults and add a rule of your own:
+ * withTransform(app.fetch, {
+ *   command: ['node', 'render.js'],
+ *   shouldTransform: (response, request) =>
+ *     isTransformable(response, request) && !new URL(request?.url ?? 'http://x/').pathname.startsWith('/api/'),
+ * });
+ * ```
  */
 export function isTransformable(response: Response, request: Request | undefined): boolean {
   const { status } = response;

@@ -15,6 +15,14 @@ const HIGH_WATER_MARK = 64 * 1024;
 /**
  * The body of a response being parsed: a ReadableStream fed by pushes, with backpressure. `push` reports
  * whether the reader wants more, so the feeder pauses its source instead of queueing without bound.
+ *
+ * @example
+ * ```ts
+ * const body = new BodyChannel({ resume: () => socket.resume(), cancel: () => socket.destroy() });
+ * socket.on('data', (chunk) => body.push(chunk) || socket.pause());
+ * socket.on('end', () => body.close());
+ * return new Response(body.stream);
+ * ```
  */
 export class BodyChannel {
   readonly stream: ReadableStream<Uint8Array>;

@@ -10,6 +10,15 @@ export type WireErrorCode =
 /**
  * A message on the wire could not be trusted. `offset` is the index of the offending byte from the start of
  * the stream, so a transform author can find it in a capture.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   for await (const response of parseResponses(stdout)) await handle(response);
+ * } catch (error) {
+ *   if (error instanceof WireError) console.error(error.code, 'at byte', error.offset);
+ * }
+ * ```
  */
 export class WireError extends SyntaxError {
   override readonly name = 'WireError';
