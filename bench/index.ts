@@ -1,2 +1,3 @@
 // `npm run bench`: every comparison in bench/, one after another.
 await import('./persistent-vs-spawn.ts');
+await import('./throughput.ts');
