@@ -311,9 +311,14 @@ export class Exchange {
 
   /** Fail the transform: reject it, or error its body if it was already handed out; stop reading input. */
   #fail(error: unknown): void {
-    this.#timer.stop();
     this.#stopDraining();
     this.#batches?.return(undefined).catch(() => {});
+    this.#reportFailure(error);
+  }
+
+  /** Tell the caller: reject the transform, or error its body if it was already handed out. */
+  #reportFailure(error: unknown): void {
+    this.#timer.stop();
     this.#pending = undefined;
     if (!this.#settled) {
       this.#settle(undefined, error);
@@ -364,12 +369,7 @@ export class Exchange {
     // Stop streaming to the client but keep the process in step: finish writing the message and drop what
     // is left of the answer. Past DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
     this.#discarding = true;
-    this.#pending = undefined;
-    this.#timer.stop();
-    if (this.#settled) {
-      this.#recordFailure(error);
-      this.#body?.error(error);
-    } else this.#settle(undefined, error);
+    this.#reportFailure(error);
     this.#draining = { bytes: 0, timer: setTimeout(() => this.#kill(error), DRAIN_MAX_MS) };
     this.#resumeOutput();
   }
