@@ -1,5 +1,6 @@
 export { TransformError, type TransformErrorCode } from './errors.ts';
 export type { OnError, RecycleInfo, TransformOptions } from './options.ts';
+export type { ExitReason, ProcessEvent } from './pool/events.ts';
 export { createTransformPool, type TransformInit, type TransformPool } from './pool/pool.ts';
 export type { LatencyStats, PoolStats } from './pool/stats.ts';
 export type { StderrOption } from './pool/stderr.ts';

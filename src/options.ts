@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { TransformError } from './errors.ts';
 import { formatCommand, parseCommand } from './pool/command.ts';
+import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
 import { type StderrOption, validateStderr } from './pool/stderr.ts';
 import { validateTimeout } from './pool/timeout.ts';
 import { type ContentTypeMatcher, createSelector, type ShouldTransform } from './select.ts';
@@ -31,9 +32,18 @@ export interface TransformOptions {
   command: string | readonly string[];
   /** Working directory of the process. @default the parent's */
   cwd?: string;
-  /** Variables added to the parent's environment for the process. @default the parent's */
+  /** Variables for the process, added to the parent's environment unless `extendEnv` is false. @default the parent's */
   env?: Record<string, string | undefined>;
-  /** Processes in the pool. @default os.availableParallelism() */
+  /**
+   * Whether the process gets the parent's environment too; `false` passes only `env`, so a transform you do
+   * not trust gets none of the server's secrets. @default true
+   */
+  extendEnv?: boolean;
+  /** Run the process as this user id (the parent must be allowed to). @default the parent's */
+  uid?: number;
+  /** Run the process with this group id. @default the parent's */
+  gid?: number;
+  /** Processes in the pool, from 1 to 1024. @default os.availableParallelism() */
   processes?: number;
   /**
    * Which responses go through the transform (may be async).
@@ -54,6 +64,18 @@ export interface TransformOptions {
   onError?: OnError;
   /** Milliseconds until the response head arrives, and the longest silence between body chunks. @default 30000 */
   timeout?: number;
+  /**
+   * Milliseconds from a process's start until its first answer head (loading plus that first transform), used
+   * instead of `timeout` for it, so a renderer that loads slowly is never killed for loading. A kill by it
+   * counts as a failure to start. @default 30000, or `timeout` if larger
+   */
+  startTimeout?: number;
+  /**
+   * Every answer must carry the `Transform-Request-Id` of the message it answers. `false` accepts transforms
+   * that never echo it, with ordering as the only check: a transform that answers twice can then hand one
+   * request's answer to the next. @default true
+   */
+  requireRequestId?: boolean;
   /** Transforms that may wait for a free process; past it, `ERR_TRANSFORM_QUEUE_FULL`. @default 1000 */
   maxQueue?: number;
   /** Retire a process after this many transforms. @default Infinity */
@@ -73,12 +95,20 @@ export interface TransformOptions {
   decode?: boolean;
   /** Keep a strong ETag and Last-Modified on transformed responses. @default false */
   preserveValidators?: boolean;
+  /**
+   * Hears every process event (spawn, exit and why, protocol errors, `Transform-Error` reasons, start
+   * backoff). Given, the default lines on stderr stop. @default crashes, kills, errors and backoff, one line
+   * each on stderr
+   */
+  onEvent?: (event: ProcessEvent) => void;
 }
 
 /** Defaults of {@link TransformOptions}. */
 export const DEFAULTS = Object.freeze({
   onError: 'respond',
   timeout: 30_000,
+  startTimeout: 30_000,
+  requireRequestId: true,
   maxQueue: 1000,
   maxRequestsPerProcess: Number.POSITIVE_INFINITY,
   requestContext: true,
@@ -92,11 +122,16 @@ export interface ResolvedOptions {
   commandText: string;
   cwd: string | undefined;
   env: Record<string, string | undefined> | undefined;
+  extendEnv: boolean;
+  uid: number | undefined;
+  gid: number | undefined;
   processes: number;
   select: ShouldTransform;
   afterTransform: TransformOptions['afterTransform'];
   onError: OnError;
   timeout: number;
+  startTimeout: number;
+  requireRequestId: boolean;
   maxQueue: number;
   maxRequestsPerProcess: number;
   recycle: TransformOptions['recycle'];
@@ -105,6 +140,38 @@ export interface ResolvedOptions {
   limits: WireLimits;
   decode: boolean;
   preserveValidators: boolean;
+  onEvent: ((event: ProcessEvent) => void) | undefined;
+}
+
+/** Most processes one pool may have: each holds three pipes, and a typo must not exhaust descriptors. */
+const MAX_PROCESSES = 1024;
+
+function validateProcesses(value: unknown): number {
+  if (value === undefined) return Math.min(availableParallelism(), MAX_PROCESSES);
+  if (typeof value !== 'number' || Number.isNaN(value)) {
+    throw new TypeError(`Expected \`processes\` to be a number, got ${typeof value}`);
+  }
+  if (!Number.isInteger(value) || value < 1 || value > MAX_PROCESSES) {
+    throw new RangeError(`Expected \`processes\` to be an integer from 1 to ${MAX_PROCESSES}, got ${value}`);
+  }
+  return value;
+}
+
+function validateBoolean(name: string, value: unknown, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'boolean')
+    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${typeof value}`);
+  return value;
+}
+
+function validateId(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number')
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${typeof value}`);
+  if (!Number.isInteger(value) || value < 0) {
+    throw new RangeError(`Expected \`${name}\` to be a non-negative integer, got ${value}`);
+  }
+  return value;
 }
 
 function validateCount(name: string, value: unknown, fallback: number, min: number): number {
@@ -149,16 +216,29 @@ export function resolveOptions(options: TransformOptions): ResolvedOptions {
     );
   }
   const argv = parseCommand(options.command);
+  const timeout = validateTimeout(options.timeout ?? DEFAULTS.timeout);
   return {
     argv,
     commandText: formatCommand(argv),
     cwd: options.cwd,
     env: options.env,
-    processes: validateCount('processes', options.processes, availableParallelism(), 1),
+    extendEnv: validateBoolean('extendEnv', options.extendEnv, true),
+    uid: validateId('uid', options.uid),
+    gid: validateId('gid', options.gid),
+    processes: validateProcesses(options.processes),
     select: createSelector(options),
     afterTransform: validateFunction('afterTransform', options.afterTransform),
     onError: validateOnError(options.onError),
-    timeout: validateTimeout(options.timeout ?? DEFAULTS.timeout),
+    timeout,
+    startTimeout:
+      options.startTimeout === undefined
+        ? Math.max(DEFAULTS.startTimeout, timeout)
+        : validateTimeout(options.startTimeout, 'startTimeout'),
+    requireRequestId: validateBoolean(
+      'requireRequestId',
+      options.requireRequestId,
+      DEFAULTS.requireRequestId,
+    ),
     maxQueue: validateCount('maxQueue', options.maxQueue, DEFAULTS.maxQueue, 0),
     maxRequestsPerProcess: validateCount(
       'maxRequestsPerProcess',
@@ -172,5 +252,6 @@ export function resolveOptions(options: TransformOptions): ResolvedOptions {
     limits: resolveLimits(options.limits),
     decode: options.decode ?? DEFAULTS.decode,
     preserveValidators: options.preserveValidators ?? DEFAULTS.preserveValidators,
+    onEvent: validateOnEvent(options.onEvent),
   };
 }

@@ -55,6 +55,7 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
       wire: [
         'BodyChannel',
         'DEFAULT_LIMITS',
+        'ResponseEncoder',
         'ResponseParser',
         'WireError',
         'createResponse',

@@ -2,20 +2,19 @@ import { TransformError, type TransformErrorCode } from '../errors.ts';
 import { weakenValidators } from '../validators.ts';
 import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { encodeResponse } from '../wire/serialize.ts';
+import { ResponseEncoder } from '../wire/serialize.ts';
+import type { ExitReason } from './events.ts';
 import { SilenceTimer } from './timeout.ts';
 
-/** The process side of an exchange: what one transform needs from the process it runs on. */
+/** What an exchange may ask of the process it runs on: the only calls from exchange to process. */
 export interface ExchangeHost {
-  /** Write a batch; `onWritten` hears how the write ended. False: wait for `drained()`. */
-  write(batch: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean;
-  drained(): Promise<void>;
-  pauseOutput(): void;
+  /** `Date.now()` at spawn, and whether it has answered yet: the first answer has `startTimeout`. */
+  readonly startedAt: number;
+  readonly answered: boolean;
+  /** The reader has room again: let the output flow. */
   resumeOutput(): void;
-  /** The exchange is over and left the process clean (all input written, all output read). */
-  release(exchange: Exchange, closeAfter: boolean): void;
-  /** The exchange is over and the process cannot be trusted with another: kill and replace it. */
-  discard(exchange: Exchange, reason: TransformError): void;
+  /** Give up on the process (it is replaced); the exchange has failed already. */
+  kill(reason: ExitReason): void;
   /** An error about this process, with its pid, command and stderr tail. */
   createError(code: TransformErrorCode, message: string, cause?: unknown): TransformError;
 }
@@ -29,70 +28,82 @@ export interface ExchangeRecorder {
 }
 
 export interface ExchangeInit {
-  id: number;
+  id: string;
   response: Response;
   signal: AbortSignal | undefined;
   fields: [string, string][];
   timeout: number;
+  startTimeout: number;
   preserveValidators: boolean;
   recorder: ExchangeRecorder;
-  /** Called when the signal aborts while the exchange waits in the queue. */
-  onAbortQueued(exchange: Exchange): void;
+  /** Leave the queue: the signal aborted while it waited. */
+  dequeue(exchange: Exchange): void;
+  /** Run again on another process: its process was found dead before it read this message. */
+  requeue(exchange: Exchange): void;
 }
 
 /** Output a process may still write after a client left, read and dropped to keep the process. */
 const DRAIN_MAX_BYTES = 1024 * 1024;
 const DRAIN_MAX_MS = 1000;
+
 /**
- * A live process's empty pipe takes this much without blocking (Linux's default pipe capacity), so a
- * first write this small that fails means the process was gone before the message, not killed by it.
+ * The lifecycle of one transform. Transitions, each in one method:
+ * queued -> running (begin) -> streaming (onHead) -> done (onDone);
+ * running | streaming -> discarding (Transform-Error, or the client left: the answer is read and dropped,
+ * so the process stays in step) -> done;
+ * running -> queued (onFailed, found dead: retried once);
+ * any but done -> failed (a failure that ends the process's part too).
  */
-const PIPE_CAPACITY = 64 * 1024;
+type State =
+  | { kind: 'queued' }
+  /** On a process, no answer head yet. */
+  | { kind: 'running'; host: ExchangeHost }
+  /** The head is parsed; `response` waits for the end of the read that brought it, then is handed out. */
+  | {
+      kind: 'streaming';
+      host: ExchangeHost;
+      body: BodyChannel | undefined;
+      response: Response | undefined;
+    }
+  | {
+      kind: 'discarding';
+      host: ExchangeHost;
+      drain: { bytes: number; timer: ReturnType<typeof setTimeout> } | undefined;
+    }
+  | { kind: 'done' }
+  | { kind: 'failed' };
 
-function byteLength(batch: readonly Uint8Array[]): number {
-  let size = 0;
-  for (const view of batch) size += view.byteLength;
-  return size;
-}
+/** Its output, as far as the transform got: what a timeout message says it failed to do. */
+type Output = 'none' | 'started' | 'answered';
 
 /**
- * One transform: writes the serialised response to a process and reads its answer at the same time, so
- * no body size deadlocks; applies the timeout; turns the answer into a Response whose body streams with
- * backpressure; and decides, on each failure, whether the process is drained and kept or killed.
+ * One transform: the message to write (with the first batch kept for a retry), the timeout, and the answer
+ * turned into a Response whose body streams with backpressure. The process tells it what happened (events
+ * flow one way); on each failure it decides whether the process is drained and kept or killed.
  */
 export class Exchange {
-  readonly id: number;
+  readonly id: string;
   readonly result: Promise<Response>;
   readonly #init: ExchangeInit;
   readonly #createdAt = performance.now();
+  readonly #timer: SilenceTimer;
+  readonly #encoder: ResponseEncoder;
   #resolve!: (response: Response) => void;
   #reject!: (error: unknown) => void;
+  #state: State = { kind: 'queued' };
   #settled = false;
-  #failed = false;
-  /** Released, discarded or gone: no process is working on it. */
-  #finished = false;
-  /** The process took the release after its last read: nothing more can go wrong. */
-  #confirmed = false;
-  #host: ExchangeHost | undefined;
+  #output: Output = 'none';
   #attempts = 0;
-  #batches: AsyncGenerator<Uint8Array[], void, undefined> | undefined;
   /** The batch being read from the handler, shared so a retry takes it over instead of losing it. */
-  #nextBatch: Promise<IteratorResult<Uint8Array[], void>> | undefined;
-  /** The first batch, kept while it is all that was read of the handler's body, for a retry. */
-  #firstBatch: Uint8Array[] | undefined;
-  #batchesTaken = 0;
-  #inputDone = false;
-  /** The first write of this attempt failed while it fit in a pipe: the process was dead already. */
-  #foundDead = false;
-  #outputStarted = false;
-  #outputDone = false;
-  #head: ResponseHead | undefined;
-  #body: BodyChannel | undefined;
-  #pending: Response | undefined;
-  #draining: { bytes: number; timer: ReturnType<typeof setTimeout> } | undefined;
-  #discarding = false;
-  readonly #timer: SilenceTimer;
-  readonly #onAbort = (): void => this.#abort();
+  #next: Promise<IteratorResult<Uint8Array[], void>> | undefined;
+  /** Batches taken from the encoder; the first is kept while it is all there is, for a retry. */
+  #taken = 0;
+  #first: Uint8Array[] | undefined;
+  /** The first batch again, for the next process after a retry. */
+  #replay: Uint8Array[] | undefined;
+  /** The encoder has given its last batch. */
+  #encoded = false;
+  readonly #onAbort = (): void => this.abort();
 
   constructor(init: ExchangeInit) {
     this.id = init.id;
@@ -101,6 +112,7 @@ export class Exchange {
       this.#resolve = resolve;
       this.#reject = reject;
     });
+    this.#encoder = new ResponseEncoder(init.response, { fields: init.fields, omitTransformFields: true });
     this.#timer = new SilenceTimer(init.timeout, () => this.#onTimeout());
     init.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -108,128 +120,177 @@ export class Exchange {
   /** The handler's response, rebuilt if its body was read whole, or untouched; undefined once streamed. */
   get original(): Response | undefined {
     const response = this.#init.response;
-    if (this.#batches === undefined) return response;
-    if (this.#firstBatch === undefined || !this.#inputDone || this.#batchesTaken > 1) return undefined;
+    if (this.#taken === 0) return response;
+    if (this.#first === undefined || !this.#encoded) return undefined;
     // The whole message was in one batch: the head, then the body's own chunks.
-    const chunks = this.#firstBatch.slice(1) as Uint8Array<ArrayBuffer>[];
-    const body = chunks.length === 0 ? null : new Blob(chunks);
-    return new Response(body, {
+    const chunks = this.#first.slice(1) as Uint8Array<ArrayBuffer>[];
+    return new Response(chunks.length === 0 ? null : new Blob(chunks), {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
     });
   }
 
-  /** Whether the transform is over (answered, failed, or aborted while queued). */
+  /** Whether the caller has its answer or its error. */
   get settled(): boolean {
     return this.#settled;
   }
 
-  /** Run on a process. A retry runs again on another one. */
-  start(host: ExchangeHost): void {
+  /** The process wrote something for this message. */
+  get hasOutput(): boolean {
+    return this.#output !== 'none';
+  }
+
+  /** queued -> running: a process took it. */
+  begin(host: ExchangeHost): void {
+    if (this.#state.kind !== 'queued') return;
     this.#attempts++;
-    this.#host = host;
-    this.#finished = false;
-    this.#inputDone = false;
-    this.#foundDead = false;
-    this.#timer.start();
-    void this.#writeInput(host);
+    this.#state = { kind: 'running', host };
+    this.#replay = this.#first;
+    const { timeout, startTimeout } = this.#init;
+    // A process that has not answered yet may still be loading: its first answer gets `startTimeout`.
+    const budget = host.answered ? timeout : Math.max(timeout, host.startedAt + startTimeout - Date.now());
+    this.#timer.start(budget);
   }
 
   /**
-   * The process ended while this exchange was on it. Returns true when the exchange should be retried
-   * elsewhere: the process was found dead (the first write of this message failed), nothing came back,
-   * this is the first attempt, and what was read of the handler's body can be sent again.
+   * The next batch of the message for `host`; undefined when it is all written, 'stale' when the exchange
+   * moved on (retried elsewhere, failed) while the handler's body was read.
    */
-  onProcessGone(reason: TransformError, mayRetry: boolean): boolean {
-    this.#host = undefined;
-    if (this.#confirmed) return false;
-    this.#finished = true;
-    const retry =
-      mayRetry &&
-      this.#foundDead &&
-      !this.#outputStarted &&
-      this.#attempts === 1 &&
-      this.#batchesTaken <= 1 &&
-      !this.#settled;
-    if (retry) {
-      this.#timer.stop();
-      return true;
+  async nextBatch(host: ExchangeHost): Promise<Uint8Array[] | undefined | 'stale'> {
+    const replay = this.#replay;
+    if (replay !== undefined) {
+      this.#replay = undefined;
+      return replay;
     }
-    this.#fail(reason);
-    return false;
+    this.#timer.pause('handler');
+    let next: IteratorResult<Uint8Array[], void>;
+    try {
+      this.#next ??= this.#encoder.next();
+      next = await this.#next;
+    } catch (error) {
+      // The handler's body failed: the message is cut short, and the process would wait for the rest of it.
+      if (this.#hostOf() === host) {
+        this.#fail(error);
+        host.kill('abort');
+      }
+      return 'stale';
+    } finally {
+      this.#timer.resume('handler');
+    }
+    if (this.#hostOf() !== host) return 'stale';
+    this.#next = undefined;
+    if (next.done) {
+      this.#encoded = true;
+      return undefined;
+    }
+    this.#taken++;
+    this.#first = this.#taken === 1 ? next.value : undefined;
+    return next.value;
   }
 
-  /** The process began a message. A second one for the same input breaks the protocol. */
+  /** The process began an answer. */
   onMessageBegin(): void {
-    if (this.#outputDone) {
-      throw this.#error('ERR_TRANSFORM_PROTOCOL', 'wrote a second response for one message');
-    }
-    this.#outputStarted = true;
+    this.#output = 'started';
     this.#timer.touch();
   }
 
+  /** running -> streaming, or -> discarding for a `Transform-Error`. */
   onHead(head: ResponseHead): void {
+    const state = this.#state;
     this.#timer.touch();
-    this.#head = head;
+    if (state.kind !== 'running') return;
     const reason = head.headers.get('transform-error');
     if (reason !== null) {
-      // "I could not transform this one": fail it, keep reading so the process stays in step, keep the process.
-      this.#discarding = true;
-      this.#settle(
-        undefined,
-        this.#error('ERR_TRANSFORM_FAILED', `could not transform the response: ${reason}`),
+      // "I could not transform this one": fail it, keep reading so the process stays in step, keep it.
+      this.#discard(
+        state.host,
+        state.host.createError('ERR_TRANSFORM_FAILED', `could not transform the response: ${reason}`),
       );
       return;
     }
-    if (this.#settled) {
-      this.#discarding = true;
-      return;
-    }
     if (!this.#init.preserveValidators) weakenValidators(head.headers);
-    this.#body = hasBody(head)
-      ? new BodyChannel({ resume: () => this.#resumeOutput(), cancel: () => this.#abort() })
+    const body = hasBody(head)
+      ? new BodyChannel({ resume: () => this.#resumeOutput(), cancel: () => this.abort() })
       : undefined;
-    this.#pending = createResponse(head, this.#body?.stream ?? null);
+    this.#state = {
+      kind: 'streaming',
+      host: state.host,
+      body,
+      response: createResponse(head, body?.stream ?? null),
+    };
   }
 
-  /** A body chunk; returns false when the reader has no room, and the host pauses the process's output. */
+  /** A body chunk; returns false when the reader has no room, and the process pauses its output. */
   onBody(chunk: Uint8Array): boolean {
     this.#timer.touch();
-    if (this.#draining !== undefined) {
-      this.#draining.bytes += chunk.byteLength;
-      if (this.#draining.bytes > DRAIN_MAX_BYTES) this.#kill(this.#abortError());
+    const state = this.#state;
+    if (state.kind === 'discarding') {
+      const drain = state.drain;
+      if (drain === undefined) return true;
+      drain.bytes += chunk.byteLength;
+      if (drain.bytes > DRAIN_MAX_BYTES) this.#giveUp(state.host, 'abort');
       return true;
     }
-    if (this.#discarding || this.#body === undefined) return true;
-    if (this.#body.push(chunk)) return true;
+    if (state.kind !== 'streaming' || state.body === undefined || state.body.push(chunk)) return true;
     this.#timer.pause('reader');
     return false;
   }
 
-  onMessageEnd(): void {
-    this.#outputDone = true;
-    this.#timer.stop();
-    this.#finishIfDone();
-    // A transform that answered before reading all its input still has to take the rest.
-    if (!this.#finished) this.#timer.start();
+  /** The answer is complete; a transform that answered before reading all its input still has to take it. */
+  onAnswered(): void {
+    this.#output = 'answered';
+    this.#timer.touch();
+  }
+
+  /** The whole message is written. */
+  onWritten(): void {
+    if (this.#output === 'answered') this.#timer.stop();
   }
 
   /**
-   * After each read from the process parsed cleanly: hand out a head, and end a body, that came with no
-   * error in the same bytes (bytes left over after a message fail it instead).
+   * After a read parsed cleanly: hand out a head, and end a body, that came with no error in the same bytes
+   * (bytes left over after an answer fail it instead).
    */
   deliver(): void {
-    const response = this.#pending;
-    this.#pending = undefined;
+    const state = this.#state;
+    if (state.kind !== 'streaming') return;
+    const response = state.response;
+    state.response = undefined;
     if (response !== undefined) this.#settle(response);
-    if (this.#outputDone) this.#body?.close();
+    if (this.#output === 'answered') state.body?.close();
   }
 
-  /** The process took the release: nothing more can go wrong with this transform. */
-  confirm(): void {
-    this.#confirmed = true;
-    if (!this.#failed) this.#init.recorder.succeeded();
+  /** streaming | discarding -> done: the process finished cleanly and is free again. */
+  onDone(): void {
+    const state = this.#state;
+    this.#timer.stop();
+    if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
+    if (state.kind === 'streaming') this.#init.recorder.succeeded();
+    if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
+  }
+
+  /**
+   * Its process failed or exited in the middle of it. `foundDead`: the process was gone before it read this
+   * message, so it is retried once elsewhere, as long as nothing came back and what was read of the
+   * handler's body can be sent again.
+   */
+  onFailed(error: TransformError, foundDead: boolean): void {
+    const state = this.#state;
+    if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
+    const retry =
+      foundDead &&
+      state.kind === 'running' &&
+      this.#output === 'none' &&
+      this.#attempts === 1 &&
+      this.#taken <= 1;
+    if (retry) {
+      this.#timer.stop();
+      this.#state = { kind: 'queued' };
+      this.#init.requeue(this);
+      return;
+    }
+    this.#fail(error);
   }
 
   /** The pool refused or stopped this transform before it ran. */
@@ -237,155 +298,104 @@ export class Exchange {
     this.#fail(error);
   }
 
-  async #writeInput(host: ExchangeHost): Promise<void> {
-    let firstWrite = true;
-    const write = async (batch: Uint8Array[]): Promise<void> => {
-      const small = firstWrite && byteLength(batch) <= PIPE_CAPACITY;
-      firstWrite = false;
-      const ok = host.write(batch, (error) => {
-        if (error && small && !this.#outputStarted) this.#foundDead = true;
-      });
-      if (!ok) await host.drained();
-    };
-    try {
-      if (this.#firstBatch !== undefined) await write(this.#firstBatch);
-      this.#batches ??= encodeResponse(this.#init.response, { fields: this.#init.fields });
-      for (;;) {
-        let next: IteratorResult<Uint8Array[], void>;
-        this.#timer.pause('handler');
-        try {
-          this.#nextBatch ??= this.#batches.next();
-          next = await this.#nextBatch;
-        } catch (error) {
-          // The handler's body failed: the message is cut short, and the process waits for the rest of it.
-          this.#kill(error);
-          return;
-        } finally {
-          this.#timer.resume('handler');
-        }
-        // Moved to another process meanwhile: that attempt's loop takes this batch.
-        if (this.#host !== host) return;
-        this.#nextBatch = undefined;
-        if (next.done) break;
-        this.#batchesTaken++;
-        this.#firstBatch = this.#batchesTaken === 1 ? next.value : undefined;
-        await write(next.value);
-      }
-      if (this.#host !== host) return;
-      this.#inputDone = true;
-      this.#finishIfDone();
-    } catch {
-      // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
-    }
-  }
-
-  #finishIfDone(): void {
-    if (!this.#inputDone || !this.#outputDone || this.#finished || this.#host === undefined) return;
-    this.#finished = true;
-    this.#timer.stop();
-    this.#stopDraining();
-    const host = this.#host;
-    this.#host = undefined;
-    host.release(this, this.#head?.close === true);
-  }
-
-  /** Resolve with `response`, or reject with `error` when there is none. */
-  #settle(response: Response | undefined, error?: unknown): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#init.signal?.removeEventListener('abort', this.#onAbort);
-    if (response !== undefined) {
-      this.#init.recorder.delivered(performance.now() - this.#createdAt);
-      this.#resolve(response);
-    } else {
-      this.#recordFailure(error);
-      this.#reject(error);
-    }
-  }
-
-  #recordFailure(error: unknown): void {
-    if (this.#failed) return;
-    this.#failed = true;
-    this.#init.recorder.failed(error);
-  }
-
-  /** Fail the transform: reject it, or error its body if it was already handed out; stop reading input. */
-  #fail(error: unknown): void {
-    this.#stopDraining();
-    this.#batches?.return(undefined).catch(() => {});
-    this.#reportFailure(error);
-  }
-
-  /** Tell the caller: reject the transform, or error its body if it was already handed out. */
-  #reportFailure(error: unknown): void {
-    this.#timer.stop();
-    this.#pending = undefined;
-    if (!this.#settled) {
-      this.#settle(undefined, error);
-      return;
-    }
-    this.#recordFailure(error);
-    this.#body?.error(error);
-  }
-
-  /** Fail and give up on the process: its framing or state can no longer be trusted. */
-  #kill(error: unknown): void {
-    this.#fail(error);
-    const host = this.#host;
-    if (host === undefined || this.#finished) return;
-    this.#finished = true;
-    this.#host = undefined;
-    host.discard(
-      this,
-      error instanceof TransformError ? error : this.#error('ERR_TRANSFORM_EXIT', 'was stopped', error),
-    );
-  }
-
-  #onTimeout(): void {
-    const what = this.#outputDone
-      ? 'did not read the rest of its input'
-      : this.#outputStarted
-        ? 'fell silent in the middle of its response'
-        : 'did not answer';
-    this.#kill(this.#error('ERR_TRANSFORM_TIMEOUT', `${what} within ${this.#init.timeout} ms`));
-  }
-
-  #abortError(): TransformError {
-    return this.#error('ERR_TRANSFORM_ABORTED', 'was abandoned: the client went away');
-  }
-
   /** The client left: stop streaming; drain the process (bounded) and keep it, or kill it. */
-  #abort(): void {
-    if (this.#host === undefined) {
-      // Still queued: leave the queue; nothing was read from the handler's body.
-      if (!this.#settled && !this.#finished) {
-        this.#fail(this.#abortError());
-        this.#init.onAbortQueued(this);
-      }
+  abort(): void {
+    const state = this.#state;
+    const error = this.#error('ERR_TRANSFORM_ABORTED', 'was abandoned: the client went away');
+    if (state.kind === 'queued') {
+      this.#fail(error);
+      this.#init.dequeue(this);
       return;
     }
-    if (this.#finished || this.#draining !== undefined) return;
-    const error = this.#abortError();
-    // Stop streaming to the client but keep the process in step: finish writing the message and drop what
-    // is left of the answer. Past DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
-    this.#discarding = true;
-    this.#reportFailure(error);
-    this.#draining = { bytes: 0, timer: setTimeout(() => this.#kill(error), DRAIN_MAX_MS) };
+    if (state.kind !== 'running' && state.kind !== 'streaming') return;
+    // Keep the process in step: finish writing the message and drop what is left of the answer. Past
+    // DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
+    this.#discard(state.host, error, {
+      bytes: 0,
+      timer: setTimeout(() => this.#giveUp(state.host, 'abort'), DRAIN_MAX_MS),
+    });
     this.#resumeOutput();
   }
 
-  #stopDraining(): void {
-    if (this.#draining !== undefined) clearTimeout(this.#draining.timer);
+  /** -> discarding: tell the caller, and read the rest of the answer only to drop it. */
+  #discard(
+    host: ExchangeHost,
+    error: unknown,
+    drain?: { bytes: number; timer: ReturnType<typeof setTimeout> },
+  ): void {
+    this.#report(error);
+    this.#state = { kind: 'discarding', host, drain };
+  }
+
+  /** -> failed, and the process is replaced: its state can no longer be trusted. */
+  #giveUp(host: ExchangeHost, reason: ExitReason, error?: unknown): void {
+    if (error !== undefined) this.#fail(error);
+    else this.#toFailed();
+    host.kill(reason);
+  }
+
+  /** -> failed: tell the caller (unless told already) and stop reading the handler's body. */
+  #fail(error: unknown): void {
+    const state = this.#state;
+    if (state.kind === 'done' || state.kind === 'failed') return;
+    if (state.kind !== 'discarding') this.#report(error);
+    this.#toFailed();
+  }
+
+  #toFailed(): void {
+    const state = this.#state;
+    if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
+    this.#timer.stop();
+    this.#encoder.cancel();
+    this.#state = { kind: 'failed' };
+  }
+
+  /** Tell the caller of a failure once: reject the transform, or error its body if it was handed out. */
+  #report(error: unknown): void {
+    const state = this.#state;
+    this.#init.recorder.failed(error);
+    if (!this.#settled) {
+      this.#settled = true;
+      this.#init.signal?.removeEventListener('abort', this.#onAbort);
+      this.#reject(error);
+      return;
+    }
+    if (state.kind === 'streaming') state.body?.error(error);
+  }
+
+  #settle(response: Response): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#init.signal?.removeEventListener('abort', this.#onAbort);
+    this.#init.recorder.delivered(performance.now() - this.#createdAt);
+    this.#resolve(response);
+  }
+
+  #onTimeout(): void {
+    const state = this.#state;
+    if (state.kind !== 'running' && state.kind !== 'streaming' && state.kind !== 'discarding') return;
+    const what = {
+      none: state.host.answered ? 'did not answer' : 'did not answer its first message',
+      started: 'fell silent in the middle of its response',
+      answered: 'did not read the rest of its input',
+    }[this.#output];
+    const error = this.#error('ERR_TRANSFORM_TIMEOUT', `${what} within ${this.#timer.limit} ms`);
+    this.#giveUp(state.host, 'timeout', error);
   }
 
   #resumeOutput(): void {
     this.#timer.resume('reader');
-    this.#host?.resumeOutput();
+    this.#hostOf()?.resumeOutput();
+  }
+
+  #hostOf(): ExchangeHost | undefined {
+    const state = this.#state;
+    return 'host' in state ? state.host : undefined;
   }
 
   #error(code: TransformErrorCode, message: string, cause?: unknown): TransformError {
     return (
-      this.#host?.createError(code, message, cause) ??
+      this.#hostOf()?.createError(code, message, cause) ??
       new TransformError(code, `Transform ${message}`, { cause })
     );
   }

@@ -3,6 +3,7 @@ import { TransformError } from '../errors.ts';
 import { type ResolvedOptions, resolveOptions, type TransformOptions } from '../options.ts';
 import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
+import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS, type ProcessExit, TransformProcess } from './process.ts';
 import { type PoolStats, StatsRecorder } from './stats.ts';
@@ -41,6 +42,24 @@ function getBackoff(failures: number): number {
 }
 
 /**
+ * Dying before the first answer is failing to start: soon after start (even with work in hand: with steady
+ * traffic every new process gets some, and that must not become a spawn loop), killed by `startTimeout`, or
+ * killed for breaking the protocol before answering once (a banner on stdout).
+ */
+function isStartFailure(exit: ProcessExit): boolean {
+  if (exit.answered) return false;
+  if (exit.spawnFailed || exit.reason === 'timeout' || exit.reason === 'protocol') return true;
+  return exit.reason === 'crash' && exit.uptime <= STARTUP_WINDOW_MS;
+}
+
+function describeStartFailure(exit: ProcessExit): string {
+  if (exit.spawnFailed) return 'could not be started';
+  if (exit.reason === 'timeout') return 'did not answer within startTimeout';
+  if (exit.reason === 'protocol') return 'broke the protocol before its first answer';
+  return 'exited before its first answer';
+}
+
+/**
  * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
  * longest, so all stay warm); otherwise the transform waits. Processes that exit are replaced, with an
  * exponential backoff while they keep dying at start.
@@ -60,10 +79,11 @@ export class Pool implements TransformPool {
   #lastStartFailure: TransformError | undefined;
   #backoffUntil = 0;
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  #nextId = 1;
+  readonly #events: ProcessEventSink;
 
   constructor(options: TransformOptions) {
     this.options = resolveOptions(options);
+    this.#events = new ProcessEventSink(this.options.onEvent);
     this.#fill();
   }
 
@@ -82,20 +102,23 @@ export class Pool implements TransformPool {
       throw new TypeError('Cannot transform a Response whose body was already read');
     }
     const { options } = this;
-    const id = this.#nextId++;
+    // Random, not a counter: no transform can answer a message before it has read it.
+    const id = crypto.randomUUID();
     const exchange = new Exchange({
       id,
       response: options.decode && isEncoded(response) ? decodeContent(response) : response,
       signal: init.signal,
-      fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', String(id)]],
+      fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
       timeout: options.timeout,
+      startTimeout: options.startTimeout,
       preserveValidators: options.preserveValidators,
       recorder: {
         delivered: (latency) => this.#stats.delivered(latency),
         succeeded: () => this.#stats.ok++,
         failed: (error) => this.#stats.failedWith((error as { code?: string }).code),
       },
-      onAbortQueued: (queued) => this.#removeFromQueue(queued),
+      dequeue: (queued) => this.#removeFromQueue(queued),
+      requeue: (retried) => this.#requeue(retried),
     });
     const refusal = this.#refuse(init.signal);
     if (refusal !== undefined) exchange.reject(refusal);
@@ -125,7 +148,7 @@ export class Pool implements TransformPool {
   async reload(): Promise<void> {
     const old = [...this.#serving];
     // Each retiring process is replaced at once and leaves after the transform it is running.
-    for (const process of old) process.retire();
+    for (const process of old) process.retire('reload');
     await Promise.all(old.map((process) => process.closed));
   }
 
@@ -141,7 +164,7 @@ export class Pool implements TransformPool {
 
   async #close(timeout: number): Promise<void> {
     clearTimeout(this.#backoffTimer);
-    for (const process of this.#idle.splice(0)) process.retire();
+    for (const process of this.#idle.splice(0)) process.retire('close');
     const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
     let timer: ReturnType<typeof setTimeout> | undefined;
     const expired = new Promise<'expired'>((resolve) => {
@@ -153,7 +176,8 @@ export class Pool implements TransformPool {
     }
     clearTimeout(timer);
     for (const exchange of this.#queue.splice(0)) exchange.reject(this.#closedError());
-    for (const process of this.#alive) process.kill('the pool is closing');
+    const closed = this.#closedError();
+    for (const process of this.#alive) process.kill('close', closed);
     await Promise.race([allClosed(), new Promise((resolve) => setTimeout(resolve, 3 * KILL_GRACE_MS))]);
   }
 
@@ -219,6 +243,16 @@ export class Pool implements TransformPool {
     else this.#queue.push(exchange);
   }
 
+  /** A transform whose process was found dead goes first in line for the next one. */
+  #requeue(exchange: Exchange): void {
+    if (this.#closed) {
+      exchange.reject(this.#closedError());
+      return;
+    }
+    this.#queue.unshift(exchange);
+    this.#drainQueueIfNoProcess();
+  }
+
   #removeFromQueue(exchange: Exchange): void {
     const index = this.#queue.indexOf(exchange);
     if (index !== -1) this.#queue.splice(index, 1);
@@ -253,25 +287,21 @@ export class Pool implements TransformPool {
   }
 
   #spawn(): void {
-    const process = new TransformProcess(this.options, {
-      onIdle: (idle) => this.#onIdle(idle),
-      onRetire: (retiring) => this.#onRetire(retiring),
-      onExit: (exited, exit) => this.#onExit(exited, exit),
-      onRetry: (exchange) => {
-        if (this.#closed) {
-          exchange.reject(this.#closedError());
-          return;
-        }
-        this.#queue.unshift(exchange);
-        this.#drainQueueIfNoProcess();
+    const process = new TransformProcess(
+      this.options,
+      {
+        onIdle: (idle) => this.#onIdle(idle),
+        onRetire: (retiring) => this.#onRetire(retiring),
+        onExit: (exited, exit) => this.#onExit(exited, exit),
+        shouldRetire: (done) =>
+          this.options.recycle?.({
+            pid: done.pid as number,
+            transforms: done.transforms,
+            startedAt: done.startedAt,
+          }) ?? false,
       },
-      shouldRetire: (done) =>
-        this.options.recycle?.({
-          pid: done.pid as number,
-          transforms: done.transforms,
-          startedAt: done.startedAt,
-        }) ?? false,
-    });
+      this.#events,
+    );
     if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
     this.#serving.add(process);
     this.#alive.add(process);
@@ -285,7 +315,7 @@ export class Pool implements TransformPool {
       return;
     }
     if (this.#closed) {
-      process.retire();
+      process.retire('close');
       return;
     }
     this.#idle.push(process);
@@ -307,18 +337,26 @@ export class Pool implements TransformPool {
     this.#stats.exited++;
     this.#alive.delete(process);
     this.#forget(process);
-    // Dying before the first answer, soon after start, is failing to start, even with work in hand: with
-    // steady traffic every new process gets some, and that must not become a spawn loop.
-    if (exit.requested || exit.served || (!exit.spawnFailed && exit.uptime > STARTUP_WINDOW_MS)) {
-      this.#startFailures = 0;
-    } else {
+    if (isStartFailure(exit)) {
       this.#startFailures++;
       this.#lastStartFailure = new TransformError(
         exit.spawnFailed ? 'ERR_TRANSFORM_SPAWN' : 'ERR_TRANSFORM_EXIT',
-        `Transform "${this.options.commandText}" (pid ${process.pid}) ${exit.spawnFailed ? 'could not be started' : 'exited before its first answer'}`,
+        `Transform "${this.options.commandText}" (pid ${process.pid}) ${describeStartFailure(exit)}`,
         { command: this.options.commandText, pid: process.pid, exitCode: exit.exitCode, signal: exit.signal },
       );
-      this.#backoffUntil = Date.now() + getBackoff(this.#startFailures);
+      const delay = getBackoff(this.#startFailures);
+      this.#backoffUntil = Date.now() + delay;
+      if (delay > 0) {
+        this.#events.emit({
+          type: 'backoff',
+          pid: process.pid ?? 0,
+          command: this.options.commandText,
+          delay,
+          failures: this.#startFailures,
+        });
+      }
+    } else {
+      this.#startFailures = 0;
     }
     this.#fill();
     this.#drainQueueIfNoProcess();

@@ -3,7 +3,8 @@ import { TransformError, type TransformErrorCode } from '../errors.ts';
 import { waitForDrain, writeBatch } from '../io/write.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { WireError } from '../wire/errors.ts';
-import { ResponseParser } from '../wire/parser.ts';
+import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import type { ExitReason, ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { killOnParentExit } from './reaper.ts';
 import { getStderrMode, StderrSink } from './stderr.ts';
@@ -14,24 +15,21 @@ export interface ProcessExit {
   signal: string | undefined;
   /** It never ran: the command could not be started. */
   spawnFailed: boolean;
-  /** The pool asked it to stop (retired, replaced, killed on an error, or closed). */
-  requested: boolean;
-  /** It completed at least one transform. */
-  served: boolean;
+  reason: ExitReason;
+  /** It answered at least once (a head arrived). */
+  answered: boolean;
   /** Milliseconds it ran. */
   uptime: number;
 }
 
-/** What the pool hears from a process. */
+/** What the pool hears from a process; events flow one way, process to pool. */
 export interface ProcessEvents {
   /** Ready for the next transform. */
   onIdle(process: TransformProcess): void;
-  /** It will take no more work (retiring, or about to be killed): the pool may start its replacement. */
+  /** It will take no more work: the pool may start its replacement. */
   onRetire(process: TransformProcess): void;
   /** It exited and every pipe is closed. */
   onExit(process: TransformProcess, exit: ProcessExit): void;
-  /** A transform is to run again on another process. */
-  onRetry(exchange: Exchange): void;
   /** Ask the recycle policy whether to retire after a transform. */
   shouldRetire(process: TransformProcess): boolean | Promise<boolean>;
 }
@@ -39,7 +37,39 @@ export interface ProcessEvents {
 /** Between SIGTERM and SIGKILL, and between closing stdin and SIGTERM. */
 export const KILL_GRACE_MS = 1000;
 
+/** Bytes of the output that broke the protocol shown in its event. */
+const OFFENDING_BYTES = 64;
+
 type Subprocess = ResultPromise<{ buffer: false; reject: false; encoding: 'buffer'; detached: true }>;
+
+/** The exchange a busy process runs, and how far each direction of it has got. */
+interface Work {
+  exchange: Exchange;
+  /** Every byte of the message is written. */
+  written: boolean;
+  /** The answer is parsed to its end. */
+  answered: boolean;
+  /** The first write failed while it fit in an empty pipe: the process was gone before this message. */
+  foundDead: boolean;
+  /** Retire once this is done, and why: the transform said `Connection: close`, or the pool asked. */
+  retireAfter: ExitReason | undefined;
+}
+
+/**
+ * The lifecycle of a process. Transitions: idle -> busy (run) -> idle (clean finish) | stopping;
+ * idle | busy -> stopping (retire, kill, protocol error); any -> exited (the process and its pipes closed).
+ */
+type State =
+  | { kind: 'idle' }
+  | ({ kind: 'busy' } & Work)
+  /** Deciding, after a transform, whether the recycle policy retires it. */
+  | { kind: 'deciding' }
+  /**
+   * Takes no more work: stdin ended (retired), or signals sent (killed); waiting for the exit. `work` is the
+   * exchange it was killed in the middle of, told how it ended at the exit.
+   */
+  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; work: Work | undefined }
+  | { kind: 'exited' };
 
 function unrefStream(stream: unknown, ref: boolean): void {
   const handle = stream as { ref?: () => void; unref?: () => void } | null;
@@ -49,8 +79,10 @@ function unrefStream(stream: unknown, ref: boolean): void {
 
 /**
  * One long-lived transform process, spawned with execa in its own process group. It runs one exchange at a
- * time, feeds its stdout to a strict parser, and treats any byte it writes while nothing is in flight as a
- * protocol error. It keeps the parent's event loop alive only while it works.
+ * time: writes its message and reads the answer at once, feeds stdout to a strict parser, and tells the
+ * exchange what happened. The whole of a read is parsed before the exchange is handed its answer or the
+ * process goes back to the pool, so bytes left over after an answer fail that answer. Any byte written while
+ * no exchange is in flight is a protocol error. It keeps the parent's event loop alive only while it works.
  */
 export class TransformProcess implements ExchangeHost {
   readonly pid: number | undefined;
@@ -59,18 +91,16 @@ export class TransformProcess implements ExchangeHost {
   transforms = 0;
   readonly #options: ResolvedOptions;
   readonly #events: ProcessEvents;
+  readonly #sink: ProcessEventSink;
   readonly #subprocess: Subprocess;
   readonly #parser: ResponseParser;
   readonly #stderr: StderrSink | undefined;
-  #exchange: Exchange | undefined;
-  #retiring = false;
-  #requested = false;
-  #exited = false;
+  #state: State = { kind: 'idle' };
+  /** It has answered at least once (a head arrived): start-up is over. */
+  #answered = false;
+  /** It has echoed `Transform-Request-Id` once, so it must always. */
   #echoesId = false;
   #paused = false;
-  /** Inside `parser.push`: a release waits until the whole chunk is parsed, so leftover bytes are caught. */
-  #parsing = false;
-  #deferredRelease: { exchange: Exchange; closeAfter: boolean } | undefined;
   #killTimers: ReturnType<typeof setTimeout>[] = [];
   #onceClosed!: () => void;
   /** Settles once the process has exited and its pipes are closed. */
@@ -78,13 +108,17 @@ export class TransformProcess implements ExchangeHost {
     this.#onceClosed = resolve;
   });
 
-  constructor(options: ResolvedOptions, events: ProcessEvents) {
+  constructor(options: ResolvedOptions, events: ProcessEvents, sink: ProcessEventSink) {
     this.#options = options;
     this.#events = events;
+    this.#sink = sink;
     const [file, ...args] = options.argv;
     this.#subprocess = execa(file, args, {
       cwd: options.cwd,
       env: options.env,
+      extendEnv: options.extendEnv,
+      uid: options.uid,
+      gid: options.gid,
       stdin: 'pipe',
       stdout: 'pipe',
       stderr: getStderrMode(options.stderr),
@@ -99,14 +133,11 @@ export class TransformProcess implements ExchangeHost {
     this.#parser = new ResponseParser(
       {
         onMessageBegin: () => this.#onMessageBegin(),
-        onHead: (head) => {
-          this.#checkRequestId(head.context.get('id'));
-          (this.#exchange as Exchange).onHead(head);
-        },
+        onHead: (head) => this.#onHead(head),
         onBody: (chunk) => {
-          if (!(this.#exchange as Exchange).onBody(chunk)) this.pauseOutput();
+          if (!this.#work().exchange.onBody(chunk)) this.#pauseOutput();
         },
-        onMessageEnd: () => (this.#exchange as Exchange).onMessageEnd(),
+        onMessageEnd: () => this.#onMessageEnd(),
       },
       { limits: options.limits },
     );
@@ -122,6 +153,7 @@ export class TransformProcess implements ExchangeHost {
       const untrack = killOnParentExit(this.pid);
       void this.closed.then(untrack);
       this.#setRef(false);
+      sink.emit({ type: 'spawn', pid: this.pid, command: options.commandText });
     }
     subprocess.then(
       (result) => this.#onClosed(result),
@@ -130,81 +162,71 @@ export class TransformProcess implements ExchangeHost {
   }
 
   get busy(): boolean {
-    return this.#exchange !== undefined;
+    return this.#state.kind === 'busy';
   }
 
-  /** Run a transform. The process must be available and idle. */
+  /** It has answered at least once. */
+  get answered(): boolean {
+    return this.#answered;
+  }
+
+  /** Run a transform. Only an idle process takes one. */
   run(exchange: Exchange): void {
-    this.#exchange = exchange;
+    if (this.#state.kind !== 'idle') throw new Error(`A ${this.#state.kind} process cannot take work`);
+    this.#state = {
+      kind: 'busy',
+      exchange,
+      written: false,
+      answered: false,
+      foundDead: false,
+      retireAfter: undefined,
+    };
     this.#setRef(true);
-    exchange.start(this);
+    exchange.begin(this);
+    void this.#writeMessage(exchange);
   }
 
-  write(batch: readonly Uint8Array[], onWritten?: (error?: Error | null) => void): boolean {
-    const stdin = this.#subprocess.stdin;
-    if (stdin === null || stdin.destroyed) {
-      onWritten?.(new Error('stdin is closed'));
-      throw new Error('stdin is closed');
+  /** Take no more work; stop once the transform in flight is done: close stdin, then SIGTERM, then SIGKILL. */
+  retire(reason: ExitReason = 'recycle'): void {
+    const state = this.#state;
+    if (state.kind === 'stopping' || state.kind === 'exited') return;
+    // The pool hears it at once (it may start a replacement); the pool's side of this is idempotent.
+    this.#events.onRetire(this);
+    if (state.kind === 'busy') {
+      state.retireAfter ??= reason;
+      return;
     }
-    return writeBatch(stdin, batch, onWritten);
+    this.#state = { kind: 'stopping', reason, signalled: false, work: undefined };
+    this.#subprocess.stdin?.end();
+    this.#killTimers.push(setTimeout(() => this.#terminate(), KILL_GRACE_MS));
   }
 
-  drained(): Promise<void> {
-    const stdin = this.#subprocess.stdin;
-    return stdin === null ? Promise.reject(new Error('stdin is closed')) : waitForDrain(stdin);
+  /** Stop now: fail what is in flight with `error`, SIGTERM to the process group, SIGKILL after a grace. */
+  kill(reason: ExitReason, error?: TransformError): void {
+    const state = this.#state;
+    if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
+    const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
+    this.#state = {
+      kind: 'stopping',
+      // A process retired already keeps the reason it was retired for.
+      reason: state.kind === 'stopping' ? state.reason : reason,
+      signalled: true,
+      // Failed now with `error`, or at the exit with what the exit says.
+      work: error === undefined ? work : undefined,
+    };
+    this.#events.onRetire(this);
+    // Never read another byte from it: its framing can no longer be trusted.
+    this.#subprocess.stdout?.removeAllListeners('data');
+    this.#subprocess.stdout?.resume();
+    if (error !== undefined) work?.exchange.onFailed(error, false);
+    this.#terminate();
   }
 
-  pauseOutput(): void {
-    if (this.#paused) return;
-    this.#paused = true;
-    this.#subprocess.stdout?.pause();
-  }
-
+  /** The reader has room again. */
   resumeOutput(): void {
     if (!this.#paused) return;
     this.#paused = false;
     this.#subprocess.stdout?.resume();
-  }
-
-  release(exchange: Exchange, closeAfter: boolean): void {
-    if (exchange !== this.#exchange) return;
-    if (this.#parsing) {
-      this.#deferredRelease = { exchange, closeAfter };
-      return;
-    }
-    this.#exchange = undefined;
-    this.transforms++;
-    exchange.confirm();
-    // The last chunk may have filled the reader's queue: the next transform must find output flowing.
-    this.resumeOutput();
-    this.#setRef(false);
-    // The transform said it will send nothing more (RFC 9112 section 9.6), or the recycle policy says so.
-    if (closeAfter || this.transforms >= this.#options.maxRequestsPerProcess) {
-      this.retire();
-      return;
-    }
-    const verdict = this.#events.shouldRetire(this);
-    if (verdict === false) {
-      this.#becomeIdle();
-      return;
-    }
-    if (verdict === true) {
-      this.retire();
-      return;
-    }
-    verdict.then(
-      (retire) => (retire ? this.retire() : this.#becomeIdle()),
-      (error: unknown) => {
-        console.error('subprocess-transform: the recycle hook threw; retiring the process', error);
-        this.retire();
-      },
-    );
-  }
-
-  discard(exchange: Exchange, reason: TransformError): void {
-    if (exchange !== this.#exchange) return;
-    this.#exchange = undefined;
-    this.kill(reason.message);
   }
 
   createError(
@@ -223,34 +245,52 @@ export class TransformProcess implements ExchangeHost {
     });
   }
 
-  /** Take no more work; stop once the transform in flight is done: close stdin, then SIGTERM, then SIGKILL. */
-  retire(): void {
-    this.#markRetiring();
-    if (this.#exchange !== undefined || this.#requested) return;
-    this.#requested = true;
-    this.#subprocess.stdin?.end();
-    this.#killTimers.push(setTimeout(() => this.#terminate(), KILL_GRACE_MS));
+  #work(): Work {
+    const state = this.#state;
+    if (state.kind !== 'busy') {
+      throw this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
+    }
+    return state;
   }
 
-  /** Stop now: SIGTERM to the process group, SIGKILL after a grace period. */
-  kill(reason?: string): void {
-    this.#markRetiring();
-    if (this.#requested && this.#killTimers.length > 0) return;
-    if (reason !== undefined) this.#stderr?.log(`killed: ${reason}`);
-    this.#requested = true;
-    this.#terminate();
+  async #writeMessage(exchange: Exchange): Promise<void> {
+    const stdin = this.#subprocess.stdin;
+    let first = true;
+    try {
+      for (;;) {
+        const batch = await exchange.nextBatch(this);
+        if (this.#state.kind !== 'busy' || this.#state.exchange !== exchange || batch === 'stale') return;
+        if (batch === undefined) break;
+        if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
+        const work = this.#state;
+        const small = first && byteLength(batch) <= PIPE_CAPACITY;
+        first = false;
+        const ok = writeBatch(stdin, batch, (error) => {
+          if (error && small && !exchange.hasOutput) work.foundDead = true;
+        });
+        if (!ok) await waitForDrain(stdin);
+      }
+    } catch {
+      // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
+      return;
+    }
+    const state = this.#state;
+    if (state.kind !== 'busy' || state.exchange !== exchange) return;
+    state.written = true;
+    exchange.onWritten();
+    this.#finishIfComplete();
   }
 
-  #markRetiring(): void {
-    if (this.#retiring) return;
-    this.#retiring = true;
-    this.#events.onRetire(this);
+  #pauseOutput(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#subprocess.stdout?.pause();
   }
 
   #terminate(): void {
-    if (this.#exited) return;
+    if (this.#state.kind === 'exited') return;
     this.#signalGroup('SIGTERM');
-    // Our own timer: Deno never sends a second signal through ChildProcess.kill (RUNTIMES.md).
+    // Our own timer: Deno never sends a second signal through ChildProcess.kill.
     this.#killTimers.push(setTimeout(() => this.#signalGroup('SIGKILL'), KILL_GRACE_MS));
   }
 
@@ -263,78 +303,144 @@ export class TransformProcess implements ExchangeHost {
     }
   }
 
-  #becomeIdle(): void {
-    if (this.#retiring) {
-      this.retire();
-      return;
-    }
-    this.#events.onIdle(this);
-  }
-
   #describe(): string {
     return `Transform "${this.#options.commandText}" (pid ${this.pid ?? 'none'})`;
   }
 
   /** Its stdin is gone: it can take no more input, so it is of no use even if it lingers. */
   #onInputError(): void {
-    if (!this.#exited) this.kill('its stdin closed');
+    if (this.#state.kind !== 'exited' && this.#state.kind !== 'stopping') this.kill('crash');
   }
 
   #onMessageBegin(): void {
-    if (this.#exchange === undefined) {
-      throw this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
+    const work = this.#work();
+    if (work.answered) {
+      throw this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote a second response for one message');
     }
-    this.#exchange.onMessageBegin();
+    work.exchange.onMessageBegin();
   }
 
-  /** `Transform-Request-Id` must name the message in flight, and once echoed, always be (CONTRACT section 3). */
-  #checkRequestId(id: string | undefined): void {
-    const exchange = this.#exchange as Exchange;
+  #onHead(head: ResponseHead): void {
+    const work = this.#work();
+    this.#checkRequestId(work.exchange, head.context.get('id'));
+    this.#answered = true;
+    // It will send nothing more (RFC 9112 section 9.6).
+    if (head.close) work.retireAfter ??= 'recycle';
+    const reason = head.headers.get('transform-error');
+    if (reason !== null) {
+      this.#sink.emit({
+        type: 'transform-error',
+        pid: this.pid as number,
+        command: this.#options.commandText,
+        reason,
+      });
+    }
+    work.exchange.onHead(head);
+  }
+
+  #onMessageEnd(): void {
+    const work = this.#work();
+    work.answered = true;
+    work.exchange.onAnswered();
+  }
+
+  /** `Transform-Request-Id` must name the message in flight; required unless `requireRequestId` is false. */
+  #checkRequestId(exchange: Exchange, id: string | undefined): void {
     if (id === undefined) {
+      if (this.#options.requireRequestId) {
+        throw this.createError(
+          'ERR_TRANSFORM_PROTOCOL',
+          'answered without the Transform-Request-Id of its message: copy that header from the input to the answer',
+        );
+      }
       if (this.#echoesId)
         throw this.createError('ERR_TRANSFORM_PROTOCOL', 'stopped echoing Transform-Request-Id');
       return;
     }
-    if (id !== String(exchange.id)) {
+    if (id !== exchange.id) {
       throw this.createError(
         'ERR_TRANSFORM_PROTOCOL',
-        `answered request ${id} while request ${exchange.id} was in flight`,
+        `answered with Transform-Request-Id ${JSON.stringify(id.slice(0, 64))}, not the id of the message in flight`,
       );
     }
     this.#echoesId = true;
   }
 
   #onOutput(chunk: Uint8Array): void {
-    this.#parse(() => this.#parser.push(chunk));
+    const offset = this.#parser.offset;
+    try {
+      this.#parser.push(chunk);
+    } catch (error) {
+      this.#onProtocolError(error, chunk, offset);
+      return;
+    }
+    this.#afterRead();
   }
 
   #onOutputEnd(): void {
-    // Completes a body delimited by the end of output; a cut-off message is left to the exit to report.
-    this.#parse(() => this.#parser.end());
-  }
-
-  /** Parse, then hand out a head that came with no error in the same bytes, then release the process. */
-  #parse(step: () => void): void {
-    const exchange = this.#exchange;
-    this.#parsing = true;
     try {
-      step();
+      // Completes a body delimited by the end of output; a cut-off message is left to the exit to report.
+      this.#parser.end();
     } catch (error) {
-      this.#parsing = false;
-      this.#deferredRelease = undefined;
-      if (error instanceof WireError && error.code === 'ERR_WIRE_INCOMPLETE') return;
-      this.#onProtocolError(error);
+      if (!(error instanceof WireError && error.code === 'ERR_WIRE_INCOMPLETE')) {
+        this.#onProtocolError(error, new Uint8Array(0), this.#parser.offset);
+      }
       return;
     }
-    this.#parsing = false;
-    exchange?.deliver();
-    const release = this.#deferredRelease;
-    this.#deferredRelease = undefined;
-    if (release !== undefined) this.release(release.exchange, release.closeAfter);
+    this.#afterRead();
+  }
+
+  /** A read parsed cleanly: hand out what it brought, then finish the exchange if it is complete. */
+  #afterRead(): void {
+    const state = this.#state;
+    if (state.kind !== 'busy') return;
+    state.exchange.deliver();
+    this.#finishIfComplete();
+  }
+
+  /**
+   * Both directions done, and the read that ended the answer parsed whole (this runs between reads, never
+   * inside the parser's callbacks): the process is clean again.
+   */
+  #finishIfComplete(): void {
+    const state = this.#state;
+    if (state.kind !== 'busy' || !state.written || !state.answered) return;
+    const { exchange, retireAfter } = state;
+    this.transforms++;
+    // The last chunk may have filled the reader's queue: the next transform must find output flowing.
+    this.resumeOutput();
+    this.#setRef(false);
+    const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
+    this.#state = { kind: 'deciding' };
+    exchange.onDone();
+    if (retireAfter !== undefined || limitReached) {
+      this.#state = { kind: 'idle' };
+      this.retire(retireAfter ?? 'recycle');
+      return;
+    }
+    this.#decide();
+  }
+
+  #decide(): void {
+    const settle = (retire: boolean): void => {
+      if (this.#state.kind !== 'deciding') return;
+      this.#state = { kind: 'idle' };
+      if (retire) this.retire('recycle');
+      else this.#events.onIdle(this);
+    };
+    const verdict = this.#events.shouldRetire(this);
+    if (typeof verdict === 'boolean') {
+      settle(verdict);
+      return;
+    }
+    verdict.then(settle, (error: unknown) => {
+      console.error('subprocess-transform: the recycle hook threw; retiring the process', error);
+      settle(true);
+    });
   }
 
   /** Its framing can no longer be trusted: fail what is in flight, never read another byte, replace it. */
-  #onProtocolError(error: unknown): void {
+  #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
     const reason =
       error instanceof TransformError
         ? error
@@ -343,16 +449,20 @@ export class TransformProcess implements ExchangeHost {
             `broke the protocol: ${(error as Error).message}`,
             error,
           );
-    this.#subprocess.stdout?.removeAllListeners('data');
-    this.#subprocess.stdout?.resume();
-    const exchange = this.#exchange;
-    this.#exchange = undefined;
-    exchange?.onProcessGone(reason, false);
-    this.kill(reason.message);
+    const at = error instanceof WireError ? Math.max(0, error.offset - chunkOffset) : 0;
+    this.#sink.emit({
+      type: 'protocol-error',
+      pid: this.pid as number,
+      command: this.#options.commandText,
+      message: reason.message,
+      bytes: escapeBytes(chunk.subarray(at, at + OFFENDING_BYTES)),
+    });
+    this.kill('protocol', reason);
   }
 
   #onClosed(result: { exitCode?: number; signal?: string; failed?: boolean; cause?: unknown }): void {
-    this.#exited = true;
+    const state = this.#state;
+    this.#state = { kind: 'exited' };
     for (const timer of this.#killTimers) clearTimeout(timer);
     this.#stderr?.end();
     const spawnFailed = this.pid === undefined;
@@ -360,24 +470,30 @@ export class TransformProcess implements ExchangeHost {
       exitCode: result.exitCode,
       signal: result.signal,
       spawnFailed,
-      requested: this.#requested,
-      served: this.transforms > 0,
+      reason: state.kind === 'stopping' ? state.reason : 'crash',
+      answered: this.#answered,
       uptime: Date.now() - this.startedAt,
     };
-    const exchange = this.#exchange;
-    this.#exchange = undefined;
-    if (exchange !== undefined) {
+    const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
+    if (work !== undefined) {
       const reason = spawnFailed
         ? new TransformError(
             'ERR_TRANSFORM_SPAWN',
             `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}`,
-            {
-              cause: result.cause,
-              command: this.#options.commandText,
-            },
+            { cause: result.cause, command: this.#options.commandText },
           )
         : this.#exitError(exit);
-      if (exchange.onProcessGone(reason, !spawnFailed)) this.#events.onRetry(exchange);
+      work.exchange.onFailed(reason, !spawnFailed && work.foundDead);
+    }
+    if (!spawnFailed) {
+      this.#sink.emit({
+        type: 'exit',
+        pid: this.pid as number,
+        command: this.#options.commandText,
+        code: exit.exitCode,
+        signal: exit.signal,
+        reason: exit.reason,
+      });
     }
     this.#events.onExit(this, exit);
     this.#onceClosed();
@@ -397,6 +513,32 @@ export class TransformProcess implements ExchangeHost {
     unrefStream(subprocess.stdout, ref);
     unrefStream(subprocess.stderr, ref);
   }
+}
+
+/**
+ * A live process's empty pipe takes this much without blocking (Linux's default pipe capacity), so a first
+ * write this small that fails means the process was gone before the message, not killed by it.
+ */
+const PIPE_CAPACITY = 64 * 1024;
+
+function byteLength(batch: readonly Uint8Array[]): number {
+  let size = 0;
+  for (const view of batch) size += view.byteLength;
+  return size;
+}
+
+/** Bytes as printable text for a log line: `\r`, `\n`, `\t` and `\xNN` escaped. */
+function escapeBytes(bytes: Uint8Array): string {
+  let text = '';
+  for (const byte of bytes) {
+    if (byte === 0x0d) text += '\\r';
+    else if (byte === 0x0a) text += '\\n';
+    else if (byte === 0x09) text += '\\t';
+    else if (byte === 0x5c) text += '\\\\';
+    else if (byte >= 0x20 && byte < 0x7f) text += String.fromCharCode(byte);
+    else text += `\\x${byte.toString(16).padStart(2, '0')}`;
+  }
+  return text;
 }
 
 function describeCause(cause: unknown): string {

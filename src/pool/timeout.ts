@@ -1,16 +1,16 @@
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Check `timeout`: milliseconds, 0 or Infinity for none. */
-export function validateTimeout(value: unknown): number {
+/** Check a timeout option (`timeout`, `startTimeout`): milliseconds, 0 or Infinity for none. */
+export function validateTimeout(value: unknown, name = 'timeout'): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`timeout\` to be a number, got ${typeof value}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${typeof value}`);
   }
   if (value < 0 || (value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))) {
-    throw new RangeError(`Expected \`timeout\` to be a non-negative integer, got ${value}`);
+    throw new RangeError(`Expected \`${name}\` to be a non-negative integer, got ${value}`);
   }
   // Timers overflow past 2^31 - 1 ms and fire at once; Infinity (or 0) is how to say "never".
   if (value !== Number.POSITIVE_INFINITY && value > MAX_TIMER_MS) {
-    throw new RangeError(`Expected \`timeout\` to be at most ${MAX_TIMER_MS} ms (or Infinity), got ${value}`);
+    throw new RangeError(`Expected \`${name}\` to be at most ${MAX_TIMER_MS} ms (or Infinity), got ${value}`);
   }
   return value === 0 ? Number.POSITIVE_INFINITY : value;
 }
@@ -19,15 +19,17 @@ export function validateTimeout(value: unknown): number {
 export type PauseReason = 'reader' | 'handler';
 
 /**
- * Fires when a transform has been silent for `ms`: no head yet, or no body chunk since the last one.
- * `touch()` is a store, not a timer reset, so a chunk costs nothing; while paused for any reason it never
- * fires.
+ * Fires when a transform has been silent too long: `ms` between signs of life, or a longer budget given to
+ * `start` for the first one (a process still loading). `touch()` is a store, not a timer reset, so a chunk
+ * costs nothing; while paused for any reason it never fires.
  */
 export class SilenceTimer {
   readonly #ms: number;
   readonly #onExpire: () => void;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #last = 0;
+  /** The silence allowed now (the start budget until the first sign of life, `ms` after); undefined: stopped. */
+  #limit: number | undefined;
   readonly #pausedFor = new Set<PauseReason>();
 
   constructor(ms: number, onExpire: () => void) {
@@ -35,14 +37,19 @@ export class SilenceTimer {
     this.#onExpire = onExpire;
   }
 
-  start(): void {
-    if (this.#ms === Number.POSITIVE_INFINITY) return;
+  /** The silence allowed now, in ms. */
+  get limit(): number {
+    return this.#limit ?? this.#ms;
+  }
+
+  start(budget = this.#ms): void {
     this.#last = Date.now();
-    this.#arm(this.#ms);
+    this.#setLimit(budget);
   }
 
   touch(): void {
     this.#last = Date.now();
+    if (this.#limit !== undefined && this.#limit !== this.#ms) this.#setLimit(this.#ms);
   }
 
   pause(reason: PauseReason): void {
@@ -55,26 +62,35 @@ export class SilenceTimer {
   }
 
   stop(): void {
+    this.#limit = undefined;
     clearTimeout(this.#timer);
     this.#timer = undefined;
+  }
+
+  #setLimit(limit: number): void {
+    this.#limit = limit;
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (limit !== Number.POSITIVE_INFINITY) this.#arm(limit);
   }
 
   #arm(ms: number): void {
-    clearTimeout(this.#timer);
-    this.#timer = setTimeout(() => this.#check(), ms);
+    this.#timer = setTimeout(() => this.#check(), Math.min(ms, MAX_TIMER_MS));
   }
 
   #check(): void {
+    this.#timer = undefined;
+    const limit = this.#limit;
+    if (limit === undefined) return;
     if (this.#pausedFor.size > 0) {
-      this.#arm(this.#ms);
+      this.#arm(limit);
       return;
     }
     const silent = Date.now() - this.#last;
-    if (silent < this.#ms) {
-      this.#arm(this.#ms - silent);
+    if (silent < limit) {
+      this.#arm(limit - silent);
       return;
     }
-    this.#timer = undefined;
     this.#onExpire();
   }
 }

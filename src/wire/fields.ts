@@ -10,6 +10,9 @@ const HOP_BY_HOP = new Set([
   'content-length',
 ]);
 
+/** Prefix of every field of the transform protocol's own (request context, ids, `Transform-Error`). */
+export const TRANSFORM_PREFIX = 'transform-';
+
 /** Prefix of the fields that carry request context to a transform; never part of a returned response. */
 export const CONTEXT_PREFIX = 'transform-request-';
 

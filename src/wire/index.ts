@@ -4,4 +4,4 @@ export type { BodyFraming } from './head.ts';
 export { DEFAULT_LIMITS, type WireLimits } from './limits.ts';
 export { parseResponses } from './parse-responses.ts';
 export { type ParserEvents, type ParserOptions, type ResponseHead, ResponseParser } from './parser.ts';
-export { encodeResponse, type SerializeInit, serializeResponse } from './serialize.ts';
+export { encodeResponse, ResponseEncoder, type SerializeInit, serializeResponse } from './serialize.ts';

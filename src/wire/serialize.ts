@@ -1,5 +1,5 @@
 import { readAvailable, toBodyChunk } from './available.ts';
-import { getConnectionTokens, isHopByHop, toCanonicalName } from './fields.ts';
+import { getConnectionTokens, isHopByHop, TRANSFORM_PREFIX, toCanonicalName } from './fields.ts';
 import { encodeLatin1, getReasonPhrase, isNullBodyStatus } from './syntax.ts';
 
 /** Options of {@link serializeResponse} and {@link encodeResponse}. */
@@ -12,6 +12,12 @@ export interface SerializeInit {
    * @default 1048576
    */
   maxBufferedBody?: number;
+  /**
+   * Leave out the response's own `Transform-*` fields, so that only `fields` carry request context and ids:
+   * what a parent writing to a transform needs, so a handler can never spoof them.
+   * @default false
+   */
+  omitTransformFields?: boolean;
 }
 
 const DEFAULT_MAX_BUFFERED_BODY = 1024 * 1024;
@@ -43,12 +49,14 @@ export function encodeHead(
   response: Response,
   framing: Framing,
   extraFields: Iterable<readonly [string, string]> = [],
+  omitTransformFields = false,
 ): Uint8Array<ArrayBuffer> {
   const reason = response.statusText || getReasonPhrase(response.status);
   let head = `HTTP/1.1 ${response.status} ${reason}\r\n`;
   const dropped = getConnectionTokens(response.headers.get('connection'));
   for (const [name, value] of response.headers) {
     if (isHopByHop(name) || dropped.includes(name)) continue;
+    if (omitTransformFields && name.startsWith(TRANSFORM_PREFIX)) continue;
     head += `${toCanonicalName(name)}: ${value}\r\n`;
   }
   for (const [name, value] of extraFields) head += `${name}: ${value}\r\n`;
@@ -61,86 +69,139 @@ export function encodeHead(
   return encodeLatin1Text(`${head}\r\n`);
 }
 
+type EncoderState =
+  /** Nothing read yet. */
+  | 'start'
+  /** The head is out; the body's chunks follow, each with its chunked framing. */
+  | 'chunked'
+  /** The whole message is out. */
+  | 'done'
+  /** Cancelled: the body was cancelled and the message is cut short (no last-chunk). */
+  | 'cancelled';
+
 /**
- * Encode a response as HTTP/1.1 in batches of byte views: each batch is meant to be written at once
+ * Encodes one response as HTTP/1.1 in batches of byte views: each batch is meant to be written at once
  * (one `writev`), so the head and a small body, or a chunk and its framing, cost one system call and no copy.
  * A body that is complete without waiting (up to `maxBufferedBody`) goes with `Content-Length` in the first
- * batch; otherwise the body is chunked. Returning early cancels the response body.
+ * batch; otherwise the body is chunked. `cancel()` (or `return()`) cancels the body at once, even while a
+ * `next()` waits on it, which then ends. One `next()` at a time.
+ *
+ * @example
+ * ```ts
+ * for await (const batch of new ResponseEncoder(new Response('hi'))) console.log(batch.length); // 2: head, body
+ * ```
+ */
+export class ResponseEncoder implements AsyncIterableIterator<Uint8Array[], void, undefined> {
+  readonly #response: Response;
+  readonly #init: SerializeInit;
+  #state: EncoderState = 'start';
+  #reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  #pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+
+  constructor(response: Response, init: SerializeInit = {}) {
+    this.#response = response;
+    this.#init = init;
+  }
+
+  /** The next batch, or done once the message is complete or cancelled. */
+  async next(): Promise<IteratorResult<Uint8Array[], void>> {
+    try {
+      const batch = this.#state === 'start' ? await this.#start() : await this.#nextChunk();
+      return batch === undefined ? { done: true, value: undefined } : { done: false, value: batch };
+    } catch (error) {
+      this.cancel(error);
+      throw error;
+    }
+  }
+
+  /** Stop: cancel the body (a read under way ends) and write nothing more. */
+  cancel(reason?: unknown): void {
+    const state = this.#state;
+    if (state === 'done' || state === 'cancelled') return;
+    this.#state = 'cancelled';
+    const target = this.#reader ?? this.#response.body;
+    target?.cancel(reason).catch(() => {});
+    this.#release();
+  }
+
+  async return(): Promise<IteratorResult<Uint8Array[], void>> {
+    this.cancel();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  async #start(): Promise<Uint8Array[] | undefined> {
+    const response = this.#response;
+    const fields = this.#init.fields ?? [];
+    const omit = this.#init.omitTransformFields === true;
+    const { status, body } = response;
+    if (isNullBodyStatus(status) || body === null) {
+      this.#state = 'done';
+      if (body !== null) await body.cancel();
+      const framing = status === 204 || status === 304 ? null : { contentLength: 0 };
+      return [encodeHead(response, framing, fields, omit)];
+    }
+    const reader = body.getReader();
+    this.#reader = reader;
+    const ahead = await readAvailable(reader, this.#init.maxBufferedBody ?? DEFAULT_MAX_BUFFERED_BODY);
+    if (this.#state === 'cancelled') return undefined;
+    if (ahead.done) {
+      this.#state = 'done';
+      this.#release();
+      return [encodeHead(response, { contentLength: ahead.bytes }, fields, omit), ...ahead.chunks];
+    }
+    this.#state = 'chunked';
+    this.#pending = ahead.pending;
+    const first: Uint8Array[] = [encodeHead(response, { chunked: true }, fields, omit)];
+    for (const chunk of ahead.chunks) first.push(getChunkHeader(chunk.byteLength), chunk, CRLF);
+    return first;
+  }
+
+  async #nextChunk(): Promise<Uint8Array[] | undefined> {
+    const reader = this.#reader;
+    while (this.#state === 'chunked' && reader !== undefined) {
+      const read = this.#pending ?? reader.read();
+      this.#pending = undefined;
+      const { done, value } = await read;
+      // A body cancelled meanwhile ends too, but the message is cut short: no last-chunk.
+      if (this.#state !== 'chunked') return undefined;
+      if (done) {
+        this.#state = 'done';
+        this.#release();
+        return [LAST_CHUNK];
+      }
+      const chunk = toBodyChunk(value);
+      // A zero-size chunk would end the body early (RFC 9112 section 7.1).
+      if (chunk.byteLength > 0) return [getChunkHeader(chunk.byteLength), chunk, CRLF];
+    }
+    return undefined;
+  }
+
+  #release(): void {
+    try {
+      this.#reader?.releaseLock();
+    } catch {
+      // A read still under way keeps the lock until it settles; the stream is cancelled or done anyway.
+    }
+  }
+}
+
+/**
+ * Encode a response as HTTP/1.1 in batches of byte views (see {@link ResponseEncoder}).
  *
  * @param response The response to encode; its body is read once.
  * @param init Extra fields and the read-ahead bound.
- * @returns Batches of views into the head and the body's own chunks.
+ * @returns An iterator of batches; `return()` cancels the body at once.
  * @example
  * ```ts
  * for await (const batch of encodeResponse(new Response('hi'))) console.log(batch.length); // 2: head, body
  * ```
  */
-export function encodeResponse(
-  response: Response,
-  init: SerializeInit = {},
-): AsyncGenerator<Uint8Array[], void, undefined> {
-  const cancel: BodyCancel = { reader: undefined, cancelled: false };
-  const batches = encodeBatches(response, init, cancel);
-  const finish = batches.return.bind(batches);
-  // An async generator runs return() only after the next() under way: were it waiting on a body that never
-  // yields again, the body would never be cancelled and return() never settle. Cancel the body first.
-  batches.return = (value) => {
-    cancel.cancelled = true;
-    (cancel.reader ?? response.body)?.cancel().catch(() => {});
-    return finish(value);
-  };
-  return batches;
-}
-
-/** The body reader of an {@link encodeResponse}, for its return() to cancel. */
-interface BodyCancel {
-  reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  cancelled: boolean;
-}
-
-async function* encodeBatches(
-  response: Response,
-  init: SerializeInit,
-  cancel: BodyCancel,
-): AsyncGenerator<Uint8Array[], void, undefined> {
-  const fields = init.fields ?? [];
-  const { status, body } = response;
-  if (isNullBodyStatus(status) || body === null) {
-    if (body !== null) await body.cancel();
-    yield [encodeHead(response, status === 204 || status === 304 ? null : { contentLength: 0 }, fields)];
-    return;
-  }
-  const reader = body.getReader();
-  cancel.reader = reader;
-  let finished = false;
-  try {
-    const ahead = await readAvailable(reader, init.maxBufferedBody ?? DEFAULT_MAX_BUFFERED_BODY);
-    if (cancel.cancelled) return;
-    if (ahead.done) {
-      finished = true;
-      yield [encodeHead(response, { contentLength: ahead.bytes }, fields), ...ahead.chunks];
-      return;
-    }
-    const first: Uint8Array[] = [encodeHead(response, { chunked: true }, fields)];
-    for (const chunk of ahead.chunks) first.push(getChunkHeader(chunk.byteLength), chunk, CRLF);
-    yield first;
-    let pending = ahead.pending;
-    for (;;) {
-      const { done, value } = await (pending ?? reader.read());
-      pending = undefined;
-      // A body cancelled by return() ends too, but the message is cut short: no last-chunk.
-      if (cancel.cancelled) return;
-      if (done) break;
-      const chunk = toBodyChunk(value);
-      // A zero-size chunk would end the body early (RFC 9112 section 7.1).
-      if (chunk.byteLength > 0) yield [getChunkHeader(chunk.byteLength), chunk, CRLF];
-    }
-    finished = true;
-    yield [LAST_CHUNK];
-  } finally {
-    if (!finished) reader.cancel().catch(() => {});
-    reader.releaseLock();
-  }
+export function encodeResponse(response: Response, init: SerializeInit = {}): ResponseEncoder {
+  return new ResponseEncoder(response, init);
 }
 
 /**
@@ -166,8 +227,8 @@ export function serializeResponse(response: Response, init?: SerializeInit): Rea
       if (done) controller.close();
       else controller.enqueue(concatBytes(value));
     },
-    async cancel() {
-      await batches.return();
+    cancel(reason) {
+      batches.cancel(reason);
     },
   });
 }

@@ -1,0 +1,82 @@
+import { channel as getChannel } from 'node:diagnostics_channel';
+
+/** Why a process ended: it died by itself, or the pool ended it for this reason. */
+export type ExitReason = 'crash' | 'timeout' | 'recycle' | 'protocol' | 'close' | 'reload' | 'abort';
+
+/** What every process event carries. */
+interface EventBase {
+  pid: number;
+  /** The transform command, as one string. */
+  command: string;
+}
+
+/**
+ * A process event, for loggers and metrics: `spawn`; `exit` with its code or signal and why; a
+ * `protocol-error` with the first offending bytes, escaped; a `transform-error` with the transform's
+ * reason; a start `backoff` with its delay (`pid` is the process whose failure started it).
+ */
+export type ProcessEvent =
+  | ({ type: 'spawn' } & EventBase)
+  | ({ type: 'exit'; code: number | undefined; signal: string | undefined; reason: ExitReason } & EventBase)
+  | ({ type: 'protocol-error'; message: string; bytes: string } & EventBase)
+  | ({ type: 'transform-error'; reason: string } & EventBase)
+  | ({ type: 'backoff'; delay: number; failures: number } & EventBase);
+
+/** The `node:diagnostics_channel` channel every process event is published on. */
+export const DIAGNOSTICS_CHANNEL = 'subprocess-transform:process';
+
+/** Exits the pool asked for: routine, not worth a line by default. */
+const ROUTINE_EXITS: ReadonlySet<ExitReason> = new Set(['recycle', 'close', 'reload']);
+
+const channel = getChannel(DIAGNOSTICS_CHANNEL);
+
+export function validateOnEvent(value: unknown): ((event: ProcessEvent) => void) | undefined {
+  if (value === undefined || typeof value === 'function')
+    return value as ((event: ProcessEvent) => void) | undefined;
+  throw new TypeError(`Expected \`onEvent\` to be a function, got ${typeof value}`);
+}
+
+/** The line printed for an event when no `onEvent` is given; undefined for routine ones. */
+export function describeEvent(event: ProcessEvent): string | undefined {
+  const who = `transform "${event.command}" (pid ${event.pid})`;
+  switch (event.type) {
+    case 'spawn':
+      return undefined;
+    case 'exit': {
+      if (ROUTINE_EXITS.has(event.reason)) return undefined;
+      const how =
+        event.signal !== undefined ? `was killed with ${event.signal}` : `exited with code ${event.code}`;
+      return `${who} ${how} (${event.reason})`;
+    }
+    case 'protocol-error':
+      return `${who} broke the protocol: ${event.message}; output: "${event.bytes}"`;
+    case 'transform-error':
+      return `${who} could not transform a response: ${event.reason}`;
+    case 'backoff':
+      return `${who} failed at start ${event.failures} times in a row; next start in ${event.delay} ms`;
+  }
+}
+
+/** Where a pool's process events go: `onEvent`, or one line each on stderr; and the diagnostics channel. */
+export class ProcessEventSink {
+  readonly #onEvent: ((event: ProcessEvent) => void) | undefined;
+
+  constructor(onEvent: ((event: ProcessEvent) => void) | undefined) {
+    this.#onEvent = onEvent;
+  }
+
+  emit(event: ProcessEvent): void {
+    if (channel.hasSubscribers) channel.publish(event);
+    if (this.#onEvent === undefined) {
+      const line = describeEvent(event);
+      if (line !== undefined) console.error(`subprocess-transform: ${line}`);
+      return;
+    }
+    try {
+      this.#onEvent(event);
+    } catch (error) {
+      // A throwing logger must not take the pool down with it.
+      console.error('subprocess-transform: the onEvent callback threw', error);
+    }
+  }
+}
