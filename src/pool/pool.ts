@@ -6,6 +6,7 @@ import { toCanonicalName } from '../wire/fields.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS, type ProcessExit, TransformProcess } from './process.ts';
 import { type PoolStats, StatsRecorder } from './stats.ts';
+import { GroupWatchdog } from './watchdog.ts';
 
 /** Options of one {@link TransformPool.transform} call. */
 export interface TransformInit {
@@ -54,6 +55,8 @@ export class Pool implements TransformPool {
   readonly #idle: TransformProcess[] = [];
   readonly #queue: Exchange[] = [];
   readonly #stats = new StatsRecorder();
+  /** Kills the processes' groups if this parent dies without running its exit hook. */
+  readonly #watchdog: GroupWatchdog;
   #closed = false;
   #closing: Promise<void> | undefined;
   #startFailures = 0;
@@ -64,6 +67,7 @@ export class Pool implements TransformPool {
 
   constructor(options: TransformOptions) {
     this.options = resolveOptions(options);
+    this.#watchdog = GroupWatchdog.start();
     this.#fill();
   }
 
@@ -155,6 +159,7 @@ export class Pool implements TransformPool {
     for (const exchange of this.#queue.splice(0)) exchange.reject(this.#closedError());
     for (const process of this.#alive) process.kill('the pool is closing');
     await Promise.race([allClosed(), new Promise((resolve) => setTimeout(resolve, 3 * KILL_GRACE_MS))]);
+    this.#watchdog.close();
   }
 
   #closedError(): TransformError {
@@ -272,6 +277,7 @@ export class Pool implements TransformPool {
           startedAt: done.startedAt,
         }) ?? false,
     });
+    if (process.pid !== undefined) this.#watchdog.watch(process.pid);
     if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
     this.#serving.add(process);
     this.#alive.add(process);
@@ -304,6 +310,8 @@ export class Pool implements TransformPool {
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
+    // Its group was killed when it exited, and its id may be reused from now on.
+    if (process.pid !== undefined) this.#watchdog.unwatch(process.pid);
     this.#stats.exited++;
     this.#alive.delete(process);
     this.#forget(process);
