@@ -80,9 +80,20 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Children of this process that a transform pool started: everything but vitest's own workers. */
+/** Its `$0`: a pool's group watchdog leads its own group too, but is no transform. */
+const WATCHDOG_NAME = 'subprocess-transform-watchdog';
+
+function isWatchdog(pid: number): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WATCHDOG_NAME);
+  } catch {
+    return false;
+  }
+}
+
+/** Children of this process that a transform pool started: everything but vitest's workers and watchdogs. */
 export function transformChildren(): ProcInfo[] {
-  return listChildren().filter((child) => child.pgrp === child.pid);
+  return listChildren().filter((child) => child.pgrp === child.pid && !isWatchdog(child.pid));
 }
 
 /** Serve a fetch handler on 127.0.0.1 with @hono/node-server; returns its base URL and a stop function. */

@@ -7,6 +7,7 @@ import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS, type ProcessExit, TransformProcess } from './process.ts';
 import { type PoolStats, StatsRecorder } from './stats.ts';
+import { GroupWatchdog } from './watchdog.ts';
 
 /** Options of one {@link TransformPool.transform} call. */
 export interface TransformInit {
@@ -73,6 +74,8 @@ export class Pool implements TransformPool {
   readonly #idle: TransformProcess[] = [];
   readonly #queue: Exchange[] = [];
   readonly #stats = new StatsRecorder();
+  /** Kills the processes' groups if this parent dies without running its exit hook. */
+  readonly #watchdog: GroupWatchdog;
   #closed = false;
   #closing: Promise<void> | undefined;
   #startFailures = 0;
@@ -84,6 +87,7 @@ export class Pool implements TransformPool {
   constructor(options: TransformOptions) {
     this.options = resolveOptions(options);
     this.#events = new ProcessEventSink(this.options.onEvent);
+    this.#watchdog = GroupWatchdog.start();
     this.#fill();
   }
 
@@ -179,6 +183,7 @@ export class Pool implements TransformPool {
     const closed = this.#closedError();
     for (const process of this.#alive) process.kill('close', closed);
     await Promise.race([allClosed(), new Promise((resolve) => setTimeout(resolve, 3 * KILL_GRACE_MS))]);
+    this.#watchdog.close();
   }
 
   #closedError(): TransformError {
@@ -301,6 +306,7 @@ export class Pool implements TransformPool {
           }) ?? false,
       },
       this.#events,
+      this.#watchdog,
     );
     if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
     this.#serving.add(process);

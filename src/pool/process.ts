@@ -8,6 +8,7 @@ import type { ExitReason, ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { killOnParentExit } from './reaper.ts';
 import { getStderrMode, StderrSink } from './stderr.ts';
+import type { GroupWatchdog } from './watchdog.ts';
 
 /** How a process ended. */
 export interface ProcessExit {
@@ -108,7 +109,12 @@ export class TransformProcess implements ExchangeHost {
     this.#onceClosed = resolve;
   });
 
-  constructor(options: ResolvedOptions, events: ProcessEvents, sink: ProcessEventSink) {
+  constructor(
+    options: ResolvedOptions,
+    events: ProcessEvents,
+    sink: ProcessEventSink,
+    watchdog: GroupWatchdog,
+  ) {
     this.#options = options;
     this.#events = events;
     this.#sink = sink;
@@ -148,8 +154,15 @@ export class TransformProcess implements ExchangeHost {
       subprocess.stdout?.on('data', (chunk: Uint8Array) => this.#onOutput(chunk));
       subprocess.stdout?.on('end', () => this.#onOutputEnd());
       subprocess.stdin?.on('error', () => this.#onInputError());
-      // The group leader is gone: take anything it left in its group with it, so the pipes close.
-      subprocess.once('exit', () => this.#signalGroup('SIGKILL'));
+      // Its group dies with the parent, however the parent ends.
+      const pgid = this.pid;
+      watchdog.watch(pgid);
+      subprocess.once('exit', () => {
+        // The group leader is gone: take anything it left in its group with it, so the pipes close; the
+        // group's id may be reused once they are gone, so the watchdog forgets it now.
+        this.#signalGroup('SIGKILL');
+        watchdog.unwatch(pgid);
+      });
       const untrack = killOnParentExit(this.pid);
       void this.closed.then(untrack);
       this.#setRef(false);
