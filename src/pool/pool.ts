@@ -38,6 +38,19 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 /** A process that dies sooner than this without answering once counts as failing to start. */
 const STARTUP_WINDOW_MS = 2000;
 
+/** Wait for `promise`, or `ms` at most; the timer never outlives the wait. */
+async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'done' | 'expired'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<'expired'>((resolve) => {
+    timer = setTimeout(() => resolve('expired'), ms);
+  });
+  try {
+    return await Promise.race([promise.then(() => 'done' as const), expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 function getBackoff(failures: number): number {
   return failures < 2 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 2), BACKOFF_MAX_MS);
 }
@@ -170,19 +183,15 @@ export class Pool implements TransformPool {
     clearTimeout(this.#backoffTimer);
     for (const process of this.#idle.splice(0)) process.retire('close');
     const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<'expired'>((resolve) => {
-      timer = setTimeout(() => resolve('expired'), timeout);
-    });
+    const deadline = Date.now() + timeout;
     // Work in flight and queued finishes; each process retires once there is nothing left for it.
-    while (this.#alive.size > 0) {
-      if ((await Promise.race([allClosed(), expired])) === 'expired') break;
+    while (this.#alive.size > 0 && Date.now() < deadline) {
+      if ((await withDeadline(allClosed(), deadline - Date.now())) === 'expired') break;
     }
-    clearTimeout(timer);
     for (const exchange of this.#queue.splice(0)) exchange.reject(this.#closedError());
     const closed = this.#closedError();
     for (const process of this.#alive) process.kill('close', closed);
-    await Promise.race([allClosed(), new Promise((resolve) => setTimeout(resolve, 3 * KILL_GRACE_MS))]);
+    await withDeadline(allClosed(), 3 * KILL_GRACE_MS);
     this.#watchdog.close();
   }
 
