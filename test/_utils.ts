@@ -83,7 +83,7 @@ export function sleep(ms: number): Promise<void> {
 /** Its `$0`: a pool's group watchdog leads its own group too, but is no transform. */
 const WATCHDOG_NAME = 'subprocess-transform-watchdog';
 
-function isWatchdog(pid: number): boolean {
+export function isWatchdog(pid: number): boolean {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WATCHDOG_NAME);
   } catch {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveFetch } from '../src/cli/node-http.ts';
-import { exists, fixture, waitFor } from './_utils.ts';
+import { exists, fixture, isWatchdog, waitFor } from './_utils.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = 'src/cli/main.ts';
@@ -80,7 +80,9 @@ function transformsOf(pid: number): number[] {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
       // The command name may hold spaces: state, ppid and pgrp follow the last ')'.
       const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === pid && Number(pgrp) === Number(entry)) pids.push(Number(entry));
+      if (Number(ppid) === pid && Number(pgrp) === Number(entry) && !isWatchdog(Number(entry))) {
+        pids.push(Number(entry));
+      }
     } catch {
       // Exited while listing.
     }
