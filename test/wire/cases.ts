@@ -149,9 +149,19 @@ const accepting: WireCase[] = [
   },
   { name: 'no bytes at all: no responses', input: '', outcome: { accept: [] } },
   {
-    name: 'an empty reason phrase after the required space',
+    name: 'an empty reason phrase after the space',
     input: 'HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n',
     outcome: { accept: [{ status: 200, statusText: '', body: '' }] },
+  },
+  {
+    name: 'no reason phrase and no space after the status code',
+    input: 'HTTP/1.1 201\r\nContent-Length: 2\r\n\r\nok',
+    outcome: { accept: [{ status: 201, statusText: '', body: 'ok' }] },
+  },
+  {
+    name: 'a 204 with no reason phrase, then another message',
+    input: `HTTP/1.1 204\r\n\r\n${OK}Content-Length: 1\r\n\r\nx`,
+    outcome: { accept: [{ status: 204, statusText: '', body: '' }, ok('x')] },
   },
   {
     name: 'a reason phrase with spaces, a tab and punctuation',
@@ -460,8 +470,8 @@ const rejectingStatusLines: WireCase[] = [
     outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 5 },
   },
   {
-    name: 'no space after the status code, even with no reason',
-    input: 'HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n',
+    name: 'a letter right after the status code',
+    input: 'HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n',
     outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 12 },
   },
   {
