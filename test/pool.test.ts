@@ -330,3 +330,21 @@ describe('close()', () => {
     expect(await waitFor(() => pids.every((pid) => !exists(pid)))).toBe(true);
   });
 });
+
+describe('protocol errors', () => {
+  it('fails a head with a CR not followed by LF at once, not at the timeout', async () => {
+    // The timeout is ten minutes: waiting for more bytes would run into the test's own timeout instead.
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('bare-cr-in-head.mjs'),
+        processes: 1,
+        timeout: 600_000,
+        stderr: 'ignore',
+      }),
+    );
+    await expect(pool.transform(new Response('x'))).rejects.toMatchObject({
+      code: 'ERR_TRANSFORM_PROTOCOL',
+      status: 502,
+    });
+  });
+});

@@ -1,10 +1,11 @@
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain, writeBatch } from '../io/write.ts';
-import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
+import { createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
-import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import type { ResponseHead } from '../wire/parser.ts';
 import { encodeResponse } from '../wire/serialize.ts';
 import { routeConsoleToStderr } from './console.ts';
+import { type Message, MessageReader } from './input.ts';
 
 /** What a transform function gets besides the response. */
 export interface TransformContext {
@@ -31,11 +32,6 @@ export interface ServeTransformOptions {
    * outlives its parent. @default true when `output` is process.stdout
    */
   exitOnEnd?: boolean;
-}
-
-interface Message {
-  head: ResponseHead;
-  body: BodyChannel | undefined;
 }
 
 const DEFAULT_URL = 'http://localhost/';
@@ -67,7 +63,7 @@ function getFailureResponse(error: unknown): Response {
 }
 
 /**
- * Serve a transform over stdin and stdout (CONTRACT section 5): read one HTTP/1.1 response per message,
+ * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
  * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, the answer is a
  * `Transform-Error` (the stack goes to stderr) and serving goes on. `console.log` goes to stderr.
@@ -90,69 +86,21 @@ export async function serveTransform(
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
   if (output === process.stdout) routeConsoleToStderr();
-  const messages: Message[] = [];
-  let current: Message | undefined;
-  let wake: (() => void) | undefined;
-  let ended = false;
-  let failure: unknown;
-  const notify = (): void => {
-    wake?.();
-    wake = undefined;
-  };
-  const source = { resume: () => input.resume(), cancel: () => input.resume() };
-  const parser = new ResponseParser(
-    {
-      onHead(head) {
-        current = { head, body: hasBody(head) ? new BodyChannel(source) : undefined };
-        messages.push(current);
-        notify();
-      },
-      onBody(chunk) {
-        if (current?.body?.push(chunk) === false) input.pause();
-      },
-      onMessageEnd() {
-        current?.body?.close();
-        current = undefined;
-      },
-    },
-    { limits: options.limits },
-  );
-  const stop = (error?: unknown): void => {
-    if (error !== undefined) failure ??= error;
-    ended = true;
-    current?.body?.error(error ?? new Error('Input ended in the middle of a message'));
-    notify();
-  };
-  input.on('data', (chunk: Uint8Array) => {
+  const messages = new MessageReader(input, options.limits);
+  output.on('error', (error) => messages.stop(error));
+  for (let message = await messages.next(); message !== undefined; message = await messages.next()) {
+    let written: boolean;
     try {
-      parser.push(chunk);
-    } catch (error) {
-      input.pause();
-      stop(error);
+      written = await answer(fn, message, output);
+    } finally {
+      messages.release(message);
     }
-  });
-  input.on('end', () => {
-    try {
-      parser.end();
-      stop();
-    } catch (error) {
-      stop(error);
+    if (!written) {
+      messages.stop();
+      break;
     }
-  });
-  input.on('error', stop);
-  output.on('error', stop);
-
-  while (true) {
-    const message = messages.shift();
-    if (message === undefined) {
-      if (ended) break;
-      await new Promise<void>((resolve) => {
-        wake = resolve;
-      });
-      continue;
-    }
-    if (!(await answer(fn, message, input, output))) break;
   }
+  const { failure } = messages;
   if (failure !== undefined) console.error('subprocess-transform: stopped serving:', failure);
   if (options.exitOnEnd ?? output === process.stdout) {
     setTimeout(() => process.exit(failure === undefined ? 0 : 1), 1000).unref();
@@ -160,12 +108,7 @@ export async function serveTransform(
 }
 
 /** Answer one message; false when the output is gone. */
-async function answer(
-  fn: TransformFunction,
-  message: Message,
-  input: Readable,
-  output: Writable,
-): Promise<boolean> {
+async function answer(fn: TransformFunction, message: Message, output: Writable): Promise<boolean> {
   const { head, body } = message;
   const id = head.context.get('id');
   let result: Response;
@@ -188,14 +131,6 @@ async function answer(
     console.error("subprocess-transform: the transform's response body failed; stopping", error);
     output.destroy();
     return false;
-  } finally {
-    // Drain whatever the function left unread, so the next message starts at its first byte.
-    if (body?.open) {
-      body.discard(
-        new TypeError('The transform answered before reading the whole body; the rest was drained'),
-      );
-      input.resume();
-    }
   }
   return true;
 }

@@ -22,8 +22,9 @@ function syntaxError(message: string, offset: number): WireError {
 }
 
 /**
- * `status-line = HTTP-version SP status-code SP [ reason-phrase ]` (RFC 9112 section 4), for the line in
- * `bytes[start, end)` without its CRLF. `base` is the stream offset of `bytes[0]`, for error messages.
+ * `status-line = HTTP-version SP status-code SP [ reason-phrase ]` (RFC 9112 section 4), the last SP
+ * optional when there is no reason, for the line in `bytes[start, end)` without its CRLF. `base` is the
+ * stream offset of `bytes[0]`, for error messages.
  */
 export function parseStatusLine(bytes: Uint8Array, start: number, end: number, base: number): StatusLine {
   for (let i = 0; i < VERSION.length; i++) {
@@ -45,11 +46,13 @@ export function parseStatusLine(bytes: Uint8Array, start: number, end: number, b
     status = status * 10 + digit;
   }
   const after = codeStart + 3;
-  // The SP before the reason is required even when the reason is empty (RFC 9112 section 4).
-  if (after === end || bytes[after] !== SP) {
+  // RFC 9112 section 4 asks for the SP even before an empty reason, but Go, Python, curl and llhttp accept
+  // `HTTP/1.1 204` without it, and nothing about framing depends on it: the line may end right here.
+  if (after < end && bytes[after] !== SP) {
     throw syntaxError('Invalid status line: expected a space after the status code', base + after);
   }
-  const invalid = findInvalidValueByte(bytes, after + 1, end);
+  const reasonStart = Math.min(after + 1, end);
+  const invalid = findInvalidValueByte(bytes, reasonStart, end);
   if (invalid !== -1)
     throw syntaxError('Invalid status line: control character in the reason phrase', base + invalid);
   if (status < 100 || status > 599) {
@@ -62,7 +65,7 @@ export function parseStatusLine(bytes: Uint8Array, start: number, end: number, b
       base + codeStart,
     );
   }
-  return { status, statusText: decodeLatin1(bytes, after + 1, end) };
+  return { status, statusText: decodeLatin1(bytes, reasonStart, end) };
 }
 
 /** A field line: `name` lower-cased, `value` without surrounding whitespace. */

@@ -242,6 +242,7 @@ export class ResponseParser {
   ): number {
     const lf = chunk.indexOf(LF, i);
     const partial = this.#partial;
+    this.#checkBareCr(chunk, i, lf === -1 ? chunk.byteLength : lf, budget - (partial?.byteLength ?? 0));
     const size = (partial?.byteLength ?? 0) + (lf === -1 ? chunk.byteLength : lf + 1) - i;
     if (size > budget) {
       const [what, limit] =
@@ -268,6 +269,26 @@ export class ResponseParser {
     }
     onLine(bytes, start, lineFeed - 1, base, size);
     return lf + 1;
+  }
+
+  /**
+   * A CR must be followed by LF (RFC 9112 section 2.2): refuse one followed by any other byte as soon as that
+   * byte is here, even before the line ends, so such a line never waits for more bytes. Checks the line's bytes
+   * in `chunk[i, end)` that fall within `room`; a CR past it is over the size limit, reported at an earlier
+   * offset. Runs before anything else looks at the line, so the error is the same however the stream is split.
+   */
+  #checkBareCr(chunk: Uint8Array, i: number, end: number, room: number): void {
+    // A CR that ended the previous chunk is judged by this chunk's first byte (a buffered line means i = 0).
+    const partial = this.#partial;
+    if (partial !== undefined && partial[partial.byteLength - 1] === CR && chunk[i] !== LF) {
+      throw new WireError('ERR_WIRE_SYNTAX', 'Bare CR: a CR must be followed by LF', this.#base + i - 1);
+    }
+    const last = Math.min(end, i + room);
+    for (let cr = chunk.indexOf(CR, i); cr !== -1 && cr < last; cr = chunk.indexOf(CR, cr + 1)) {
+      if (cr + 1 < chunk.byteLength && chunk[cr + 1] !== LF) {
+        throw new WireError('ERR_WIRE_SYNTAX', 'Bare CR: a CR must be followed by LF', this.#base + cr);
+      }
+    }
   }
 
   #onHeadLine(bytes: Uint8Array, start: number, end: number, base: number): void {

@@ -149,9 +149,19 @@ const accepting: WireCase[] = [
   },
   { name: 'no bytes at all: no responses', input: '', outcome: { accept: [] } },
   {
-    name: 'an empty reason phrase after the required space',
+    name: 'an empty reason phrase after the space',
     input: 'HTTP/1.1 200 \r\nContent-Length: 0\r\n\r\n',
     outcome: { accept: [{ status: 200, statusText: '', body: '' }] },
+  },
+  {
+    name: 'no reason phrase and no space after the status code',
+    input: 'HTTP/1.1 201\r\nContent-Length: 2\r\n\r\nok',
+    outcome: { accept: [{ status: 201, statusText: '', body: 'ok' }] },
+  },
+  {
+    name: 'a 204 with no reason phrase, then another message',
+    input: `HTTP/1.1 204\r\n\r\n${OK}Content-Length: 1\r\n\r\nx`,
+    outcome: { accept: [{ status: 204, statusText: '', body: '' }, ok('x')] },
   },
   {
     name: 'a reason phrase with spaces, a tab and punctuation',
@@ -460,8 +470,8 @@ const rejectingStatusLines: WireCase[] = [
     outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 5 },
   },
   {
-    name: 'no space after the status code, even with no reason',
-    input: 'HTTP/1.1 200\r\nContent-Length: 0\r\n\r\n',
+    name: 'a letter right after the status code',
+    input: 'HTTP/1.1 200OK\r\nContent-Length: 0\r\n\r\n',
     outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 12 },
   },
   {
@@ -627,6 +637,68 @@ const rejectingLines: WireCase[] = [
     name: 'a 0x1f control character in a field value',
     input: `${OK}X-A: a\x1fb\r\nContent-Length: 0\r\n\r\n`,
     outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 23 },
+  },
+];
+
+/**
+ * A CR must be followed by LF, and is refused at its own offset as soon as the next byte shows it is not:
+ * before the line ends, before the stream ends, and before errors that only a whole line reveals.
+ */
+const rejectingBareCr: WireCase[] = [
+  {
+    name: 'a CR and a byte where the blank line should be',
+    input: `${OK}Content-Length: 1\r\n\rX`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 36 },
+  },
+  {
+    name: 'a bare CR in a field value that has no line end yet',
+    input: `${OK}X-A: a\rb`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 23 },
+  },
+  {
+    name: 'a bare CR in a status line that has no line end yet',
+    input: 'HTTP/1.1 200 O\rK',
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 14 },
+  },
+  {
+    name: 'a CR and a byte right after the status code',
+    input: 'HTTP/1.1 201\rX',
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 12 },
+  },
+  {
+    name: 'a bare CR after an error that only the whole status line shows',
+    input: 'HTTP/1.0 200 O\rK\r\nContent-Length: 0\r\n\r\n',
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 14 },
+  },
+  {
+    name: 'a CR and a byte after a chunk size',
+    input: `${CHUNKED}5\rX`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 48 },
+  },
+  {
+    name: 'a bare CR in a trailer field',
+    input: `${CHUNKED}0\r\nX-T: a\rb`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 56 },
+  },
+  {
+    name: 'a CR and a byte where the blank line after the trailers should be',
+    input: `${CHUNKED}0\r\n\rX`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', offset: 50 },
+  },
+  {
+    name: 'a bare CR in the second message',
+    input: `${OK}Content-Length: 2\r\n\r\nok${OK}\rX`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', accepted: [ok('ok')], offset: 57 },
+  },
+  {
+    name: 'a bare CR as the last byte within maxHeaderBytes',
+    input: `${OK}X-A: a\rb`,
+    outcome: { reject: 'ERR_WIRE_SYNTAX', limits: { maxHeaderBytes: 24 }, offset: 23 },
+  },
+  {
+    name: 'a bare CR past maxHeaderBytes',
+    input: `${OK}X-A: ab\rc`,
+    outcome: { reject: 'ERR_WIRE_LIMIT', limits: { maxHeaderBytes: 24 }, offset: 24 },
   },
 ];
 
@@ -1025,6 +1097,7 @@ export const wireCases: readonly WireCase[] = [
   ...accepting,
   ...rejectingStatusLines,
   ...rejectingLines,
+  ...rejectingBareCr,
   ...rejectingFraming,
   ...rejectingChunks,
   ...rejectingLimits,

@@ -230,6 +230,8 @@ describe('ResponseParser', () => {
     ['a bare LF after a field line', 0x0a],
     ['a non-ASCII byte in a field name', 0xe9],
     ['a control character in the reason phrase', 0x01],
+    ['a CR and a byte where the blank line should be', 0x0d],
+    ['a bare CR in a trailer field', 0x0d],
     ['chunk data followed by a bare LF', 0x0a],
     ['a byte after a Connection: close message', 0x58],
   ])('names the offending byte: %s', (name, byte) => {

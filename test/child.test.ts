@@ -1,0 +1,119 @@
+// serveTransform's input loop, through real processes: bodies of every size against every reading pace, on
+// one process, so a stalled input shows up as a lost answer instead of passing on a fresh process.
+import { createHash, randomBytes } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import { createTransformPool, type TransformPool } from '../src/index.ts';
+import { nodeFixture, track } from './_utils.ts';
+import { createRandom } from './wire/cases.ts';
+
+/** The queue of a body the transform has not read yet holds this much before input pauses. */
+const QUEUE_BYTES = 64 * 1024;
+const MIXED_SIZES = [10, 100_000, 200_000, 1024 * 1024];
+
+const bodies = new Map<number, Uint8Array<ArrayBuffer>>();
+function bodyOf(size: number): Uint8Array<ArrayBuffer> {
+  let body = bodies.get(size);
+  if (body === undefined) {
+    body = new Uint8Array(randomBytes(size));
+    bodies.set(size, body);
+  }
+  return body;
+}
+
+/** `count` sizes drawn from `sizes` in a seeded random order. */
+function shuffleSizes(sizes: number[], count: number, seed: number): number[] {
+  const random = createRandom(seed);
+  return Array.from({ length: count }, () => sizes[random(sizes.length)] as number);
+}
+
+/** Size and digest, so a mismatch prints two short lines instead of a megabyte. */
+function describeBytes(bytes: Uint8Array): { size: number; sha256: string } {
+  return { size: bytes.byteLength, sha256: createHash('sha256').update(bytes).digest('hex') };
+}
+
+function startPool(name: string): TransformPool {
+  // Generous: a stalled input would still fail, by a timeout error, and a slow machine never does.
+  return track(createTransformPool({ command: nodeFixture(name), processes: 1, timeout: 30_000 }));
+}
+
+/** Send a body of `size` bytes; the answer's bytes and the pid that wrote them. */
+async function send(pool: TransformPool, size: number): Promise<{ bytes: Uint8Array; pid: string | null }> {
+  const response = await pool.transform(new Response(bodyOf(size), { headers: { 'x-size': String(size) } }));
+  return { bytes: new Uint8Array(await response.arrayBuffer()), pid: response.headers.get('x-pid') };
+}
+
+async function expectOneProcess(pool: TransformPool, pids: Set<string | null>): Promise<void> {
+  expect(pids.size).toBe(1);
+  expect(pool.stats()).toMatchObject({ started: 1, exited: 0, failed: 0 });
+}
+
+describe('serveTransform input', () => {
+  it('echoes 10 B, 100 KB, 200 KB and 1 MiB bodies in random order byte-exact on one process', async () => {
+    const pool = startPool('serve-echo.mjs');
+    const pids = new Set<string | null>();
+    for (const size of shuffleSizes(MIXED_SIZES, 48, 1)) {
+      const { bytes, pid } = await send(pool, size);
+      pids.add(pid);
+      expect(describeBytes(bytes)).toEqual(describeBytes(bodyOf(size)));
+    }
+    await expectOneProcess(pool, pids);
+  });
+
+  it('drains bodies a transform answers without reading', async () => {
+    const pool = startPool('serve-unread.mjs');
+    const pids = new Set<string | null>();
+    for (const size of shuffleSizes([...MIXED_SIZES, QUEUE_BYTES], 32, 2)) {
+      const { bytes, pid } = await send(pool, size);
+      pids.add(pid);
+      expect(Buffer.from(bytes).toString()).toBe(`unread ${size}`);
+    }
+    await expectOneProcess(pool, pids);
+  });
+
+  it('waits for a transform that starts reading its body 20 ms late', async () => {
+    const pool = startPool('serve-late.mjs');
+    const pids = new Set<string | null>();
+    for (const size of shuffleSizes(MIXED_SIZES, 32, 3)) {
+      const { bytes, pid } = await send(pool, size);
+      pids.add(pid);
+      expect(describeBytes(bytes)).toEqual(describeBytes(bodyOf(size)));
+    }
+    await expectOneProcess(pool, pids);
+  });
+
+  it('goes on after a body whose last chunk exactly fills the queue', async () => {
+    // Nothing reads the body before it is complete, so its last chunk brings the queue to exactly full.
+    for (const name of ['serve-unread.mjs', 'serve-late.mjs']) {
+      const pool = startPool(name);
+      const pids = new Set<string | null>();
+      for (const size of [QUEUE_BYTES, 10, QUEUE_BYTES, QUEUE_BYTES, 10]) {
+        const { bytes, pid } = await send(pool, size);
+        pids.add(pid);
+        const expected = name === 'serve-unread.mjs' ? Buffer.from(`unread ${size}`) : bodyOf(size);
+        expect(describeBytes(bytes)).toEqual(describeBytes(expected));
+      }
+      await expectOneProcess(pool, pids);
+    }
+  });
+
+  it('keeps serving on the same process after clients leave mid-stream many times', async () => {
+    const pool = startPool('serve-echo.mjs');
+    const random = createRandom(4);
+    const pids = new Set<string | null>();
+    for (const size of shuffleSizes([10, 100_000, 200_000, QUEUE_BYTES], 120, 5)) {
+      const response = await pool.transform(new Response(bodyOf(size)));
+      pids.add(response.headers.get('x-pid'));
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      // Leave before the first byte, after one chunk, or after two.
+      for (let reads = random(3); reads > 0; reads--) await reader.read();
+      await reader.cancel();
+    }
+    for (const size of shuffleSizes(MIXED_SIZES, 8, 6)) {
+      const { bytes, pid } = await send(pool, size);
+      pids.add(pid);
+      expect(describeBytes(bytes)).toEqual(describeBytes(bodyOf(size)));
+    }
+    expect(pids.size).toBe(1);
+    expect(pool.stats()).toMatchObject({ started: 1, exited: 0 });
+  });
+});
