@@ -148,8 +148,11 @@ export class Exchange {
     this.#state = { kind: 'running', host };
     this.#replay = this.#first;
     const { timeout, startTimeout } = this.#init;
-    // A process that has not answered yet may still be loading: its first answer gets `startTimeout`.
-    const budget = host.answered ? timeout : Math.max(timeout, host.startedAt + startTimeout - Date.now());
+    // A process that has not answered yet may still be loading: its first answer is due `startTimeout` after
+    // its spawn (never sooner than the shorter of the two, for one that sat idle before its first message).
+    const budget = host.answered
+      ? timeout
+      : Math.max(host.startedAt + startTimeout - Date.now(), Math.min(timeout, startTimeout));
     this.#timer.start(budget);
   }
 
