@@ -4,14 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { createTransformPool, type TransformOptions, type TransformPool } from '../src/index.ts';
 import { nodeFixture, track } from './_utils.ts';
 
-/** Options the pool takes that older type definitions may not list yet. */
-type PoolOptions = TransformOptions & {
-  startTimeout?: number;
-  requireRequestId?: boolean;
-};
-
-function createPool(options: PoolOptions): TransformPool {
-  return track(createTransformPool({ stderr: 'ignore', ...options } as TransformOptions));
+function createPool(options: TransformOptions): TransformPool {
+  return track(createTransformPool({ stderr: 'ignore', ...options }));
 }
 
 /** The body of the answer, or `rejected <code>` (a failure while reading the body counts too). */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, type TransformOptions } from '../src/index.ts';
+import { createTransformPool } from '../src/index.ts';
 import { nodeFixture, track } from './_utils.ts';
 
 type Action = 'ok' | 'dup-now' | 'dup-later' | 'split' | 'guess' | 'garbage' | 'crash' | 'hang';
@@ -72,7 +72,7 @@ describe('soak', () => {
         processes: 4,
         timeout: 5000,
         stderr: 'ignore',
-      } as TransformOptions),
+      }),
     );
     const roll = random(20261130);
     const total = 20_000;

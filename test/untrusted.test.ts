@@ -1,13 +1,10 @@
 // A transform you do not trust: it gets none of the server's environment, and may run as another user.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createTransformPool, type TransformOptions, type TransformPool } from '../src/index.ts';
-import { nodeFixture, track } from './_utils.ts';
+import { fixture, nodeFixture, track } from './_utils.ts';
 
-/** Options the pool takes that older type definitions may not list yet. */
-type PoolOptions = TransformOptions & { extendEnv?: boolean; uid?: number; gid?: number };
-
-function createPool(options: PoolOptions): TransformPool {
-  return track(createTransformPool({ stderr: 'ignore', processes: 1, ...options } as TransformOptions));
+function createPool(options: TransformOptions): TransformPool {
+  return track(createTransformPool({ stderr: 'ignore', processes: 1, ...options }));
 }
 
 async function readJson<T>(pool: TransformPool): Promise<T> {
@@ -56,5 +53,26 @@ describe('user and group', () => {
   it("without uid and gid it runs as the parent's user", async () => {
     const pool = createPool({ command: nodeFixture('echo-user.mjs') });
     expect(await readJson(pool)).toEqual({ uid: process.getuid?.(), gid: process.getgid?.() });
+  });
+});
+
+describe('resource limits', () => {
+  it('a transform under prlimit serves, and one that outgrows its memory limit fails alone and is replaced', async () => {
+    const pool = createPool({
+      command: ['prlimit', '--data=268435456', '--', process.execPath, fixture('echo-user.mjs')],
+      processes: 1,
+    });
+    expect(await readJson(pool)).toEqual({ uid: process.getuid?.(), gid: process.getgid?.() });
+    const hungry = createPool({
+      command: ['prlimit', '--data=268435456', '--', process.execPath, fixture('allocate.mjs')],
+      processes: 1,
+    });
+    const error = await hungry.transform(new Response('grow')).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT' });
+    const small = await hungry.transform(new Response('small'));
+    expect(await small.text()).toBe('small');
   });
 });
