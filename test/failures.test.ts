@@ -7,6 +7,7 @@ import {
   exists,
   fixture,
   nodeFixture,
+  StderrLines,
   sleep,
   startServer,
   track,
@@ -21,10 +22,18 @@ function echoHandler(request: Request): Response {
   });
 }
 
+/** The handler, with `log`: the processes' stderr lines (forwarded to `options.stderr` if a callback). */
 function faultHandler(name: string, options: Partial<TransformOptions> = {}) {
-  return track(
-    withTransform(echoHandler, { command: nodeFixture(name), processes: 2, stderr: 'ignore', ...options }),
+  const log = new StderrLines(options.stderr);
+  const handler = track(
+    withTransform(echoHandler, {
+      command: nodeFixture(name),
+      processes: 2,
+      ...options,
+      ...log.options(options.env),
+    }),
   );
+  return Object.assign(handler, { log });
 }
 
 function call(
@@ -51,12 +60,17 @@ async function expectIsolated(
   options: Partial<TransformOptions> = {},
 ) {
   const handler = faultHandler(name, options);
-  // Both processes answer once first, so the timeouts below measure the transform, not a cold start.
-  await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
+  // Work goes only to processes that have started, and both answer once first: a short `timeout` measures
+  // the fault, never a cold start.
+  await handler.log.allReady(handler.pool);
+  const warm = await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
+  expect(warm.map((response) => response.status)).toEqual([200, 200]);
   const [bad, good] = await Promise.all([call(handler, trigger), call(handler, 'neighbour')]);
   await expectFailure(bad, status);
   expect(good.status).toBe(200);
   expect(await good.text()).toBe('neighbour');
+  // The faulty process's replacement, if any, has started too.
+  await handler.log.allReady(handler.pool);
   const next = await call(handler, 'next');
   expect(next.status).toBe(200);
   expect(await next.text()).toBe('next');
@@ -193,17 +207,28 @@ describe('a process that hangs', () => {
 
   it('with a slow head: 504 past the timeout, 200 within it', async () => {
     await expectIsolated('slow-head.mjs', 'slow', 504, { timeout: 200, env: { SLOW_MS: '800' } });
-    const patient = faultHandler('slow-head.mjs', { timeout: 2000, env: { SLOW_MS: '300' } });
+    // 300 ms of deliberate slowness, and ten times that as the timeout it stays within.
+    const patient = faultHandler('slow-head.mjs', { timeout: 3000, env: { SLOW_MS: '300' } });
+    await patient.log.allReady(patient.pool);
     expect(await (await call(patient, 'slow')).text()).toBe('slow');
   });
 
   it('silent mid-body: the body errors after `timeout`', async () => {
+    const log = new StderrLines();
     const pool = track(
-      createTransformPool({ command: nodeFixture('silent-mid-body.mjs'), processes: 1, timeout: 300 }),
+      createTransformPool({
+        command: nodeFixture('silent-mid-body.mjs'),
+        processes: 1,
+        timeout: 300,
+        ...log.options(),
+      }),
     );
+    // Only the silence may take 300 ms, never a cold start: the process and its replacement start first.
+    await log.allReady(pool);
     const response = await pool.transform(new Response('stall'));
     const error = await rejection(response.text());
     expect(error.code).toBe('ERR_TRANSFORM_TIMEOUT');
+    await log.allReady(pool);
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
   });
 
@@ -359,12 +384,19 @@ describe('client abort', () => {
   });
 
   it('before the head: the process is drained and kept', async () => {
+    const log = new StderrLines();
     const pool = track(
-      createTransformPool({ command: nodeFixture('slow-head.mjs'), processes: 1, env: { SLOW_MS: '200' } }),
+      createTransformPool({
+        command: nodeFixture('slow-head.mjs'),
+        processes: 1,
+        ...log.options({ SLOW_MS: '500' }),
+      }),
     );
     const controller = new AbortController();
     const pending = pool.transform(new Response('slow'), { signal: controller.signal });
-    await sleep(50);
+    // Abort once the process holds the message: its head is 500 ms away, and the pool drains an abandoned
+    // transform for up to 1 s. Both need a few milliseconds on a quiet machine, however slow its start.
+    await log.until('waiting');
     controller.abort();
     expect((await rejection(pending)).code).toBe('ERR_TRANSFORM_ABORTED');
     expect(await (await pool.transform(new Response('next'))).text()).toBe('next');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, TransformError, withTransform } from '../src/index.ts';
-import { nodeFixture, sleep, track, waitFor } from './_utils.ts';
+import { nodeFixture, StderrLines, sleep, track, waitFor } from './_utils.ts';
 
 const encoder = new TextEncoder();
 
@@ -96,14 +96,17 @@ describe('regressions', () => {
   });
 
   it('a slow handler body is not the transform timing out', async () => {
+    const log = new StderrLines();
     const pool = track(
       createTransformPool({
         command: nodeFixture('upper.mjs'),
         processes: 1,
         timeout: 500,
-        stderr: 'ignore',
+        ...log.options(),
       }),
     );
+    // The handler's pauses are what must not count: a cold start must not count either.
+    await log.allReady(pool);
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         for (let i = 0; i < 8; i++) {
