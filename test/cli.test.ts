@@ -289,14 +289,14 @@ describe.concurrent('subprocess-transform arguments', () => {
 describe('serveFetch', () => {
   it('destroys the connection when the body fails mid-way, so the client never sees a clean end', async () => {
     const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    let body: ReadableStreamDefaultController<Uint8Array> | undefined;
     const server = await serveFetch(
       () =>
         new Response(
-          new ReadableStream({
+          new ReadableStream<Uint8Array>({
             start(controller) {
+              body = controller;
               controller.enqueue(new TextEncoder().encode('partial'));
-              // Later, so the head and the first chunk have reached the client.
-              setTimeout(() => controller.error(new Error('boom')), 50);
             },
           }),
         ),
@@ -305,7 +305,14 @@ describe('serveFetch', () => {
     try {
       const response = await fetch(server.url);
       expect(response.status).toBe(200);
-      await expect(response.text()).rejects.toThrow();
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      // The head and the first chunk have reached the client: only now does the body fail.
+      expect((await reader.read()).done).toBe(false);
+      body?.error(new Error('boom'));
+      const readRest = async (): Promise<void> => {
+        while (!(await reader.read()).done);
+      };
+      await expect(readRest()).rejects.toThrow();
       expect(logged).toHaveBeenCalledWith(
         'subprocess-transform: the response body failed:',
         expect.any(Error),

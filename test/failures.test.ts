@@ -180,7 +180,8 @@ describe('a process that crashes', () => {
   it('while idle: it is replaced and the next transform succeeds', async () => {
     const handler = faultHandler('dies-when-idle.mjs', { processes: 1 });
     expect(await (await call(handler, 'die')).text()).toBe('die');
-    await sleep(300);
+    // It exits 50 ms after answering: wait for that exit, not for a time that may not be enough.
+    expect(await waitFor(() => handler.pool.stats().exited === 1)).toBe(true);
     expect(await (await call(handler, 'after')).text()).toBe('after');
     expect(handler.pool.stats()).toMatchObject({ exited: 1, failed: 0 });
   });
@@ -188,7 +189,7 @@ describe('a process that crashes', () => {
   it('found dead when a transform starts: the transform is retried once, transparently', async () => {
     const handler = faultHandler('closes-stdin-when-idle.mjs', { processes: 1 });
     expect(await (await call(handler, 'close')).text()).toBe('close');
-    await sleep(100);
+    await handler.log.until('stdin closed');
     const response = await call(handler, 'retried');
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('retried');
@@ -358,7 +359,8 @@ describe('the queue', () => {
   it('answers 503 with Retry-After at once past maxQueue', async () => {
     const handler = faultHandler('slow-head.mjs', { processes: 1, maxQueue: 1, env: { SLOW_MS: '300' } });
     const running = call(handler, 'slow');
-    await sleep(50);
+    // The process has it, so the next one waits in the queue and the one after is refused.
+    expect(await waitFor(() => handler.pool.stats().busy === 1)).toBe(true);
     const queued = call(handler, 'queued');
     const refused = await call(handler, 'refused');
     await expectFailure(refused, 503);

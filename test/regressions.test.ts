@@ -155,7 +155,8 @@ describe('regressions', () => {
     );
     const first = handler(new Request('http://t/'));
     first.catch(() => {});
-    await sleep(50);
+    // The one process has the first: the second finds no process and no room in the queue.
+    expect(await waitFor(() => handler.pool.stats().busy === 1)).toBe(true);
     const refused = await handler(new Request('http://t/'));
     expect(refused.status).toBe(503);
     expect(cancelled).toBe(1);
