@@ -21,12 +21,14 @@ describe('no process outlives the parent', () => {
       expect(pids.every(exists)).toBe(true);
       if (mode === 'wait') parent.kill('SIGKILL');
       await parent;
-      expect(await waitFor(() => pids.every((pid) => !exists(pid)), 5000)).toBe(true);
+      // Gone within a second on a quiet machine; CONTRACT.md section 4 allows 10 s.
+      expect(await waitFor(() => pids.every((pid) => !exists(pid)), 10_000)).toBe(true);
     });
   }
 });
 
 describe('leaks', () => {
+  // About 25 s on a quiet machine, a process start per cycle: its own timeout is ten times that.
   it('500 crash-and-replace cycles leave no file descriptor and no child behind', async () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
     await (await pool.transform(new Response('warm'))).text();
@@ -55,5 +57,5 @@ describe('leaks', () => {
     expect(countOpenFds()).toBeLessThanOrEqual(baseline + 4);
     await pool.close();
     expect(await waitFor(() => listChildren().length === 0)).toBe(true);
-  });
+  }, 300_000);
 });
