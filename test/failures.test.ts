@@ -237,8 +237,11 @@ describe('a process that hangs', () => {
   it('and ignores SIGTERM: SIGKILL follows, and close() still ends it', async () => {
     const handler = await expectIsolated('ignores-sigterm.mjs', 'hang', 504, { timeout: 200 });
     const pids = transformChildren().map((child) => child.pid);
+    // The good process and the replacement, and the one that hung unless SIGKILL has ended it already.
+    expect(pids.length).toBeGreaterThanOrEqual(2);
     await handler.pool.close({ timeout: 200 });
-    expect(await waitFor(() => pids.every((pid) => !exists(pid)), 3000)).toBe(true);
+    // About 1.2 s on a quiet machine (a 1 s grace between SIGTERM and SIGKILL); CONTRACT.md allows 10 s.
+    expect(await waitFor(() => pids.every((pid) => !exists(pid)), 10_000)).toBe(true);
   });
 });
 
@@ -448,6 +451,7 @@ describe('lifecycle', () => {
     const pool = track(createTransformPool({ command: nodeFixture('slow.mjs', '300'), processes: 2 }));
     await Promise.all([pool.transform(new Response('warm')), pool.transform(new Response('warm'))]);
     const before = transformChildren().map((child) => child.pid);
+    expect(before).toHaveLength(2);
     const inFlight = pool.transform(new Response('in flight'));
     await sleep(50);
     await pool.reload();

@@ -38,7 +38,7 @@ describe('leaks', () => {
       expect(await (await pool.transform(new Response(`ok ${cycle}`))).text()).toBe(`ok ${cycle}`);
       // The one live process (the one killed before it may not be reaped yet).
       const live = () => transformChildren().filter((candidate) => candidate.state !== 'Z');
-      await waitFor(() => live().length === 1);
+      expect(await waitFor(() => live().length === 1)).toBe(true);
       const [child] = live();
       const body = new ReadableStream<Uint8Array>({
         start(controller) {

@@ -328,6 +328,7 @@ describe('close()', () => {
       await pool.transform(new Response('x'));
       pids = transformChildren().map((child) => child.pid);
     }
+    expect(pids).toHaveLength(1);
     expect(await waitFor(() => pids.every((pid) => !exists(pid)))).toBe(true);
   });
 });
