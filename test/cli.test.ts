@@ -9,7 +9,9 @@ import { serveFetch } from '../src/cli/node-http.ts';
 import { exists, fixture, waitFor } from './_utils.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const MAIN = 'src/cli/main.ts';
+// The bin as published, built from the current src/ by test/_build.ts: it starts in a few hundred ms where
+// tsx took 1.5 s, and a dozen start at once below.
+const MAIN = 'dist/cli/main.js';
 const LISTENING = /^subprocess-transform proxy listening on (http:\/\/\S+) -> (\S+)$/m;
 
 interface Cli {
@@ -21,9 +23,9 @@ interface Cli {
   exited: Promise<number | null>;
 }
 
-/** Run the CLI from source; `stdout` and `stderr` are collected. */
+/** Run the CLI; `stdout` and `stderr` are collected. */
 function runCli(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], { cwd: ROOT });
+  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT });
   let stdout = '';
   let stderr = '';
   child.stdout?.setEncoding('utf8').on('data', (text: string) => {
@@ -70,7 +72,7 @@ async function startProxy(upstream: string): Promise<Cli> {
 
 /**
  * Transform processes of the CLI `pid`, from /proc/<pid>/stat: its children that lead their own process
- * group (the pool starts each in one), which leaves out tsx's esbuild service.
+ * group (the pool starts each in one).
  */
 function transformsOf(pid: number): number[] {
   const pids: number[] = [];
