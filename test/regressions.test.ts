@@ -52,7 +52,11 @@ describe('regressions', () => {
     expect(await waitFor(() => lines.includes('stdin closed'))).toBe(true);
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        for (const part of ['A', 'B', 'C']) {
+        controller.enqueue(encoder.encode('A'));
+        // The rest only once the pool has seen the dead process exit: a transform is retried only while no
+        // more of the body was read than it can send again, and noticing the exit took over 100 ms under load.
+        await waitFor(() => pool.stats().exited === 1);
+        for (const part of ['B', 'C']) {
           controller.enqueue(encoder.encode(part));
           await sleep(100);
         }
