@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Fixtures and the CLI tests run the built package: build it from the current src/ first.
+    globalSetup: ['test/_build.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
     // Tests spawn real processes and read the fd table: files run one after another on two cores.

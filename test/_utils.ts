@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
-import type { TransformPool } from '../src/index.ts';
+import { afterEach, expect } from 'vitest';
+import type { TransformOptions, TransformPool } from '../src/index.ts';
 
 /** Absolute path of a fixture program. */
 export function fixture(name: string): string {
@@ -88,6 +88,49 @@ export function isWatchdog(pid: number): boolean {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WATCHDOG_NAME);
   } catch {
     return false;
+  }
+}
+
+/**
+ * The stderr lines of a pool's processes, as a pool option that also makes fixtures announce themselves
+ * (`ANNOUNCE=1`): `ready` once a process reads its stdin, and milestones such as slow-head's `waiting`.
+ * A test with a short `timeout` gives a process work only once it is ready: a cold start takes 100-150 ms on
+ * a quiet machine and ten times that under load, and must never be what times out.
+ */
+export class StderrLines {
+  readonly lines: string[] = [];
+  readonly #forward: TransformOptions['stderr'];
+
+  /** @param forward Where lines go besides this list: a callback, or nowhere. */
+  constructor(forward?: TransformOptions['stderr']) {
+    this.#forward = forward;
+  }
+
+  /** The pool options: `env` (extended with ANNOUNCE=1) and a `stderr` callback that collects the lines. */
+  options(env: TransformOptions['env'] = {}): Pick<TransformOptions, 'env' | 'stderr'> {
+    const forward = this.#forward;
+    return {
+      env: { ...env, ANNOUNCE: '1' },
+      stderr: (line, info) => {
+        this.lines.push(line);
+        if (typeof forward === 'function') forward(line, info);
+      },
+    };
+  }
+
+  count(line: string): number {
+    return this.lines.filter((seen) => seen === line).length;
+  }
+
+  /** Wait until `line` has been written `times` times in all. */
+  async until(line: string, times = 1): Promise<void> {
+    const seen = await waitFor(() => this.count(line) >= times, 10_000);
+    expect(seen, `stderr said "${line}" ${this.count(line)} of ${times} times`).toBe(true);
+  }
+
+  /** Wait until every process the pool has started so far, replacements included, has said `ready`. */
+  async allReady(pool: TransformPool): Promise<void> {
+    await this.until('ready', pool.stats().started);
   }
 }
 

@@ -7,6 +7,7 @@ import {
   exists,
   fixture,
   nodeFixture,
+  StderrLines,
   sleep,
   startServer,
   track,
@@ -21,10 +22,18 @@ function echoHandler(request: Request): Response {
   });
 }
 
+/** The handler, with `log`: the processes' stderr lines (forwarded to `options.stderr` if a callback). */
 function faultHandler(name: string, options: Partial<TransformOptions> = {}) {
-  return track(
-    withTransform(echoHandler, { command: nodeFixture(name), processes: 2, stderr: 'ignore', ...options }),
+  const log = new StderrLines(options.stderr);
+  const handler = track(
+    withTransform(echoHandler, {
+      command: nodeFixture(name),
+      processes: 2,
+      ...options,
+      ...log.options(options.env),
+    }),
   );
+  return Object.assign(handler, { log });
 }
 
 function call(
@@ -51,12 +60,17 @@ async function expectIsolated(
   options: Partial<TransformOptions> = {},
 ) {
   const handler = faultHandler(name, options);
-  // Both processes answer once first, so the timeouts below measure the transform, not a cold start.
-  await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
+  // Work goes only to processes that have started, and both answer once first: a short `timeout` measures
+  // the fault, never a cold start.
+  await handler.log.allReady(handler.pool);
+  const warm = await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
+  expect(warm.map((response) => response.status)).toEqual([200, 200]);
   const [bad, good] = await Promise.all([call(handler, trigger), call(handler, 'neighbour')]);
   await expectFailure(bad, status);
   expect(good.status).toBe(200);
   expect(await good.text()).toBe('neighbour');
+  // The faulty process's replacement, if any, has started too.
+  await handler.log.allReady(handler.pool);
   const next = await call(handler, 'next');
   expect(next.status).toBe(200);
   expect(await next.text()).toBe('next');
@@ -135,7 +149,8 @@ describe('a process that crashes', () => {
     const errors: string[] = [];
     const started = Date.now();
     let recovered: Response | undefined;
-    while (Date.now() - started < 5000) {
+    // Five starts and 700 ms of backoff take about 1.3 s on a quiet machine: give it ten times that and more.
+    while (Date.now() - started < 30_000) {
       const error = await handler.pool.transform(new Response('hello')).then(
         (response) => {
           recovered = response;
@@ -166,7 +181,8 @@ describe('a process that crashes', () => {
   it('while idle: it is replaced and the next transform succeeds', async () => {
     const handler = faultHandler('dies-when-idle.mjs', { processes: 1 });
     expect(await (await call(handler, 'die')).text()).toBe('die');
-    await sleep(300);
+    // It exits 50 ms after answering: wait for that exit, not for a time that may not be enough.
+    expect(await waitFor(() => handler.pool.stats().exited === 1)).toBe(true);
     expect(await (await call(handler, 'after')).text()).toBe('after');
     expect(handler.pool.stats()).toMatchObject({ exited: 1, failed: 0 });
   });
@@ -174,7 +190,7 @@ describe('a process that crashes', () => {
   it('found dead when a transform starts: the transform is retried once, transparently', async () => {
     const handler = faultHandler('closes-stdin-when-idle.mjs', { processes: 1 });
     expect(await (await call(handler, 'close')).text()).toBe('close');
-    await sleep(100);
+    await handler.log.until('stdin closed');
     const response = await call(handler, 'retried');
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('retried');
@@ -193,25 +209,39 @@ describe('a process that hangs', () => {
 
   it('with a slow head: 504 past the timeout, 200 within it', async () => {
     await expectIsolated('slow-head.mjs', 'slow', 504, { timeout: 200, env: { SLOW_MS: '800' } });
-    const patient = faultHandler('slow-head.mjs', { timeout: 2000, env: { SLOW_MS: '300' } });
+    // 300 ms of deliberate slowness, and ten times that as the timeout it stays within.
+    const patient = faultHandler('slow-head.mjs', { timeout: 3000, env: { SLOW_MS: '300' } });
+    await patient.log.allReady(patient.pool);
     expect(await (await call(patient, 'slow')).text()).toBe('slow');
   });
 
   it('silent mid-body: the body errors after `timeout`', async () => {
+    const log = new StderrLines();
     const pool = track(
-      createTransformPool({ command: nodeFixture('silent-mid-body.mjs'), processes: 1, timeout: 300 }),
+      createTransformPool({
+        command: nodeFixture('silent-mid-body.mjs'),
+        processes: 1,
+        timeout: 300,
+        ...log.options(),
+      }),
     );
+    // Only the silence may take 300 ms, never a cold start: the process and its replacement start first.
+    await log.allReady(pool);
     const response = await pool.transform(new Response('stall'));
     const error = await rejection(response.text());
     expect(error.code).toBe('ERR_TRANSFORM_TIMEOUT');
+    await log.allReady(pool);
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
   });
 
   it('and ignores SIGTERM: SIGKILL follows, and close() still ends it', async () => {
     const handler = await expectIsolated('ignores-sigterm.mjs', 'hang', 504, { timeout: 200 });
     const pids = transformChildren().map((child) => child.pid);
+    // The good process and the replacement, and the one that hung unless SIGKILL has ended it already.
+    expect(pids.length).toBeGreaterThanOrEqual(2);
     await handler.pool.close({ timeout: 200 });
-    expect(await waitFor(() => pids.every((pid) => !exists(pid)), 3000)).toBe(true);
+    // About 1.2 s on a quiet machine (a 1 s grace between SIGTERM and SIGKILL); CONTRACT.md allows 10 s.
+    expect(await waitFor(() => pids.every((pid) => !exists(pid)), 10_000)).toBe(true);
   });
 });
 
@@ -333,7 +363,8 @@ describe('the queue', () => {
   it('answers 503 with Retry-After at once past maxQueue', async () => {
     const handler = faultHandler('slow-head.mjs', { processes: 1, maxQueue: 1, env: { SLOW_MS: '300' } });
     const running = call(handler, 'slow');
-    await sleep(50);
+    // The process has it, so the next one waits in the queue and the one after is refused.
+    expect(await waitFor(() => handler.pool.stats().busy === 1)).toBe(true);
     const queued = call(handler, 'queued');
     const refused = await call(handler, 'refused');
     await expectFailure(refused, 503);
@@ -359,12 +390,19 @@ describe('client abort', () => {
   });
 
   it('before the head: the process is drained and kept', async () => {
+    const log = new StderrLines();
     const pool = track(
-      createTransformPool({ command: nodeFixture('slow-head.mjs'), processes: 1, env: { SLOW_MS: '200' } }),
+      createTransformPool({
+        command: nodeFixture('slow-head.mjs'),
+        processes: 1,
+        ...log.options({ SLOW_MS: '500' }),
+      }),
     );
     const controller = new AbortController();
     const pending = pool.transform(new Response('slow'), { signal: controller.signal });
-    await sleep(50);
+    // Abort once the process holds the message: its head is 500 ms away, and the pool drains an abandoned
+    // transform for up to 1 s. Both need a few milliseconds on a quiet machine, however slow its start.
+    await log.until('waiting');
     controller.abort();
     expect((await rejection(pending)).code).toBe('ERR_TRANSFORM_ABORTED');
     expect(await (await pool.transform(new Response('next'))).text()).toBe('next');
@@ -413,6 +451,7 @@ describe('lifecycle', () => {
     const pool = track(createTransformPool({ command: nodeFixture('slow.mjs', '300'), processes: 2 }));
     await Promise.all([pool.transform(new Response('warm')), pool.transform(new Response('warm'))]);
     const before = transformChildren().map((child) => child.pid);
+    expect(before).toHaveLength(2);
     const inFlight = pool.transform(new Response('in flight'));
     await sleep(50);
     await pool.reload();

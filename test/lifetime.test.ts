@@ -21,12 +21,14 @@ describe('no process outlives the parent', () => {
       expect(pids.every(exists)).toBe(true);
       if (mode === 'wait') parent.kill('SIGKILL');
       await parent;
-      expect(await waitFor(() => pids.every((pid) => !exists(pid)), 5000)).toBe(true);
+      // Gone within a second on a quiet machine; CONTRACT.md section 4 allows 10 s.
+      expect(await waitFor(() => pids.every((pid) => !exists(pid)), 10_000)).toBe(true);
     });
   }
 });
 
 describe('leaks', () => {
+  // About 25 s on a quiet machine, a process start per cycle: its own timeout is ten times that.
   it('500 crash-and-replace cycles leave no file descriptor and no child behind', async () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
     await (await pool.transform(new Response('warm'))).text();
@@ -36,7 +38,7 @@ describe('leaks', () => {
       expect(await (await pool.transform(new Response(`ok ${cycle}`))).text()).toBe(`ok ${cycle}`);
       // The one live process (the one killed before it may not be reaped yet).
       const live = () => transformChildren().filter((candidate) => candidate.state !== 'Z');
-      await waitFor(() => live().length === 1);
+      expect(await waitFor(() => live().length === 1)).toBe(true);
       const [child] = live();
       const body = new ReadableStream<Uint8Array>({
         start(controller) {
@@ -55,5 +57,5 @@ describe('leaks', () => {
     expect(countOpenFds()).toBeLessThanOrEqual(baseline + 4);
     await pool.close();
     expect(await waitFor(() => listChildren().length === 0)).toBe(true);
-  });
+  }, 300_000);
 });

@@ -313,7 +313,8 @@ describe('close()', () => {
   it('lets work in flight finish', async () => {
     const pool = createTransformPool({ command: nodeFixture('slow.mjs', '200'), processes: 1 });
     const pending = pool.transform(new Response('late'));
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    // In flight from the call on (there is an idle process): no wait is needed, and none would prove it.
+    expect(pool.stats().busy).toBe(1);
     const closing = pool.close();
     expect(await (await pending).text()).toBe('late');
     await closing;
@@ -327,6 +328,7 @@ describe('close()', () => {
       await pool.transform(new Response('x'));
       pids = transformChildren().map((child) => child.pid);
     }
+    expect(pids).toHaveLength(1);
     expect(await waitFor(() => pids.every((pid) => !exists(pid)))).toBe(true);
   });
 });

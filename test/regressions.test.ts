@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, TransformError, withTransform } from '../src/index.ts';
-import { nodeFixture, sleep, track, waitFor } from './_utils.ts';
+import { nodeFixture, StderrLines, sleep, track, waitFor } from './_utils.ts';
 
 const encoder = new TextEncoder();
 
@@ -52,7 +52,11 @@ describe('regressions', () => {
     expect(await waitFor(() => lines.includes('stdin closed'))).toBe(true);
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
-        for (const part of ['A', 'B', 'C']) {
+        controller.enqueue(encoder.encode('A'));
+        // The rest only once the pool has seen the dead process exit: a transform is retried only while no
+        // more of the body was read than it can send again, and noticing the exit took over 100 ms under load.
+        await waitFor(() => pool.stats().exited === 1);
+        for (const part of ['B', 'C']) {
           controller.enqueue(encoder.encode(part));
           await sleep(100);
         }
@@ -96,14 +100,17 @@ describe('regressions', () => {
   });
 
   it('a slow handler body is not the transform timing out', async () => {
+    const log = new StderrLines();
     const pool = track(
       createTransformPool({
         command: nodeFixture('upper.mjs'),
         processes: 1,
         timeout: 500,
-        stderr: 'ignore',
+        ...log.options(),
       }),
     );
+    // The handler's pauses are what must not count: a cold start must not count either.
+    await log.allReady(pool);
     const body = new ReadableStream<Uint8Array>({
       async start(controller) {
         for (let i = 0; i < 8; i++) {
@@ -152,7 +159,8 @@ describe('regressions', () => {
     );
     const first = handler(new Request('http://t/'));
     first.catch(() => {});
-    await sleep(50);
+    // The one process has the first: the second finds no process and no room in the queue.
+    expect(await waitFor(() => handler.pool.stats().busy === 1)).toBe(true);
     const refused = await handler(new Request('http://t/'));
     expect(refused.status).toBe(503);
     expect(cancelled).toBe(1);
