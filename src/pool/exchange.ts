@@ -11,6 +11,8 @@ export interface ExchangeHost {
   /** `Date.now()` at spawn, and whether it has answered yet: the first answer has `startTimeout`. */
   readonly startedAt: number;
   readonly answered: boolean;
+  /** Whether it still takes this exchange's input: false once it is stopping (a failed write kills it). */
+  takes(exchange: Exchange): boolean;
   /** The reader has room again: let the output flow. */
   resumeOutput(): void;
   /** Give up on the process (it is replaced); the exchange has failed already. */
@@ -181,7 +183,8 @@ export class Exchange {
     } finally {
       this.#timer.resume('handler');
     }
-    if (this.#hostOf() !== host) return 'stale';
+    // Moved on, or its process is going: the batch stays for a retry to take over, never lost.
+    if (this.#hostOf() !== host || !host.takes(this)) return 'stale';
     this.#next = undefined;
     if (next.done) {
       this.#encoded = true;

@@ -183,6 +183,10 @@ export class TransformProcess implements ExchangeHost {
     return this.#answered;
   }
 
+  takes(exchange: Exchange): boolean {
+    return this.#workOf(exchange) !== undefined;
+  }
+
   /** Run a transform. Only an idle process takes one. */
   run(exchange: Exchange): void {
     if (this.#state.kind !== 'idle') throw new Error(`A ${this.#state.kind} process cannot take work`);
@@ -272,10 +276,10 @@ export class TransformProcess implements ExchangeHost {
     try {
       for (;;) {
         const batch = await exchange.nextBatch(this);
-        if (this.#state.kind !== 'busy' || this.#state.exchange !== exchange || batch === 'stale') return;
+        const work = this.#workOf(exchange);
+        if (batch === 'stale' || work === undefined) return;
         if (batch === undefined) break;
         if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
-        const work = this.#state;
         const small = first && byteLength(batch) <= PIPE_CAPACITY;
         first = false;
         const ok = writeBatch(stdin, batch, (error) => {
@@ -287,11 +291,17 @@ export class TransformProcess implements ExchangeHost {
       // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
       return;
     }
-    const state = this.#state;
-    if (state.kind !== 'busy' || state.exchange !== exchange) return;
-    state.written = true;
+    const work = this.#workOf(exchange);
+    if (work === undefined) return;
+    work.written = true;
     exchange.onWritten();
     this.#finishIfComplete();
+  }
+
+  /** The work on `exchange`, while this process is busy with it. */
+  #workOf(exchange: Exchange): Work | undefined {
+    const state = this.#state;
+    return state.kind === 'busy' && state.exchange === exchange ? state : undefined;
   }
 
   #pauseOutput(): void {
