@@ -83,12 +83,18 @@ export function sleep(ms: number): Promise<void> {
 /** Its `$0`: a pool's group watchdog leads its own group too, but is no transform. */
 const WATCHDOG_NAME = 'subprocess-transform-watchdog';
 
+/** Watchdogs seen so far: one that has exited shows no command line while it waits to be reaped. */
+const watchdogs = new Set<number>();
+
 export function isWatchdog(pid: number): boolean {
+  if (watchdogs.has(pid)) return true;
   try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WATCHDOG_NAME);
+    if (!readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(WATCHDOG_NAME)) return false;
   } catch {
     return false;
   }
+  watchdogs.add(pid);
+  return true;
 }
 
 /**

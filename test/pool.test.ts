@@ -2,7 +2,7 @@ import { createHash, getRandomValues } from 'node:crypto';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, withTransform } from '../src/index.ts';
-import { exists, nodeFixture, track, transformChildren, waitFor } from './_utils.ts';
+import { exists, listChildren, nodeFixture, track, transformChildren, waitFor } from './_utils.ts';
 
 const MiB = 1024 * 1024;
 
@@ -323,8 +323,8 @@ describe('close()', () => {
 
   it('is what await using calls', async () => {
     let pids: number[];
-    // A process an earlier test's pool ended may not be reaped yet: count only this pool's.
-    const earlier = new Set(transformChildren().map((child) => child.pid));
+    // A process an earlier test's pool ended (its watchdog too) may not be reaped yet: count only this pool's.
+    const earlier = new Set(listChildren().map((child) => child.pid));
     {
       await using pool = createTransformPool({ command: 'cat', processes: 1 });
       await pool.transform(new Response('x'));
