@@ -5,7 +5,9 @@ import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
-import { KILL_GRACE_MS, type ProcessExit, TransformProcess } from './process.ts';
+import { KILL_GRACE_MS } from './group-process.ts';
+import { type ProcessExit, TransformProcess } from './process.ts';
+import { createRequestId } from './request-id.ts';
 import { type PoolStats, StatsRecorder } from './stats.ts';
 import { GroupWatchdog } from './watchdog.ts';
 
@@ -119,8 +121,7 @@ export class Pool implements TransformPool {
       throw new TypeError('Cannot transform a Response whose body was already read');
     }
     const { options } = this;
-    // Random, not a counter: no transform can answer a message before it has read it.
-    const id = crypto.randomUUID();
+    const id = createRequestId();
     const exchange = new Exchange({
       id,
       response: options.decode && isEncoded(response) ? decodeContent(response) : response,

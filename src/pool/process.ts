@@ -1,13 +1,11 @@
-import { execa, type ResultPromise } from 'execa';
 import { TransformError, type TransformErrorCode } from '../errors.ts';
-import { waitForDrain, writeBatch } from '../io/write.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
-import type { ExitReason, ProcessEventSink } from './events.ts';
+import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
-import { killOnParentExit } from './reaper.ts';
-import { getStderrMode, StderrSink } from './stderr.ts';
+import { type ClosedResult, GroupProcess } from './group-process.ts';
+import { RequestIdCheck } from './request-id.ts';
 import type { GroupWatchdog } from './watchdog.ts';
 
 /** How a process ended. */
@@ -35,13 +33,8 @@ export interface ProcessEvents {
   shouldRetire(process: TransformProcess): boolean | Promise<boolean>;
 }
 
-/** Between SIGTERM and SIGKILL, and between closing stdin and SIGTERM. */
-export const KILL_GRACE_MS = 1000;
-
 /** Bytes of the output that broke the protocol shown in its event. */
 const OFFENDING_BYTES = 64;
-
-type Subprocess = ResultPromise<{ buffer: false; reject: false; encoding: 'buffer'; detached: true }>;
 
 /** The exchange a busy process runs, and how far each direction of it has got. */
 interface Work {
@@ -72,12 +65,6 @@ type State =
   | { kind: 'stopping'; reason: ExitReason; signalled: boolean; work: Work | undefined }
   | { kind: 'exited' };
 
-function unrefStream(stream: unknown, ref: boolean): void {
-  const handle = stream as { ref?: () => void; unref?: () => void } | null;
-  if (ref) handle?.ref?.();
-  else handle?.unref?.();
-}
-
 /**
  * One long-lived transform process, spawned with execa in its own process group. It runs one exchange at a
  * time: writes its message and reads the answer at once, feeds stdout to a strict parser, and tells the
@@ -87,22 +74,18 @@ function unrefStream(stream: unknown, ref: boolean): void {
  */
 export class TransformProcess implements ExchangeHost {
   readonly pid: number | undefined;
-  readonly startedAt = Date.now();
+  readonly startedAt: number;
   /** Completed transforms. */
   transforms = 0;
   readonly #options: ResolvedOptions;
   readonly #events: ProcessEvents;
   readonly #sink: ProcessEventSink;
-  readonly #subprocess: Subprocess;
+  readonly #child: GroupProcess;
   readonly #parser: ResponseParser;
-  readonly #stderr: StderrSink | undefined;
   #state: State = { kind: 'idle' };
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
-  /** It has echoed `Transform-Request-Id` once, so it must always. */
-  #echoesId = false;
-  #paused = false;
-  #killTimers: ReturnType<typeof setTimeout>[] = [];
+  readonly #ids: RequestIdCheck;
   #onceClosed!: () => void;
   /** Settles once the process has exited and its pipes are closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -118,60 +101,27 @@ export class TransformProcess implements ExchangeHost {
     this.#options = options;
     this.#events = events;
     this.#sink = sink;
-    const [file, ...args] = options.argv;
-    this.#subprocess = execa(file, args, {
-      cwd: options.cwd,
-      env: options.env,
-      extendEnv: options.extendEnv,
-      uid: options.uid,
-      gid: options.gid,
-      stdin: 'pipe',
-      stdout: 'pipe',
-      stderr: getStderrMode(options.stderr),
-      buffer: false,
-      encoding: 'buffer',
-      reject: false,
-      // Its own process group, so a kill reaches what a shell command started too.
-      detached: true,
-    }) as Subprocess;
-    const subprocess = this.#subprocess;
-    this.pid = subprocess.pid;
+    this.#ids = new RequestIdCheck(options.requireRequestId);
     this.#parser = new ResponseParser(
       {
         onMessageBegin: () => this.#onMessageBegin(),
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => {
-          if (!this.#work().exchange.onBody(chunk)) this.#pauseOutput();
+          if (!this.#work().exchange.onBody(chunk)) this.#child.pauseOutput();
         },
         onMessageEnd: () => this.#onMessageEnd(),
       },
       { limits: options.limits },
     );
-    if (this.pid !== undefined) {
-      this.#stderr =
-        getStderrMode(options.stderr) === 'pipe' ? new StderrSink(options.stderr, this.pid) : undefined;
-      subprocess.stderr?.on('data', (chunk: Uint8Array) => this.#stderr?.write(chunk));
-      subprocess.stdout?.on('data', (chunk: Uint8Array) => this.#onOutput(chunk));
-      subprocess.stdout?.on('end', () => this.#onOutputEnd());
-      subprocess.stdin?.on('error', () => this.#onInputError());
-      // Its group dies with the parent, however the parent ends.
-      const pgid = this.pid;
-      watchdog.watch(pgid);
-      subprocess.once('exit', () => {
-        // The group leader is gone: take anything it left in its group with it, so the pipes close; the
-        // group's id may be reused once they are gone, so the watchdog forgets it now.
-        this.#signalGroup('SIGKILL');
-        watchdog.unwatch(pgid);
-      });
-      const untrack = killOnParentExit(this.pid);
-      void this.closed.then(untrack);
-      this.#setRef(false);
-      sink.emit({ type: 'spawn', pid: this.pid, command: options.commandText });
-    }
-    subprocess.then(
-      (result) => this.#onClosed(result),
-      (error: unknown) => this.#onClosed({ failed: true, cause: error }),
-    );
+    this.#child = new GroupProcess(options, watchdog, {
+      onOutput: (chunk) => this.#onOutput(chunk),
+      onOutputEnd: () => this.#onOutputEnd(),
+      onInputError: () => this.#onInputError(),
+      onClosed: (result) => this.#onClosed(result),
+    });
+    this.pid = this.#child.pid;
+    this.startedAt = this.#child.startedAt;
+    if (this.pid !== undefined) sink.emit({ type: 'spawn', pid: this.pid, command: options.commandText });
   }
 
   get busy(): boolean {
@@ -198,7 +148,7 @@ export class TransformProcess implements ExchangeHost {
       foundDead: false,
       retireAfter: undefined,
     };
-    this.#setRef(true);
+    this.#child.setRef(true);
     exchange.begin(this);
     void this.#writeMessage(exchange);
   }
@@ -214,8 +164,7 @@ export class TransformProcess implements ExchangeHost {
       return;
     }
     this.#state = { kind: 'stopping', reason, signalled: false, work: undefined };
-    this.#subprocess.stdin?.end();
-    this.#killTimers.push(setTimeout(() => this.#terminate(), KILL_GRACE_MS));
+    this.#child.endInput();
   }
 
   /** Stop now: fail what is in flight with `error`, SIGTERM to the process group, SIGKILL after a grace. */
@@ -233,17 +182,14 @@ export class TransformProcess implements ExchangeHost {
     };
     this.#events.onRetire(this);
     // Never read another byte from it: its framing can no longer be trusted.
-    this.#subprocess.stdout?.removeAllListeners('data');
-    this.#subprocess.stdout?.resume();
+    this.#child.stopReading();
     if (error !== undefined) work?.exchange.onFailed(error, false);
-    this.#terminate();
+    this.#child.terminate();
   }
 
   /** The reader has room again. */
   resumeOutput(): void {
-    if (!this.#paused) return;
-    this.#paused = false;
-    this.#subprocess.stdout?.resume();
+    this.#child.resumeOutput();
   }
 
   createError(
@@ -258,7 +204,7 @@ export class TransformProcess implements ExchangeHost {
       pid: this.pid,
       exitCode: exit?.exitCode,
       signal: exit?.signal,
-      stderr: this.#stderr?.tail,
+      stderr: this.#child.stderrTail,
     });
   }
 
@@ -271,7 +217,6 @@ export class TransformProcess implements ExchangeHost {
   }
 
   async #writeMessage(exchange: Exchange): Promise<void> {
-    const stdin = this.#subprocess.stdin;
     let first = true;
     try {
       for (;;) {
@@ -279,13 +224,12 @@ export class TransformProcess implements ExchangeHost {
         const work = this.#workOf(exchange);
         if (batch === 'stale' || work === undefined) return;
         if (batch === undefined) break;
-        if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
         const small = first && byteLength(batch) <= PIPE_CAPACITY;
         first = false;
-        const ok = writeBatch(stdin, batch, (error) => {
+        const ok = this.#child.write(batch, (error) => {
           if (error && small && !exchange.hasOutput) work.foundDead = true;
         });
-        if (!ok) await waitForDrain(stdin);
+        if (!ok) await this.#child.drained();
       }
     } catch {
       // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
@@ -302,28 +246,6 @@ export class TransformProcess implements ExchangeHost {
   #workOf(exchange: Exchange): Work | undefined {
     const state = this.#state;
     return state.kind === 'busy' && state.exchange === exchange ? state : undefined;
-  }
-
-  #pauseOutput(): void {
-    if (this.#paused) return;
-    this.#paused = true;
-    this.#subprocess.stdout?.pause();
-  }
-
-  #terminate(): void {
-    if (this.#state.kind === 'exited') return;
-    this.#signalGroup('SIGTERM');
-    // Our own timer: Deno never sends a second signal through ChildProcess.kill.
-    this.#killTimers.push(setTimeout(() => this.#signalGroup('SIGKILL'), KILL_GRACE_MS));
-  }
-
-  #signalGroup(signal: NodeJS.Signals): void {
-    if (this.pid === undefined) return;
-    try {
-      process.kill(-this.pid, signal);
-    } catch {
-      // Already gone.
-    }
   }
 
   #describe(): string {
@@ -345,7 +267,8 @@ export class TransformProcess implements ExchangeHost {
 
   #onHead(head: ResponseHead): void {
     const work = this.#work();
-    this.#checkRequestId(work.exchange, head.context.get('id'));
+    const idProblem = this.#ids.check(work.exchange.id, head.context.get('id'));
+    if (idProblem !== undefined) throw this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
     this.#answered = true;
     // It will send nothing more (RFC 9112 section 9.6).
     if (head.close) work.retireAfter ??= 'recycle';
@@ -365,28 +288,6 @@ export class TransformProcess implements ExchangeHost {
     const work = this.#work();
     work.answered = true;
     work.exchange.onAnswered();
-  }
-
-  /** `Transform-Request-Id` must name the message in flight; required unless `requireRequestId` is false. */
-  #checkRequestId(exchange: Exchange, id: string | undefined): void {
-    if (id === undefined) {
-      if (this.#options.requireRequestId) {
-        throw this.createError(
-          'ERR_TRANSFORM_PROTOCOL',
-          'answered without the Transform-Request-Id of its message: copy that header from the input to the answer',
-        );
-      }
-      if (this.#echoesId)
-        throw this.createError('ERR_TRANSFORM_PROTOCOL', 'stopped echoing Transform-Request-Id');
-      return;
-    }
-    if (id !== exchange.id) {
-      throw this.createError(
-        'ERR_TRANSFORM_PROTOCOL',
-        `answered with Transform-Request-Id ${JSON.stringify(id.slice(0, 64))}, not the id of the message in flight`,
-      );
-    }
-    this.#echoesId = true;
   }
 
   #onOutput(chunk: Uint8Array): void {
@@ -431,8 +332,8 @@ export class TransformProcess implements ExchangeHost {
     const { exchange, retireAfter } = state;
     this.transforms++;
     // The last chunk may have filled the reader's queue: the next transform must find output flowing.
-    this.resumeOutput();
-    this.#setRef(false);
+    this.#child.resumeOutput();
+    this.#child.setRef(false);
     const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
     this.#state = { kind: 'deciding' };
     exchange.onDone();
@@ -483,11 +384,9 @@ export class TransformProcess implements ExchangeHost {
     this.kill('protocol', reason);
   }
 
-  #onClosed(result: { exitCode?: number; signal?: string; failed?: boolean; cause?: unknown }): void {
+  #onClosed(result: ClosedResult): void {
     const state = this.#state;
     this.#state = { kind: 'exited' };
-    for (const timer of this.#killTimers) clearTimeout(timer);
-    this.#stderr?.end();
     const spawnFailed = this.pid === undefined;
     const exit: ProcessExit = {
       exitCode: result.exitCode,
@@ -527,15 +426,6 @@ export class TransformProcess implements ExchangeHost {
       exit.signal !== undefined ? `was killed with ${exit.signal}` : `exited with code ${exit.exitCode}`;
     return this.createError('ERR_TRANSFORM_EXIT', `${how} before its response was complete`, undefined, exit);
   }
-
-  #setRef(ref: boolean): void {
-    const subprocess = this.#subprocess;
-    if (ref) subprocess.ref();
-    else subprocess.unref();
-    unrefStream(subprocess.stdin, ref);
-    unrefStream(subprocess.stdout, ref);
-    unrefStream(subprocess.stderr, ref);
-  }
 }
 
 /**
@@ -548,20 +438,6 @@ function byteLength(batch: readonly Uint8Array[]): number {
   let size = 0;
   for (const view of batch) size += view.byteLength;
   return size;
-}
-
-/** Bytes as printable text for a log line: `\r`, `\n`, `\t` and `\xNN` escaped. */
-function escapeBytes(bytes: Uint8Array): string {
-  let text = '';
-  for (const byte of bytes) {
-    if (byte === 0x0d) text += '\\r';
-    else if (byte === 0x0a) text += '\\n';
-    else if (byte === 0x09) text += '\\t';
-    else if (byte === 0x5c) text += '\\\\';
-    else if (byte >= 0x20 && byte < 0x7f) text += String.fromCharCode(byte);
-    else text += `\\x${byte.toString(16).padStart(2, '0')}`;
-  }
-  return text;
 }
 
 function describeCause(cause: unknown): string {

@@ -1,0 +1,168 @@
+import { execa, type ResultPromise } from 'execa';
+import { waitForDrain, writeBatch } from '../io/write.ts';
+import type { ResolvedOptions } from '../options.ts';
+import { killOnParentExit } from './reaper.ts';
+import { getStderrMode, StderrSink } from './stderr.ts';
+import type { GroupWatchdog } from './watchdog.ts';
+
+/** Between closing stdin and SIGTERM, and between SIGTERM and SIGKILL. */
+export const KILL_GRACE_MS = 1000;
+
+/** How the process ended, once it and its pipes are closed. */
+export interface ClosedResult {
+  exitCode?: number;
+  signal?: string;
+  /** Set when the command could not be started. */
+  cause?: unknown;
+}
+
+/** What a {@link GroupProcess} reports, in the order it happens. */
+export interface GroupProcessEvents {
+  onOutput(chunk: Uint8Array): void;
+  onOutputEnd(): void;
+  /** Its stdin failed (EPIPE): it takes no more input. */
+  onInputError(): void;
+  onClosed(result: ClosedResult): void;
+}
+
+type Subprocess = ResultPromise<{ buffer: false; reject: false; encoding: 'buffer'; detached: true }>;
+
+function setStreamRef(stream: unknown, ref: boolean): void {
+  const handle = stream as { ref?: () => void; unref?: () => void } | null;
+  if (ref) handle?.ref?.();
+  else handle?.unref?.();
+}
+
+/**
+ * One program spawned with execa as the leader of its own process group, so a kill reaches whatever it
+ * started too; the group dies with the parent however the parent ends (the watchdog, and an exit hook).
+ * The pipes and signals only: what the bytes mean is the caller's business. stderr is always drained.
+ */
+export class GroupProcess {
+  readonly pid: number | undefined;
+  readonly startedAt = Date.now();
+  readonly #subprocess: Subprocess;
+  readonly #stderr: StderrSink | undefined;
+  #paused = false;
+  #exited = false;
+  #timers: ReturnType<typeof setTimeout>[] = [];
+
+  constructor(options: ResolvedOptions, watchdog: GroupWatchdog, events: GroupProcessEvents) {
+    const [file, ...args] = options.argv;
+    const subprocess = execa(file, args, {
+      cwd: options.cwd,
+      env: options.env,
+      extendEnv: options.extendEnv,
+      uid: options.uid,
+      gid: options.gid,
+      stdin: 'pipe',
+      stdout: 'pipe',
+      stderr: getStderrMode(options.stderr),
+      buffer: false,
+      encoding: 'buffer',
+      reject: false,
+      detached: true,
+    }) as Subprocess;
+    this.#subprocess = subprocess;
+    this.pid = subprocess.pid;
+    const pgid = this.pid;
+    if (pgid !== undefined) {
+      const stderr =
+        getStderrMode(options.stderr) === 'pipe' ? new StderrSink(options.stderr, pgid) : undefined;
+      this.#stderr = stderr;
+      subprocess.stderr?.on('data', (chunk: Uint8Array) => stderr?.write(chunk));
+      subprocess.stdout?.on('data', (chunk: Uint8Array) => events.onOutput(chunk));
+      subprocess.stdout?.on('end', () => events.onOutputEnd());
+      subprocess.stdin?.on('error', () => events.onInputError());
+      watchdog.watch(pgid);
+      const forget = killOnParentExit(pgid);
+      subprocess.once('exit', () => {
+        // The leader is gone: take what it left in its group with it, so the pipes close. The group's id
+        // may be reused once they are gone, so it is forgotten now.
+        this.#signal('SIGKILL');
+        watchdog.unwatch(pgid);
+        forget();
+      });
+      this.setRef(false);
+    }
+    subprocess.then(
+      (result) => this.#onClosed(events, result),
+      (error: unknown) => this.#onClosed(events, { cause: error }),
+    );
+  }
+
+  /** The last few KiB of stderr, when it is captured. */
+  get stderrTail(): string | undefined {
+    return this.#stderr?.tail;
+  }
+
+  /** Write a batch as one writev; `onWritten` hears how it ended. Throws once stdin is closed. */
+  write(batch: readonly Uint8Array[], onWritten: (error?: Error | null) => void): boolean {
+    const stdin = this.#subprocess.stdin;
+    if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
+    return writeBatch(stdin, batch, onWritten);
+  }
+
+  drained(): Promise<void> {
+    const stdin = this.#subprocess.stdin;
+    return stdin === null ? Promise.reject(new Error('stdin is closed')) : waitForDrain(stdin);
+  }
+
+  pauseOutput(): void {
+    if (this.#paused) return;
+    this.#paused = true;
+    this.#subprocess.stdout?.pause();
+  }
+
+  resumeOutput(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#subprocess.stdout?.resume();
+  }
+
+  /** Read no more of its output (its framing cannot be trusted): what it writes is dropped. */
+  stopReading(): void {
+    this.#subprocess.stdout?.removeAllListeners('data');
+    this.#subprocess.stdout?.resume();
+  }
+
+  /** Hold the parent's event loop open only while there is work. */
+  setRef(ref: boolean): void {
+    const subprocess = this.#subprocess;
+    if (ref) subprocess.ref();
+    else subprocess.unref();
+    setStreamRef(subprocess.stdin, ref);
+    setStreamRef(subprocess.stdout, ref);
+    setStreamRef(subprocess.stderr, ref);
+  }
+
+  /** Close stdin (a transform exits on that), and signal the group if it has not exited a grace later. */
+  endInput(): void {
+    this.#subprocess.stdin?.end();
+    this.#timers.push(setTimeout(() => this.terminate(), KILL_GRACE_MS));
+  }
+
+  /** SIGTERM to the group, SIGKILL a grace later. */
+  terminate(): void {
+    if (this.#exited) return;
+    this.#signal('SIGTERM');
+    // Our own timer: Deno never sends a second signal through ChildProcess.kill.
+    this.#timers.push(setTimeout(() => this.#signal('SIGKILL'), KILL_GRACE_MS));
+  }
+
+  #signal(signal: NodeJS.Signals): void {
+    if (this.pid === undefined) return;
+    try {
+      process.kill(-this.pid, signal);
+    } catch {
+      // Already gone.
+    }
+  }
+
+  #onClosed(events: GroupProcessEvents, result: ClosedResult): void {
+    this.#exited = true;
+    for (const timer of this.#timers) clearTimeout(timer);
+    this.#stderr?.end();
+    events.onClosed(result);
+  }
+}

@@ -1,0 +1,35 @@
+/**
+ * A new `Transform-Request-Id`: random, not a counter, so no transform can answer a message before it has
+ * read it, and an answer written twice can never pass for the next message's.
+ */
+export function createRequestId(): string {
+  return crypto.randomUUID();
+}
+
+/**
+ * The rule for the ids a process echoes: an answer names the message in flight; a missing id is refused
+ * unless `requireRequestId` is false, and even then once a process has echoed an id it must always.
+ */
+export class RequestIdCheck {
+  readonly #required: boolean;
+  #echoes = false;
+
+  constructor(required: boolean) {
+    this.#required = required;
+  }
+
+  /** What is wrong with an answer carrying `got` for the message `expected`, or undefined. */
+  check(expected: string, got: string | undefined): string | undefined {
+    if (got === undefined) {
+      if (this.#required) {
+        return 'answered without the Transform-Request-Id of its message: copy that header from the input to the answer';
+      }
+      return this.#echoes ? 'stopped echoing Transform-Request-Id' : undefined;
+    }
+    if (got !== expected) {
+      return `answered with Transform-Request-Id ${JSON.stringify(got.slice(0, 64))}, not the id of the message in flight`;
+    }
+    this.#echoes = true;
+    return undefined;
+  }
+}
