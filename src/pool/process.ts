@@ -50,8 +50,8 @@ interface Work {
 }
 
 /**
- * The lifecycle of a process. Transitions: idle -> busy (run) -> idle (clean finish) | stopping;
- * idle | busy -> stopping (retire, kill, protocol error); any -> exited (the process and its pipes closed).
+ * The lifecycle of a process. Transitions: idle -> busy (run) -> deciding (clean finish) -> idle | stopping;
+ * idle | busy | deciding -> stopping (retire, kill, protocol error); any -> exited (it and its pipes closed).
  */
 type State =
   | { kind: 'idle' }
