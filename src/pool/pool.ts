@@ -6,7 +6,7 @@ import { toCanonicalName } from '../wire/fields.ts';
 import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS, type ProcessExit, TransformProcess } from './process.ts';
-import { type PoolStats, StatsRecorder } from './stats.ts';
+import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from './stats.ts';
 import { GroupWatchdog } from './watchdog.ts';
 
 /** Options of one {@link TransformPool.transform} call. */
@@ -145,7 +145,14 @@ export class Pool implements TransformPool {
 
   stats(): PoolStats {
     let busy = 0;
-    for (const process of this.#alive) if (process.busy) busy++;
+    const processes: ProcessStats[] = [];
+    for (const process of this.#alive) {
+      if (process.busy) busy++;
+      // A command that could not be started has no pid; it is gone in a moment and never ran.
+      if (process.pid === undefined) continue;
+      const { pid, transforms, startedAt } = process;
+      processes.push({ pid, state: this.#getProcessState(process), transforms, startedAt });
+    }
     const stats = this.#stats;
     return {
       alive: this.#alive.size,
@@ -159,7 +166,14 @@ export class Pool implements TransformPool {
       failed: stats.failed,
       timedOut: stats.timedOut,
       latency: stats.getLatency(),
+      processes,
     };
+  }
+
+  #getProcessState(process: TransformProcess): ProcessState {
+    if (!this.#serving.has(process)) return 'retiring';
+    if (!process.answered) return 'starting';
+    return process.busy ? 'busy' : 'idle';
   }
 
   async reload(): Promise<void> {
