@@ -3,6 +3,7 @@
 import { fileURLToPath } from 'node:url';
 import { type Context, Hono } from 'hono';
 import { withTransform } from '../src/index.ts';
+import { addPoolRoutes } from './pool-page.ts';
 
 interface Planet {
   name: string;
@@ -80,7 +81,11 @@ code { font-size: .875em; }
 <li><a href="/planets">/planets</a>: a table</li>
 <li><a href="/planets/earth">/planets/earth</a>: a definition list</li>
 <li><a href="/planets/pluto">/planets/pluto</a>: a 404, rendered too</li>
-<li><a href="/stats">/stats</a></li>
+<li><a href="/stats">/stats</a>: planet figures</li>
+</ul>
+<h2>The transform processes</h2>
+<ul>
+<li><a href="/pool">/pool</a>: the pool at work, live: each process's pid, state and transforms, and latency</li>
 </ul>
 <h2>Raw JSON</h2>
 <ul>
@@ -113,13 +118,18 @@ function shouldRender(response: Response, request: Request | undefined): boolean
 
 /**
  * The app's fetch handler wrapped with the transform: JSON page responses are rendered by two reused
- * `render.ts` processes. Call `handler.pool.close()` when done.
+ * `render.ts` processes, and `/pool` shows those processes at work. Call `handler.pool.close()` when done.
  */
 export function createDemoHandler() {
-  return withTransform(app.fetch, {
+  const site = new Hono();
+  // The pool page reads the handler's pool, made just below, when it is asked for.
+  addPoolRoutes(site, () => handler.pool);
+  site.route('/', app);
+  const handler = withTransform(site.fetch, {
     command: [process.execPath, '--import', 'tsx', fileURLToPath(new URL('./render.ts', import.meta.url))],
     processes: 2,
     contentType: 'application/json',
     shouldTransform: shouldRender,
   });
+  return handler;
 }

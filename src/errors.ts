@@ -1,4 +1,4 @@
-/** Stable codes of {@link TransformError}; CONTRACT.md section 4. */
+/** Stable codes of {@link TransformError}: one per way a transform can fail. */
 export type TransformErrorCode =
   | 'ERR_TRANSFORM_SPAWN'
   | 'ERR_TRANSFORM_EXIT'

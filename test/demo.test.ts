@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { PoolStats } from '../src/index.ts';
 
 // The demo (`npm start`) as users run it: a real server process, real HTTP, real transform processes.
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -185,6 +186,53 @@ describe('the demo server', () => {
     expect(html).toContain('<h1>subprocess-transform demo</h1>');
     expect(html).toContain('href="/planets"');
     expect(html).toContain('href="/api/planets"');
+  });
+
+  it('links the /pool page from the home page, and serves it as a page that polls /api/pool by itself', async () => {
+    expect(await (await get('/')).text()).toContain('href="/pool"');
+    const response = await get('/pool');
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(response.headers.get('x-rendered-by')).toBeNull(); // HTML already: not sent through the pool
+    const html = await response.text();
+    expect(html).toContain('<title>Transform pool</title>');
+    expect(html).toContain("fetch('/api/pool'");
+    expect(html).toMatch(/setInterval\(refresh, \d+\)/);
+    for (const id of ['processes', 'latency', 'counters']) expect(html).toContain(`id="${id}"`);
+  });
+
+  it('reports each render.ts process at /api/pool: pid, state, transforms, and latency percentiles', async () => {
+    const pids = getTransformPids(demo.pid as number).sort();
+    const before = (await (await get('/api/pool')).json()) as PoolStats;
+    expect(before.processes.map((entry) => entry.pid).sort()).toEqual(pids);
+    for (const entry of before.processes) expect(['starting', 'idle']).toContain(entry.state);
+
+    // Eight renders at once: both processes take some, and every one is counted against one of them.
+    const pages = await Promise.all(Array.from({ length: 8 }, () => get('/planets').then((r) => r.text())));
+    expect(pages.every((page) => page.includes('<table>'))).toBe(true);
+    const after = (await (await get('/api/pool')).json()) as PoolStats;
+    expect(after.processes.map((entry) => entry.pid).sort()).toEqual(pids);
+    const total = (stats: PoolStats): number =>
+      stats.processes.reduce((sum, entry) => sum + entry.transforms, 0);
+    expect(total(after) - total(before)).toBe(8);
+    expect(after.ok - before.ok).toBe(8);
+    expect(after.processes.every((entry) => entry.state === 'idle')).toBe(true);
+    expect(after.latency.count).toBeGreaterThanOrEqual(8);
+    expect(after.latency.p50).toBeGreaterThan(0);
+    expect(after.latency.p99).toBeGreaterThanOrEqual(after.latency.p50);
+  });
+
+  it('replaces both processes on POST /api/pool/reload, with new pids', async () => {
+    const before = (await (await get('/api/pool')).json()) as PoolStats;
+    const response = await get('/api/pool/reload', { method: 'POST' });
+    expect(response.status).toBe(200);
+    const after = (await response.json()) as PoolStats;
+    const old = new Set(before.processes.map((entry) => entry.pid));
+    expect(after.processes).toHaveLength(2);
+    expect(after.processes.filter((entry) => old.has(entry.pid))).toEqual([]);
+    expect(after.restarted - before.restarted).toBe(2);
+    // The new processes render as the old ones did.
+    expect(await (await get('/planets/earth')).text()).toContain('<h1>Earth</h1>');
   });
 
   it('exits with code 0 on SIGTERM and leaves no transform process behind', async () => {

@@ -28,6 +28,24 @@ describe('the package', () => {
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
   });
 
+  it('packs the built JavaScript, its types, README.md and LICENSE, and no sources, tests or maps', async () => {
+    // Scripts are skipped: vitest built dist/ before the run, and `prepare` would build it again.
+    const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
+    const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
+    const files = packed.files.map((file) => file.path);
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts']));
+    expect(files).toEqual(
+      expect.arrayContaining(['dist/child/index.js', 'dist/wire/index.js', 'dist/cli/main.js']),
+    );
+    const unexpected = files.filter(
+      (file) =>
+        !['LICENSE', 'README.md', 'package.json'].includes(file) && !/^dist\/.+\.(js|d\.ts)$/.test(file),
+    );
+    expect(unexpected).toEqual([]);
+    expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
+  });
+
   it('is imported by name from plain Node in another folder', async () => {
     const consumer = mkdtempSync(join(tmpdir(), 'consumer-'));
     mkdirSync(join(consumer, 'node_modules'));

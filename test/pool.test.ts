@@ -294,6 +294,58 @@ describe('withTransform selection', () => {
   });
 });
 
+describe('stats().processes', () => {
+  it('lists each live process with its pid, state, transforms and start time', async () => {
+    const before = Date.now();
+    const pool = track(
+      createTransformPool({ command: nodeFixture('hang.mjs'), processes: 2, stderr: 'ignore' }),
+    );
+    const after = Date.now();
+    const pids = transformChildren().map((child) => child.pid);
+    expect(pids).toHaveLength(2);
+    // Nothing answered yet: both are starting, oldest first.
+    const [first, second] = pool.stats().processes;
+    expect(pool.stats().processes).toHaveLength(2);
+    expect([first?.pid, second?.pid].sort()).toEqual([...pids].sort());
+    for (const entry of [first, second]) {
+      expect(entry).toMatchObject({ state: 'starting', transforms: 0 });
+      expect(entry?.startedAt).toBeGreaterThanOrEqual(before);
+      expect(entry?.startedAt).toBeLessThanOrEqual(after);
+    }
+
+    // The idle process picked first is the oldest; once it has answered, it is idle with one transform.
+    expect(await (await pool.transform(new Response('x'))).text()).toBe('x');
+    const answered = (): boolean => pool.stats().processes[0]?.transforms === 1;
+    expect(await waitFor(answered)).toBe(true);
+    expect(pool.stats().processes).toEqual([
+      { pid: first?.pid, state: 'idle', transforms: 1, startedAt: first?.startedAt },
+      { pid: second?.pid, state: 'starting', transforms: 0, startedAt: second?.startedAt },
+    ]);
+
+    // The second process answers once too, then the first takes a message it never answers: busy.
+    await (await pool.transform(new Response('y'))).text();
+    expect(await waitFor(() => pool.stats().processes[1]?.transforms === 1)).toBe(true);
+    const hung = pool.transform(new Response('hang'));
+    hung.catch(() => {}); // failed by close() below
+    expect(pool.stats().processes.map((entry) => entry.state)).toEqual(['busy', 'idle']);
+    expect(pool.stats()).toMatchObject({ alive: 2, busy: 1, idle: 1 });
+
+    // reload(): both retire (the busy one after its transform), and fresh ones start in their place.
+    const reloading = pool.reload();
+    reloading.catch(() => {});
+    const states = pool.stats().processes.map((entry) => [entry.pid, entry.state]);
+    expect(states).toEqual([
+      [first?.pid, 'retiring'],
+      [second?.pid, 'retiring'],
+      [expect.any(Number), 'starting'],
+      [expect.any(Number), 'starting'],
+    ]);
+    await pool.close({ timeout: 0 });
+    await expect(hung).rejects.toMatchObject({ code: 'ERR_TRANSFORM_CLOSED' });
+    expect(await waitFor(() => pool.stats().processes.length === 0)).toBe(true);
+  });
+});
+
 describe('close()', () => {
   it('leaves no child process behind, and later calls fail with ERR_TRANSFORM_CLOSED', async () => {
     const pool = createTransformPool({ command: nodeFixture('upper.mjs'), processes: 2, stderr: 'ignore' });

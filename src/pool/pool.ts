@@ -8,7 +8,7 @@ import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
-import { type PoolStats, StatsRecorder } from './stats.ts';
+import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from './stats.ts';
 import { GroupWatchdog } from './watchdog.ts';
 
 /** Options of one {@link TransformPool.transform} call. */
@@ -146,7 +146,14 @@ export class Pool implements TransformPool {
 
   stats(): PoolStats {
     let busy = 0;
-    for (const process of this.#alive) if (process.busy) busy++;
+    const processes: ProcessStats[] = [];
+    for (const process of this.#alive) {
+      if (process.busy) busy++;
+      // A command that could not be started has no pid; it is gone in a moment and never ran.
+      if (process.pid === undefined) continue;
+      const { pid, transforms, startedAt } = process;
+      processes.push({ pid, state: this.#getProcessState(process), transforms, startedAt });
+    }
     const stats = this.#stats;
     return {
       alive: this.#alive.size,
@@ -160,7 +167,14 @@ export class Pool implements TransformPool {
       failed: stats.failed,
       timedOut: stats.timedOut,
       latency: stats.getLatency(),
+      processes,
     };
+  }
+
+  #getProcessState(process: TransformProcess): ProcessState {
+    if (!this.#serving.has(process)) return 'retiring';
+    if (!process.answered) return 'starting';
+    return process.busy ? 'busy' : 'idle';
   }
 
   async reload(): Promise<void> {

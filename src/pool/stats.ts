@@ -9,6 +9,23 @@ export interface LatencyStats {
   max: number;
 }
 
+/**
+ * What a live process is doing: `starting` until its first answer head arrives (loading, or that first
+ * transform), then `idle` or `busy`; `retiring` once it takes no more work (recycled, reloaded, closing or
+ * killed) until it exits.
+ */
+export type ProcessState = 'starting' | 'idle' | 'busy' | 'retiring';
+
+/** One live process of a pool. */
+export interface ProcessStats {
+  pid: number;
+  state: ProcessState;
+  /** Transforms it completed. */
+  transforms: number;
+  /** When it was started, in ms since the epoch (`Date.now()`). */
+  startedAt: number;
+}
+
 /** A snapshot of a pool. */
 export interface PoolStats {
   /** Processes running, retiring ones included. */
@@ -29,6 +46,8 @@ export interface PoolStats {
   timedOut: number;
   /** From the call to the transformed head, queueing included. */
   latency: LatencyStats;
+  /** One entry per live process, oldest first, retiring ones included. */
+  processes: ProcessStats[];
 }
 
 const WINDOW = 1024;

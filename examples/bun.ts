@@ -1,0 +1,7 @@
+// examples/bun.ts
+import { withTransform } from 'subprocess-transform';
+
+const fetch = withTransform(() => Response.json({ hello: 'bun' }), { command: ['bun', 'render.js'] });
+// idleTimeout 0: Bun resets a stream silent for 10 s, and a slow transform may be silent that long.
+const server = Bun.serve({ fetch, port: Number(process.env.PORT ?? 3000), idleTimeout: 0 });
+console.log(`Listening on ${server.url}`);

@@ -1,0 +1,257 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTransformPool } from '../src/index.ts';
+import { track } from './_utils.ts';
+
+// The README's code, run as a reader would: each JS, TS and Python block is a file in examples/ (its first
+// line names it), copied into a fresh folder made with `npm init -y` and `npm pkg set type=module`, where the
+// package and the examples' dependencies are linked into node_modules as `npm install` would put them.
+const root = fileURLToPath(new URL('..', import.meta.url));
+const readme = readFileSync(join(root, 'README.md'), 'utf8');
+const CODE_LANGUAGES = new Set(['js', 'mjs', 'ts', 'python']);
+const MARKER = /^(?:\/\/|#) (examples\/[\w.-]+)$/;
+const LISTENING = /Listening on (http:\/\/\S+)/;
+/** Only a failure waits this long: a server that prints its address goes on at once. */
+const LISTEN_TIMEOUT_MS = 60_000;
+/** What `npm install subprocess-transform hono @hono/node-server` and the runtimes would put there. */
+const LINKED = ['hono', '@hono/node-server', 'tsx', 'bun', 'deno', '.bin'];
+
+interface CodeBlock {
+  language: string;
+  code: string;
+  /** The example file the block's first line names, if it names one. */
+  file: string | undefined;
+}
+
+function getCodeBlocks(markdown: string): CodeBlock[] {
+  return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map(([, language = '', code = '']) => ({
+    language,
+    code,
+    file: MARKER.exec(code.split('\n', 1)[0] ?? '')?.[1],
+  }));
+}
+
+const blocks = getCodeBlocks(readme).filter((block) => CODE_LANGUAGES.has(block.language));
+const files = blocks.map((block) => block.file).filter((file) => file !== undefined);
+
+let consumer: string;
+
+/** A folder like a reader's project: `npm init -y`, then whatever `setup` adds; the package linked in. */
+async function createProject(setup: string[][] = []): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'readme-'));
+  await execa('npm', ['init', '-y'], { cwd: dir });
+  for (const args of setup) await execa('npm', args, { cwd: dir });
+  mkdirSync(join(dir, 'node_modules', '@hono'), { recursive: true });
+  symlinkSync(root, join(dir, 'node_modules', 'subprocess-transform'));
+  return dir;
+}
+
+interface Server {
+  url: URL;
+  process: ChildProcess;
+  output: () => string;
+}
+
+const servers: ChildProcess[] = [];
+
+/** Start an example server with PORT=0 in the project folder; resolves with the address it prints. */
+function startServer(command: string, args: string[]): Promise<Server> {
+  // Its own process group, so stopping it stops npx and the runtime under it together.
+  const child = spawn(command, args, {
+    cwd: consumer,
+    env: { ...process.env, PORT: '0', NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
+  servers.push(child);
+  let output = '';
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`No address printed:\n${output}`)), LISTEN_TIMEOUT_MS);
+    const onData = (chunk: Buffer): void => {
+      output += chunk.toString();
+      const match = LISTENING.exec(output);
+      if (match?.[1] === undefined) return;
+      clearTimeout(timer);
+      // Whatever host it prints (localhost, 0.0.0.0), ask over 127.0.0.1.
+      const url = new URL(match[1]);
+      url.hostname = '127.0.0.1';
+      resolve({ url, process: child, output: () => output });
+    };
+    child.stdout?.on('data', onData);
+    child.stderr?.on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(
+        new Error(`${command} ${args.join(' ')} exited (${code ?? signal}) before listening:\n${output}`),
+      );
+    });
+  });
+}
+
+async function stopServers(): Promise<void> {
+  await Promise.all(
+    servers.splice(0).map(async (child) => {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // Gone already.
+      }
+      await exited;
+    }),
+  );
+}
+
+describe('the README', () => {
+  it('names, in the first line of each JS, TS and Python block, the example file it is', () => {
+    expect(blocks.length).toBeGreaterThanOrEqual(6);
+    const unmarked = blocks.filter((block) => block.file === undefined).map((block) => block.code);
+    expect(unmarked).toEqual([]);
+    expect(new Set(files).size).toBe(files.length);
+  });
+
+  for (const block of blocks.filter((each) => each.file !== undefined)) {
+    it(`shows ${block.file} verbatim`, () => {
+      const file = readFileSync(join(root, block.file as string), 'utf8');
+      expect(block.code).toBe(file);
+    });
+  }
+
+  it('imports the package by its name in every example, never from src/', () => {
+    for (const file of files) {
+      const code = readFileSync(join(root, file), 'utf8');
+      expect(code, file).not.toMatch(/from '\.\.?\//);
+    }
+  });
+
+  it('says how to install it, that it is ESM only, and the Node version', () => {
+    expect(readme).toContain('npm install subprocess-transform');
+    expect(readme).toContain('npm pkg set type=module');
+    expect(readme).toContain('Node >= 20.19');
+  });
+});
+
+describe('the README examples, run', () => {
+  beforeAll(async () => {
+    consumer = await createProject([['pkg', 'set', 'type=module']]);
+    for (const name of LINKED)
+      symlinkSync(join(root, 'node_modules', name), join(consumer, 'node_modules', name));
+    for (const file of files) copyFileSync(join(root, file), join(consumer, basename(file)));
+  });
+
+  afterAll(async () => {
+    await stopServers();
+    rmSync(consumer, { recursive: true, force: true });
+  });
+
+  it('runs in a project made by `npm init -y` and `npm pkg set type=module`', () => {
+    const manifest = JSON.parse(readFileSync(join(consumer, 'package.json'), 'utf8')) as { type: string };
+    expect(manifest.type).toBe('module');
+  });
+
+  it('pool.mjs transforms through cat and lists its processes, under plain node', async () => {
+    const { stdout } = await execa('node', ['pool.mjs'], { cwd: consumer });
+    expect(stdout.split('\n')[0]).toBe('hello');
+    expect(stdout).toMatch(/pid: \d+,\s+state: 'idle',\s+transforms: 1,/);
+  });
+
+  it('needs ESM: after a bare `npm init -y` (commonjs) render.js fails as the README says, pool.mjs runs', async () => {
+    const project = await createProject();
+    try {
+      const manifest = JSON.parse(readFileSync(join(project, 'package.json'), 'utf8')) as { type?: string };
+      expect(manifest.type ?? 'commonjs').toBe('commonjs');
+      copyFileSync(join(root, 'examples/render.js'), join(project, 'render.js'));
+      const failed = await execa('node', ['render.js'], { cwd: project, reject: false, stdin: 'ignore' });
+      expect(failed.exitCode).not.toBe(0);
+      expect(failed.stderr).toContain('Cannot use import statement outside a module');
+      expect(readme).toContain('Cannot use import statement outside a module');
+      copyFileSync(join(root, 'examples/pool.mjs'), join(project, 'pool.mjs'));
+      const { stdout } = await execa('node', ['pool.mjs'], { cwd: project });
+      expect(stdout.split('\n')[0]).toBe('hello');
+    } finally {
+      rmSync(project, { recursive: true, force: true });
+    }
+  });
+
+  it('render.py, the Python transform, renders JSON, streamed bodies too, and stays the same process', async () => {
+    const pool = track(
+      createTransformPool({ command: ['python3', join(consumer, 'render.py')], processes: 1 }),
+    );
+    const request = new Request('http://localhost/report?q=%3Cb%3E');
+    const first = await pool.transform(Response.json({ name: '<b>' }, { status: 201 }), { request });
+    expect(first.status).toBe(201);
+    expect(first.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await first.text()).toBe(
+      '<h1>http://localhost/report?q=%3Cb%3E</h1><pre>{\n  &quot;name&quot;: &quot;&lt;b&gt;&quot;\n}</pre>',
+    );
+
+    // A body still streaming goes to the process chunked.
+    const encoder = new TextEncoder();
+    const streamed = new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(encoder.encode('[1, '));
+        controller.enqueue(encoder.encode('2]'));
+        controller.close();
+      },
+    });
+    const json = { headers: { 'content-type': 'application/json' } };
+    const second = await pool.transform(new Response(streamed, json), { request });
+    expect(await second.text()).toContain('<pre>[\n  1,\n  2\n]</pre>');
+
+    // Not JSON: it answers Transform-Error, and keeps running.
+    await expect(pool.transform(new Response('not json', json))).rejects.toMatchObject({
+      code: 'ERR_TRANSFORM_FAILED',
+    });
+    expect(await (await pool.transform(Response.json(3))).text()).toBe('<h1></h1><pre>3</pre>');
+    expect(pool.stats()).toMatchObject({ started: 1, ok: 3, failed: 1 });
+    expect(pool.stats().processes).toEqual([expect.objectContaining({ state: 'idle' })]);
+  });
+
+  // Needs the Hono middleware (`subprocess-transform/hono`), built in parallel on another branch.
+  it('hono-node.js serves /report rendered by render.js, under plain node', async () => {
+    const server = await startServer('node', ['hono-node.js']);
+    const response = await fetch(server.url);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html');
+    expect(await response.text()).toBe(
+      '<h1>/report</h1><pre>{\n  &#34;rows&#34;: [\n    1,\n    2,\n    3\n  ]\n}</pre>',
+    );
+  });
+
+  it('bun.ts serves JSON rendered by render.js, both under bun', async () => {
+    const server = await startServer('npx', ['--no', '--', 'bun', 'bun.ts']);
+    const response = await fetch(new URL('/hello', server.url));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html');
+    expect(await response.text()).toBe('<h1>/hello</h1><pre>{\n  &#34;hello&#34;: &#34;bun&#34;\n}</pre>');
+  });
+
+  it('deno.ts serves JSON rendered by render.js, both under deno', async () => {
+    const server = await startServer('npx', ['--no', '--', 'deno', 'run', '-A', 'deno.ts']);
+    const response = await fetch(new URL('/hello', server.url));
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('text/html');
+    expect(await response.text()).toBe('<h1>/hello</h1><pre>{\n  &#34;hello&#34;: &#34;deno&#34;\n}</pre>');
+  });
+
+  for (const runtime of ['bun', 'deno']) {
+    it(`${runtime}.ts type-checks with ${runtime}'s types`, async () => {
+      const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+      const flags = ['--ignoreConfig', '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022'];
+      const modules = ['--module', 'nodenext', '--moduleResolution', 'nodenext'];
+      const types = ['--lib', 'es2023,dom,dom.iterable', '--types', runtime];
+      const result = await execa('node', [tsc, ...flags, ...modules, ...types, `examples/${runtime}.ts`], {
+        cwd: root,
+        reject: false,
+      });
+      expect(result.stdout + result.stderr).toBe('');
+      expect(result.exitCode).toBe(0);
+    });
+  }
+});
