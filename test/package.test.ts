@@ -73,7 +73,9 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
       wire: [
         'BodyChannel',
         'DEFAULT_LIMITS',
+        'ResponseDecoderStream',
         'ResponseEncoder',
+        'ResponseEncoderStream',
         'ResponseParser',
         'WireError',
         'createResponse',

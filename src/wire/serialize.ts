@@ -21,6 +21,36 @@ export interface SerializeInit {
 }
 
 const DEFAULT_MAX_BUFFERED_BODY = 1024 * 1024;
+
+/**
+ * Validate `init` once for an encoder of many responses: `fields` is read into a list (an iterator would be
+ * used up by the first response), `maxBufferedBody` must be a non-negative integer or Infinity.
+ */
+export function resolveSerializeInit(init: SerializeInit | undefined): SerializeInit {
+  if (init === undefined) return {};
+  if (typeof init !== 'object' || init === null) {
+    throw new TypeError(`Expected the options to be an object, got ${init === null ? 'null' : typeof init}`);
+  }
+  const { fields, maxBufferedBody, omitTransformFields } = init;
+  if (maxBufferedBody !== undefined) {
+    if (typeof maxBufferedBody !== 'number' || Number.isNaN(maxBufferedBody)) {
+      throw new TypeError(`Expected \`maxBufferedBody\` to be a number, got ${String(maxBufferedBody)}`);
+    }
+    if (
+      maxBufferedBody < 0 ||
+      (maxBufferedBody !== Number.POSITIVE_INFINITY && !Number.isInteger(maxBufferedBody))
+    ) {
+      throw new RangeError(
+        `Expected \`maxBufferedBody\` to be a non-negative integer, got ${maxBufferedBody}`,
+      );
+    }
+  }
+  return {
+    fields: fields === undefined ? undefined : [...fields].map(([name, value]) => [name, value] as const),
+    maxBufferedBody,
+    omitTransformFields,
+  };
+}
 const CRLF = Uint8Array.of(0x0d, 0x0a);
 const LAST_CHUNK = Uint8Array.of(0x30, 0x0d, 0x0a, 0x0d, 0x0a);
 const chunkHeaders = new Map<number, Uint8Array>();
