@@ -161,6 +161,11 @@ describe('the README examples, run', () => {
     expect(stdout).toMatch(/pid: \d+,\s+state: 'idle',\s+transforms: 1,/);
   });
 
+  it('codec.mjs round-trips two responses through the codec streams, under plain node', async () => {
+    const { stdout } = await execa('node', ['codec.mjs'], { cwd: consumer });
+    expect(stdout).toBe('200 hello\n201 {"n":1}');
+  });
+
   it('needs ESM: after a bare `npm init -y` (commonjs) render.js fails as the README says, pool.mjs runs', async () => {
     const project = await createProject();
     try {
