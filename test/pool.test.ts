@@ -310,6 +310,14 @@ describe('close()', () => {
     });
   });
 
+  it("leaves a response it refused unread, still the caller's to send", async () => {
+    const pool = createTransformPool({ command: 'cat', processes: 1 });
+    await pool.close();
+    const refused = new Response('original');
+    await expect(pool.transform(refused)).rejects.toMatchObject({ code: 'ERR_TRANSFORM_CLOSED' });
+    expect(await refused.text()).toBe('original');
+  });
+
   it('lets work in flight finish', async () => {
     const pool = createTransformPool({ command: nodeFixture('slow.mjs', '200'), processes: 1 });
     const pending = pool.transform(new Response('late'));
