@@ -240,7 +240,7 @@ describe('a process that hangs', () => {
     // The good process and the replacement, and the one that hung unless SIGKILL has ended it already.
     expect(pids.length).toBeGreaterThanOrEqual(2);
     await handler.pool.close({ timeout: 200 });
-    // About 1.2 s on a quiet machine (a 1 s grace between SIGTERM and SIGKILL); CONTRACT.md allows 10 s.
+    // About 1.2 s on a quiet machine (a 1 s grace between SIGTERM and SIGKILL); the guarantee allows 10 s.
     expect(await waitFor(() => pids.every((pid) => !exists(pid)), 10_000)).toBe(true);
   });
 });

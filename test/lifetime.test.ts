@@ -21,7 +21,7 @@ describe('no process outlives the parent', () => {
       expect(pids.every(exists)).toBe(true);
       if (mode === 'wait') parent.kill('SIGKILL');
       await parent;
-      // Gone within a second on a quiet machine; CONTRACT.md section 4 allows 10 s.
+      // Gone within a second on a quiet machine; the guarantee allows 10 s.
       expect(await waitFor(() => pids.every((pid) => !exists(pid)), 10_000)).toBe(true);
     });
   }
