@@ -33,6 +33,9 @@ const CLIENT_MESSAGE: Readonly<Record<TransformErrorCode, string>> = Object.free
   ERR_TRANSFORM_ABORTED: 'The client went away',
 });
 
+/** Marks a TransformError across copies of this package, whose classes differ (see `POOL_BRAND`). */
+export const ERROR_BRAND: unique symbol = Symbol.for('subprocess-transform.error');
+
 /** Bytes of a process's stderr kept on its errors. */
 export const STDERR_TAIL_BYTES = 4096;
 
@@ -68,6 +71,7 @@ export class TransformError extends Error {
   readonly exitCode: number | undefined;
   readonly signal: string | undefined;
   readonly stderr: string | undefined;
+  readonly [ERROR_BRAND] = true;
 
   constructor(code: TransformErrorCode, message: string, details: TransformErrorDetails = {}) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -98,4 +102,14 @@ export function createErrorResponse(error: TransformError): Response {
   const headers = new Headers({ 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' });
   if (status === 503) headers.set('retry-after', RETRY_AFTER_SECONDS);
   return new Response(`${CLIENT_MESSAGE[error.code]}\n`, { status, headers });
+}
+
+/**
+ * Whether `value` is a TransformError from any copy of this package: a pool shared from another copy
+ * rejects with that copy's class.
+ */
+export function isTransformError(value: unknown): value is TransformError {
+  return (
+    value instanceof Error && (value as Partial<Record<typeof ERROR_BRAND, unknown>>)[ERROR_BRAND] === true
+  );
 }

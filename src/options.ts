@@ -1,10 +1,9 @@
 import { availableParallelism } from 'node:os';
-import type { TransformError } from './errors.ts';
 import { formatCommand, parseCommand } from './pool/command.ts';
 import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
 import { type StderrOption, validateStderr } from './pool/stderr.ts';
 import { validateTimeout } from './pool/timeout.ts';
-import { type ContentTypeMatcher, createSelector, type ShouldTransform } from './select.ts';
+import { getSelectionKeys, type SelectionOptions } from './selection.ts';
 import { resolveLimits, type WireLimits } from './wire/limits.ts';
 
 /** What a process has done so far, passed to the `recycle` hook after each transform. */
@@ -16,18 +15,11 @@ export interface RecycleInfo {
   startedAt: number;
 }
 
-/** What to do when a transform fails. */
-export type OnError =
-  | 'respond'
-  | 'passthrough'
-  | ((
-      error: TransformError,
-      request: Request | undefined,
-      original: Response | undefined,
-    ) => Response | Promise<Response>);
-
-/** Options of `withTransform` and `createTransformPool`. */
-export interface TransformOptions {
+/**
+ * How to run and supervise a pool's processes: the keys {@link PoolOptions} and {@link TransformOptions}
+ * share.
+ */
+export interface PoolSettings {
   /** The transform program: an argv array, or a string split like a shell would (no shell is run). */
   command: string | readonly string[];
   /** Working directory of the process. @default the parent's */
@@ -45,23 +37,6 @@ export interface TransformOptions {
   gid?: number;
   /** Processes in the pool, from 1 to 1024. @default os.availableParallelism() */
   processes?: number;
-  /**
-   * Which responses go through the transform (may be async).
-   * @default all but 1xx, 204, 206, 304, HEAD requests, `Cache-Control: no-transform` and `text/event-stream`
-   */
-  shouldTransform?: ShouldTransform;
-  /** Transform only responses of this media type (a string, a list, or a RegExp). @default any */
-  contentType?: ContentTypeMatcher;
-  /** May return a replacement for the transformed response. */
-  afterTransform?: (
-    response: Response,
-    request: Request | undefined,
-  ) => Response | undefined | Promise<Response | undefined>;
-  /**
-   * On failure: `'respond'` with the error's status, `'passthrough'` the original response (when its body can
-   * still be sent), or a function returning the response. @default 'respond'
-   */
-  onError?: OnError;
   /** Milliseconds until the response head arrives, and the longest silence between body chunks. @default 30000 */
   timeout?: number;
   /**
@@ -91,7 +66,10 @@ export interface TransformOptions {
   requestContext?: boolean | readonly string[];
   /** Bounds on the transform's output. @default { maxHeaderBytes: 65536, maxHeaderCount: 256, maxBodyBytes: Infinity } */
   limits?: Partial<WireLimits>;
-  /** Decode gzip, deflate and br bodies before the transform; false skips encoded responses. @default true */
+  /**
+   * Decode gzip, deflate and br bodies before the transform; false sends them encoded, and the selection of
+   * `withTransform` and the Hono middleware then skips encoded responses. @default true
+   */
   decode?: boolean;
   /** Keep a strong ETag and Last-Modified on transformed responses. @default false */
   preserveValidators?: boolean;
@@ -103,9 +81,24 @@ export interface TransformOptions {
   onEvent?: (event: ProcessEvent) => void;
 }
 
-/** Defaults of {@link TransformOptions}. */
+/** Makes each key of `T` one that may not be given. */
+type Forbidden<T> = { [K in keyof T]?: never };
+
+/**
+ * Options of `createTransformPool`: how to run the processes. A pool transforms whatever it is given, so the
+ * selection options (`shouldTransform`, `contentType`, `afterTransform`, `onError`) are a compile error here;
+ * give them to `withTransform` or the Hono middleware, with the pool as `{ pool, ...selection }`.
+ */
+export interface PoolOptions extends PoolSettings, Forbidden<SelectionOptions> {}
+
+/**
+ * Options of `withTransform` and the Hono middleware: the pool's options ({@link PoolOptions}) plus the
+ * selection options, which decide what goes through the pool and what happens around it.
+ */
+export interface TransformOptions extends PoolSettings, SelectionOptions {}
+
+/** Defaults of {@link PoolOptions}. */
 export const DEFAULTS = Object.freeze({
-  onError: 'respond',
   timeout: 30_000,
   startTimeout: 30_000,
   requireRequestId: true,
@@ -126,15 +119,12 @@ export interface ResolvedOptions {
   uid: number | undefined;
   gid: number | undefined;
   processes: number;
-  select: ShouldTransform;
-  afterTransform: TransformOptions['afterTransform'];
-  onError: OnError;
   timeout: number;
   startTimeout: number;
   requireRequestId: boolean;
   maxQueue: number;
   maxRequestsPerProcess: number;
-  recycle: TransformOptions['recycle'];
+  recycle: PoolSettings['recycle'];
   stderr: StderrOption | undefined;
   contextHeaders: readonly string[] | undefined;
   limits: WireLimits;
@@ -192,14 +182,6 @@ function validateFunction<T>(name: string, value: T): T {
   return value;
 }
 
-function validateOnError(value: unknown): OnError {
-  if (value === undefined) return DEFAULTS.onError;
-  if (value === 'respond' || value === 'passthrough' || typeof value === 'function') return value as OnError;
-  throw new TypeError(
-    `Expected \`onError\` to be 'respond', 'passthrough' or a function, got ${String(value)}`,
-  );
-}
-
 function validateRequestContext(value: unknown): readonly string[] | undefined {
   if (value === undefined || value === true) return [];
   if (value === false) return undefined;
@@ -208,13 +190,23 @@ function validateRequestContext(value: unknown): readonly string[] | undefined {
   throw new TypeError('Expected `requestContext` to be a boolean or a list of header names');
 }
 
+/** A pool never selects: selection options given to it would be ignored, so they are refused. */
+function validatePoolOnly(options: object): void {
+  const [key] = getSelectionKeys(options);
+  if (key === undefined) return;
+  throw new TypeError(
+    `Expected pool options only, got \`${key}\`: selection belongs to withTransform or the Hono middleware, as \`{ pool, ${key} }\``,
+  );
+}
+
 /** Validate options once, when a pool is made, so a request never pays for it. */
-export function resolveOptions(options: TransformOptions): ResolvedOptions {
+export function resolveOptions(options: PoolOptions): ResolvedOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
       `Expected options to be an object, got ${options === null ? 'null' : typeof options}`,
     );
   }
+  validatePoolOnly(options);
   const argv = parseCommand(options.command);
   const timeout = validateTimeout(options.timeout ?? DEFAULTS.timeout);
   return {
@@ -226,9 +218,6 @@ export function resolveOptions(options: TransformOptions): ResolvedOptions {
     uid: validateId('uid', options.uid),
     gid: validateId('gid', options.gid),
     processes: validateProcesses(options.processes),
-    select: createSelector(options),
-    afterTransform: validateFunction('afterTransform', options.afterTransform),
-    onError: validateOnError(options.onError),
     timeout,
     startTimeout:
       options.startTimeout === undefined
@@ -250,8 +239,12 @@ export function resolveOptions(options: TransformOptions): ResolvedOptions {
     stderr: validateStderr(options.stderr),
     contextHeaders: validateRequestContext(options.requestContext),
     limits: resolveLimits(options.limits),
-    decode: options.decode ?? DEFAULTS.decode,
-    preserveValidators: options.preserveValidators ?? DEFAULTS.preserveValidators,
+    decode: validateBoolean('decode', options.decode, DEFAULTS.decode),
+    preserveValidators: validateBoolean(
+      'preserveValidators',
+      options.preserveValidators,
+      DEFAULTS.preserveValidators,
+    ),
     onEvent: validateOnEvent(options.onEvent),
   };
 }

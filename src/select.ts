@@ -51,16 +51,18 @@ export function compileContentType(matcher: ContentTypeMatcher): (mediaType: str
   return (mediaType) => types.has(mediaType);
 }
 
-/** Options that select responses; see TransformOptions. */
-export interface SelectionOptions {
-  shouldTransform?: ShouldTransform | undefined;
-  contentType?: ContentTypeMatcher | undefined;
-  decode?: boolean | undefined;
-}
-
-/** Build the selector once, so a request pays only for the checks configured. */
-export function createSelector(options: SelectionOptions): ShouldTransform {
-  const { shouldTransform, contentType, decode } = options;
+/**
+ * Build the selector once, so a request pays only for the checks configured.
+ *
+ * @param options `shouldTransform` (replaces the default rules) and `contentType` (narrows them).
+ * @param decode The pool's `decode`: when false, encoded responses are skipped, as the pool would send them
+ * to the transform still encoded.
+ */
+export function createSelector(
+  options: { shouldTransform?: ShouldTransform | undefined; contentType?: ContentTypeMatcher | undefined },
+  decode: boolean,
+): ShouldTransform {
+  const { shouldTransform, contentType } = options;
   if (shouldTransform !== undefined && typeof shouldTransform !== 'function') {
     throw new TypeError(`Expected \`shouldTransform\` to be a function, got ${typeof shouldTransform}`);
   }
@@ -68,7 +70,7 @@ export function createSelector(options: SelectionOptions): ShouldTransform {
   const base = shouldTransform ?? isTransformable;
   return function select(response, request) {
     if (matchesType !== undefined && !matchesType(getMediaType(response))) return false;
-    if (decode === false && isEncoded(response)) return false;
+    if (!decode && isEncoded(response)) return false;
     return base(response, request);
   };
 }

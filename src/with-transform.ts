@@ -1,6 +1,14 @@
-import { createErrorResponse, TransformError } from './errors.ts';
-import type { OnError, ResolvedOptions, TransformOptions } from './options.ts';
+import { createErrorResponse, isTransformError } from './errors.ts';
+import type { PoolSettings, TransformOptions } from './options.ts';
+import { getPoolDecode, isTransformPool } from './pool/brand.ts';
 import { Pool, type TransformPool } from './pool/pool.ts';
+import {
+  getSelectionKeys,
+  type OnError,
+  resolveSelection,
+  type Selection,
+  type SelectionOptions,
+} from './selection.ts';
 
 /** A fetch-style handler: Bun's `server`, a Workers `ctx` and the like pass through as `rest`. */
 export type FetchHandler<Rest extends unknown[] = unknown[]> = (
@@ -16,13 +24,72 @@ export type TransformedHandler<Rest extends unknown[]> = ((
   readonly pool: TransformPool;
 };
 
+/**
+ * A shared pool with a selection of its own. The pool's own options were fixed when it was made, so they are
+ * a compile error here.
+ */
+export interface SharedPoolOptions extends SelectionOptions, Partial<Record<keyof PoolSettings, never>> {
+  /** A pool from `createTransformPool`, from this copy of the package or another. */
+  pool: TransformPool;
+}
+
+/**
+ * What `withTransform` and the Hono middleware take: options for a pool of their own plus selection, a pool
+ * to share (selected with the defaults), or a pool to share with a selection of its own.
+ */
+export type TransformTarget = TransformOptions | TransformPool | SharedPoolOptions;
+
+/** A pool and the selection to apply in front of it: what `withTransform` and the middleware run. */
+export interface TransformStep {
+  pool: TransformPool;
+  selection: Selection;
+}
+
+function describe(value: unknown): string {
+  return value === null ? 'null' : typeof value;
+}
+
+/** Split options into a pool of their own and the selection, or take the pool they share. */
+export function resolveTransformStep(target: TransformTarget): TransformStep {
+  if (isTransformPool(target))
+    return { pool: target, selection: resolveSelection({}, getPoolDecode(target)) };
+  if (typeof target !== 'object' || target === null) {
+    throw new TypeError(`Expected options or a pool, got ${describe(target)}`);
+  }
+  if ('pool' in target && target.pool !== undefined) return resolveShared(target);
+  const { shouldTransform, contentType, afterTransform, onError, ...poolOptions } =
+    target as TransformOptions;
+  const selection = resolveSelection(
+    { shouldTransform, contentType, afterTransform, onError },
+    poolOptions.decode !== false,
+  );
+  return { pool: new Pool(poolOptions), selection };
+}
+
+function resolveShared(options: SharedPoolOptions): TransformStep {
+  const { pool } = options;
+  if (!isTransformPool(pool)) {
+    throw new TypeError(`Expected \`pool\` to be a pool made by createTransformPool, got ${describe(pool)}`);
+  }
+  const allowed = new Set<string>(['pool', ...getSelectionKeys(options)]);
+  const extra = Object.keys(options).find(
+    (key) => !allowed.has(key) && (options as unknown as Record<string, unknown>)[key] !== undefined,
+  );
+  if (extra !== undefined) {
+    throw new TypeError(
+      `Expected only selection options next to \`pool\`, got \`${extra}\`: pool options are given to createTransformPool`,
+    );
+  }
+  return { pool, selection: resolveSelection(options, getPoolDecode(pool)) };
+}
+
 async function handleError(
   error: unknown,
   onError: OnError,
   request: Request | undefined,
   original: Response | undefined,
 ): Promise<Response> {
-  if (!(error instanceof TransformError)) throw error;
+  if (!isTransformError(error)) throw error;
   let response: Response;
   if (typeof onError === 'function') response = await onError(error, request, original);
   else if (onError === 'passthrough' && original !== undefined) response = original;
@@ -36,25 +103,44 @@ function discardBody(response: Response | undefined): void {
   if (response?.body && !response.bodyUsed && !response.body.locked) response.body.cancel().catch(() => {});
 }
 
+/** A response whose body nobody has started to read can still be sent as it is. */
+function isUnread(response: Response): boolean {
+  return !response.bodyUsed && !response.body?.locked;
+}
+
+/** Send a response through the pool; on failure, also the original if it can still be sent. */
+async function send(
+  pool: TransformPool,
+  response: Response,
+  request: Request | undefined,
+): Promise<{ ok: true; response: Response } | { ok: false; error: unknown; original: Response | undefined }> {
+  const init = { request, signal: request?.signal };
+  // This copy's pool can rebuild an original whose body it read whole; another copy's only through its
+  // public transform(), which leaves the original usable only if it never touched the body.
+  const exchange = pool instanceof Pool ? pool.start(response, init) : undefined;
+  try {
+    return { ok: true, response: await (exchange?.result ?? pool.transform(response, init)) };
+  } catch (error) {
+    const original = exchange === undefined ? (isUnread(response) ? response : undefined) : exchange.original;
+    return { ok: false, error, original };
+  }
+}
+
 /**
- * Run one response through the pool's transform with the pool's selection, error and after-transform
- * options: what `withTransform` and the Hono middleware share.
+ * Run one response through the step: selection, the pool, `onError`, `afterTransform`. What `withTransform`
+ * and the Hono middleware share. Returns the response itself when the selection skips it.
  */
 export async function transformResponse(
-  pool: Pool,
+  step: TransformStep,
   response: Response,
   request: Request | undefined,
 ): Promise<Response> {
-  const options: ResolvedOptions = pool.options;
-  if (!(await options.select(response, request))) return response;
-  const exchange = pool.start(response, { request, signal: request?.signal });
-  let transformed: Response;
-  try {
-    transformed = await exchange.result;
-  } catch (error) {
-    return handleError(error, options.onError, request, exchange.original);
-  }
-  const replacement = await options.afterTransform?.(transformed, request);
+  const { pool, selection } = step;
+  if (!(await selection.select(response, request))) return response;
+  const outcome = await send(pool, response, request);
+  if (!outcome.ok) return handleError(outcome.error, selection.onError, request, outcome.original);
+  const transformed = outcome.response;
+  const replacement = await selection.afterTransform?.(transformed, request);
   if (replacement === undefined || replacement === transformed) return transformed;
   // A dropped transformed body would keep its process busy, paused on a reader that never comes.
   discardBody(transformed);
@@ -63,28 +149,31 @@ export async function transformResponse(
 
 /**
  * Wrap a fetch-style handler so each response it produces goes through a long-lived transform process.
- * Responses the selection rejects are returned untouched, body unread. Pass a pool instead of options to
- * share one between handlers.
+ * Responses the selection rejects are returned untouched, body unread.
  *
  * @param handler Any `(request, ...rest) => Response` handler: Hono's `app.fetch`, a Bun or Deno handler.
- * @param optionsOrPool Transform options, or a pool from `createTransformPool`.
+ * @param options Pool and selection options (a pool of its own); a pool from `createTransformPool` to share
+ * (default selection); or `{ pool, ...selection }` to share a pool with a selection of its own.
  * @returns A handler of the same shape, with a `pool` property.
  * @example
  * ```ts
  * import { withTransform } from 'subprocess-transform';
- * const handler = withTransform(() => Response.json({ hello: 'world' }), { command: ['node', 'render.js'] });
+ * const handler = withTransform(() => Response.json({ hello: 'world' }), {
+ *   command: ['node', 'render.js'],
+ *   contentType: 'application/json',
+ * });
  * const response = await handler(new Request('http://localhost/'));
  * ```
  */
 export function withTransform<Rest extends unknown[]>(
   handler: FetchHandler<Rest>,
-  optionsOrPool: TransformOptions | TransformPool,
+  options: TransformTarget,
 ): TransformedHandler<Rest> {
   if (typeof handler !== 'function')
     throw new TypeError(`Expected \`handler\` to be a function, got ${typeof handler}`);
-  const pool = optionsOrPool instanceof Pool ? optionsOrPool : new Pool(optionsOrPool as TransformOptions);
+  const step = resolveTransformStep(options);
   async function transformed(request: Request, ...rest: Rest): Promise<Response> {
-    return transformResponse(pool, await handler(request, ...rest), request);
+    return transformResponse(step, await handler(request, ...rest), request);
   }
-  return Object.assign(transformed, { pool });
+  return Object.assign(transformed, { pool: step.pool });
 }

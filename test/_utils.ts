@@ -1,7 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
-import type { TransformOptions, TransformPool } from '../src/index.ts';
+import type { PoolOptions, TransformPool } from '../src/index.ts';
 
 /** Absolute path of a fixture program. */
 export function fixture(name: string): string {
@@ -105,15 +105,15 @@ export function isWatchdog(pid: number): boolean {
  */
 export class StderrLines {
   readonly lines: string[] = [];
-  readonly #forward: TransformOptions['stderr'];
+  readonly #forward: PoolOptions['stderr'];
 
   /** @param forward Where lines go besides this list: a callback, or nowhere. */
-  constructor(forward?: TransformOptions['stderr']) {
+  constructor(forward?: PoolOptions['stderr']) {
     this.#forward = forward;
   }
 
   /** The pool options: `env` (extended with ANNOUNCE=1) and a `stderr` callback that collects the lines. */
-  options(env: TransformOptions['env'] = {}): Pick<TransformOptions, 'env' | 'stderr'> {
+  options(env: PoolOptions['env'] = {}): Pick<PoolOptions, 'env' | 'stderr'> {
     const forward = this.#forward;
     return {
       env: { ...env, ANNOUNCE: '1' },

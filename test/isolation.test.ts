@@ -1,10 +1,10 @@
 // A transform's output belongs to the message it answers and to no other: duplicate, early and guessed
 // answers, spoofed context fields, slow starts, and the bounds of the pool's options.
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, type TransformOptions, type TransformPool } from '../src/index.ts';
+import { createTransformPool, type PoolOptions, type TransformPool } from '../src/index.ts';
 import { nodeFixture, track } from './_utils.ts';
 
-function createPool(options: TransformOptions): TransformPool {
+function createPool(options: PoolOptions): TransformPool {
   return track(createTransformPool({ stderr: 'ignore', ...options }));
 }
 
@@ -199,7 +199,7 @@ describe('start-up', () => {
 describe('processes', () => {
   function construct(processes: unknown): unknown {
     try {
-      const pool = createTransformPool({ command: 'cat', processes } as unknown as TransformOptions);
+      const pool = createTransformPool({ command: 'cat', processes } as unknown as PoolOptions);
       void pool.close({ timeout: 0 });
       return pool;
     } catch (error) {

@@ -17,7 +17,7 @@ const denoManifest = JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')) a
 describe('the package', () => {
   it('exports the same entry points to npm and Deno, types first, all built', () => {
     const entries = Object.keys(manifest.exports).filter((key) => key !== './package.json');
-    expect(entries).toEqual(['.', './child', './wire']);
+    expect(entries).toEqual(['.', './child', './wire', './hono']);
     expect(Object.keys(denoManifest.exports)).toEqual(entries);
     for (const key of entries) {
       const target = manifest.exports[key] as { types: string; default: string };
@@ -46,6 +46,18 @@ describe('the package', () => {
     expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
   });
 
+  it('loads the Hono entry without hono at run time: hono is an optional peer', () => {
+    const manifestPeers = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+      devDependencies: Record<string, string>;
+    };
+    expect(manifestPeers.peerDependenciesMeta.hono?.optional).toBe(true);
+    expect(manifestPeers.devDependencies.hono).toBeDefined();
+    const built = readFileSync(join(root, 'dist', 'hono', 'index.js'), 'utf8');
+    // Its import of hono is for types only, erased from the build (the JSDoc example may name hono).
+    expect(built).not.toMatch(/^\s*(import|export)\b[^;]*['"]hono['"/]|import\(\s*['"]hono/m);
+  });
+
   it('is imported by name from plain Node in another folder', async () => {
     const consumer = mkdtempSync(join(tmpdir(), 'consumer-'));
     mkdirSync(join(consumer, 'node_modules'));
@@ -59,10 +71,11 @@ describe('the package', () => {
       `import * as main from 'subprocess-transform';
 import * as child from 'subprocess-transform/child';
 import * as wire from 'subprocess-transform/wire';
+import * as hono from 'subprocess-transform/hono';
 const handler = main.withTransform(() => new Response('by name'), { command: ['cat'], processes: 1 });
 const text = await (await handler(new Request('http://localhost/'))).text();
 await handler.pool.close();
-console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object.keys(child).sort(), wire: Object.keys(wire).sort() }));
+console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object.keys(child).sort(), wire: Object.keys(wire).sort(), hono: Object.keys(hono).sort() }));
 `,
     );
     const { stdout } = await execa(process.execPath, ['main.js'], { cwd: consumer });
@@ -84,6 +97,7 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
         'parseResponses',
         'serializeResponse',
       ],
+      hono: ['transform'],
     });
   });
 });

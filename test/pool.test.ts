@@ -1,7 +1,12 @@
 import { createHash, getRandomValues } from 'node:crypto';
 import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, withTransform } from '../src/index.ts';
+import {
+  createTransformPool,
+  type PoolOptions,
+  type SharedPoolOptions,
+  withTransform,
+} from '../src/index.ts';
 import { exists, listChildren, nodeFixture, track, transformChildren, waitFor } from './_utils.ts';
 
 const MiB = 1024 * 1024;
@@ -346,6 +351,84 @@ describe('stats().processes', () => {
   });
 });
 
+describe('pool options and selection options', () => {
+  it('createTransformPool refuses selection options with a TypeError naming the key', () => {
+    for (const key of ['shouldTransform', 'contentType', 'afterTransform', 'onError']) {
+      const options = { command: 'cat', processes: 1, [key]: key === 'contentType' ? 'text/html' : () => {} };
+      expect(() => createTransformPool(options as PoolOptions)).toThrow(TypeError);
+      expect(() => createTransformPool(options as PoolOptions)).toThrow(`got \`${key}\``);
+    }
+  });
+
+  it('a shared pool selects with { pool, contentType }, and a bare pool with the defaults', async () => {
+    const pool = track(
+      createTransformPool({ command: nodeFixture('upper.mjs'), processes: 1, stderr: 'ignore' }),
+    );
+    const json = () => Response.json({ a: 'b' });
+    const pages = withTransform(json, { pool, contentType: 'text/html' });
+    const everything = withTransform(json, pool);
+    expect(pages.pool).toBe(pool);
+    expect(await (await pages(new Request('http://t/'))).text()).toBe('{"a":"b"}');
+    expect(await (await everything(new Request('http://t/'))).text()).toBe('{"A":"B"}');
+    expect(pool.stats().ok).toBe(1);
+  });
+
+  it('refuses pool options next to a shared pool', () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
+    const options = { pool, processes: 2 } as unknown as SharedPoolOptions;
+    expect(() => withTransform(() => new Response('x'), options)).toThrow(TypeError);
+    expect(() => withTransform(() => new Response('x'), options)).toThrow(/got `processes`/);
+  });
+
+  it('a shared pool with decode: false is skipped for encoded responses', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1, decode: false }));
+    const original = new Response(gzipSync('x'), { headers: { 'content-encoding': 'gzip' } });
+    expect(await withTransform(() => original, { pool })(new Request('http://t/'))).toBe(original);
+    expect(pool.stats().ok).toBe(0);
+  });
+});
+
+describe('a pool from another copy of the package', () => {
+  // dist/ is the same code loaded as a second module graph: its Pool and TransformError are other classes.
+  const other = () =>
+    import(new URL('../dist/index.js', import.meta.url).href) as Promise<typeof import('../src/index.ts')>;
+
+  it('is shared through its public transform(), with the selection applied here', async () => {
+    const { createTransformPool: createOtherPool } = await other();
+    const pool = track(
+      createOtherPool({ command: nodeFixture('upper.mjs'), processes: 1, stderr: 'ignore' }),
+    );
+    const handler = (request: Request) =>
+      new Response('page', {
+        headers: { 'content-type': new URL(request.url).searchParams.get('type') ?? '' },
+      });
+    const pages = withTransform(handler, { pool, contentType: 'text/html' });
+    expect(await (await pages(new Request('http://t/?type=text/html'))).text()).toBe('PAGE');
+    expect(await (await pages(new Request('http://t/?type=application/json'))).text()).toBe('page');
+    const everything = withTransform(handler, pool);
+    expect(await (await everything(new Request('http://t/?type=application/json'))).text()).toBe('PAGE');
+  });
+
+  it("answers its errors as this copy's errors: the status, or the unread original", async () => {
+    const { createTransformPool: createOtherPool } = await other();
+    const pool = createOtherPool({ command: 'cat', processes: 1 });
+    await pool.close();
+    const respond = withTransform(() => new Response('x'), pool);
+    const failed = await respond(new Request('http://t/'));
+    expect(failed.status).toBe(503);
+    expect(failed.headers.get('retry-after')).toBe('1');
+    const passthrough = withTransform(() => new Response('original'), { pool, onError: 'passthrough' });
+    expect(await (await passthrough(new Request('http://t/'))).text()).toBe('original');
+  });
+
+  it('keeps its decode: false for selection', async () => {
+    const { createTransformPool: createOtherPool } = await other();
+    const pool = track(createOtherPool({ command: 'cat', processes: 1, decode: false }));
+    const original = new Response(gzipSync('x'), { headers: { 'content-encoding': 'gzip' } });
+    expect(await withTransform(() => original, pool)(new Request('http://t/'))).toBe(original);
+  });
+});
+
 describe('close()', () => {
   it('leaves no child process behind, and later calls fail with ERR_TRANSFORM_CLOSED', async () => {
     const pool = createTransformPool({ command: nodeFixture('upper.mjs'), processes: 2, stderr: 'ignore' });
@@ -360,6 +443,16 @@ describe('close()', () => {
       code: 'ERR_TRANSFORM_CLOSED',
       status: 503,
     });
+  });
+
+  it("leaves a response it refused unread, still the caller's to send", async () => {
+    const pool = createTransformPool({ command: 'cat', processes: 1 });
+    await pool.close();
+    const refused = new Response('original');
+    await expect(pool.transform(refused)).rejects.toMatchObject({ code: 'ERR_TRANSFORM_CLOSED' });
+    expect(await refused.text()).toBe('original');
+    const handler = withTransform(() => new Response('original'), { pool, onError: 'passthrough' });
+    expect(await (await handler(new Request('http://t/'))).text()).toBe('original');
   });
 
   it('lets work in flight finish', async () => {

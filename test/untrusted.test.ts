@@ -1,9 +1,9 @@
 // A transform you do not trust: it gets none of the server's environment, and may run as another user.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createTransformPool, type TransformOptions, type TransformPool } from '../src/index.ts';
+import { createTransformPool, type PoolOptions, type TransformPool } from '../src/index.ts';
 import { fixture, nodeFixture, track } from './_utils.ts';
 
-function createPool(options: TransformOptions): TransformPool {
+function createPool(options: PoolOptions): TransformPool {
   return track(createTransformPool({ stderr: 'ignore', processes: 1, ...options }));
 }
 

@@ -352,7 +352,9 @@ export class Exchange {
     const state = this.#state;
     if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
     this.#timer.stop();
-    this.#encoder.cancel();
+    // A body never read (refused, aborted or timed out while queued) stays the caller's, still sendable:
+    // onError 'passthrough' returns it, and a caller who does not send it cancels it.
+    if (this.#taken > 0 || this.#next !== undefined) this.#encoder.cancel();
     this.#state = { kind: 'failed' };
   }
 

@@ -1,8 +1,9 @@
 import { decodeContent } from '../decode.ts';
 import { TransformError } from '../errors.ts';
-import { type ResolvedOptions, resolveOptions, type TransformOptions } from '../options.ts';
+import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
 import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
+import { POOL_BRAND, type PoolBrand } from './brand.ts';
 import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
@@ -21,7 +22,12 @@ export interface TransformInit {
 
 /** A pool of long-lived transform processes. */
 export interface TransformPool extends AsyncDisposable {
-  /** Send a response through a transform process; rejects with a {@link TransformError}. */
+  /**
+   * Send a response through a transform process; rejects with a {@link TransformError}. It always
+   * transforms: which responses to send is for `withTransform` and the Hono middleware to decide. A response
+   * it rejects before reading any of its body (closed pool, full queue, client gone while queued) is left
+   * unread, the caller's to send or cancel.
+   */
   transform(response: Response, init?: TransformInit): Promise<Response>;
   stats(): PoolStats;
   /** Replace every process with a fresh one, without failing a transform in flight. */
@@ -82,6 +88,7 @@ function describeStartFailure(exit: ProcessExit): string {
  */
 export class Pool implements TransformPool {
   readonly options: ResolvedOptions;
+  readonly [POOL_BRAND]: PoolBrand;
   /** Processes that take work. */
   readonly #serving = new Set<TransformProcess>();
   /** Every process not yet exited, retiring ones included. */
@@ -99,8 +106,9 @@ export class Pool implements TransformPool {
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #events: ProcessEventSink;
 
-  constructor(options: TransformOptions) {
+  constructor(options: PoolOptions) {
     this.options = resolveOptions(options);
+    this[POOL_BRAND] = Object.freeze({ decode: this.options.decode });
     this.#events = new ProcessEventSink(this.options.onEvent);
     this.#watchdog = GroupWatchdog.start();
     this.#fill();
@@ -405,9 +413,10 @@ export class Pool implements TransformPool {
 
 /**
  * Create a pool of long-lived transform processes. Processes start at once, so the first response meets a
- * warm one.
+ * warm one. A pool transforms every response it is given; share it between handlers with
+ * `withTransform(handler, pool)`, or `withTransform(handler, { pool, contentType })` to select responses.
  *
- * @param options The command and how to run it.
+ * @param options The command and how to run it: pool options only (selection options are a `TypeError`).
  * @returns The pool; `close()` it (or `await using` it) when done.
  * @example
  * ```ts
@@ -417,6 +426,6 @@ export class Pool implements TransformPool {
  * console.log(await response.text()); // 'hello'
  * ```
  */
-export function createTransformPool(options: TransformOptions): TransformPool {
+export function createTransformPool(options: PoolOptions): TransformPool {
   return new Pool(options);
 }
