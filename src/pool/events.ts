@@ -13,14 +13,14 @@ interface EventBase {
 /**
  * A process event, for loggers and metrics: `spawn`; `exit` with its code or signal and why; a
  * `protocol-error` with the first offending bytes, escaped; a `transform-error` with the transform's
- * reason; a start `backoff` with its delay (`pid` is the process whose failure started it).
+ * reason; a start `backoff` with its delay and why the last start failed (`pid` is that process's).
  */
 export type ProcessEvent =
   | ({ type: 'spawn' } & EventBase)
   | ({ type: 'exit'; code: number | undefined; signal: string | undefined; reason: ExitReason } & EventBase)
   | ({ type: 'protocol-error'; message: string; bytes: string } & EventBase)
   | ({ type: 'transform-error'; reason: string } & EventBase)
-  | ({ type: 'backoff'; delay: number; failures: number } & EventBase);
+  | ({ type: 'backoff'; delay: number; failures: number; reason: string } & EventBase);
 
 /** The `node:diagnostics_channel` channel every process event is published on. */
 export const DIAGNOSTICS_CHANNEL = 'subprocess-transform:process';
@@ -53,7 +53,7 @@ export function describeEvent(event: ProcessEvent): string | undefined {
     case 'transform-error':
       return `${who} could not transform a response: ${event.reason}`;
     case 'backoff':
-      return `${who} failed at start ${event.failures} times in a row; next start in ${event.delay} ms`;
+      return `${who} ${event.reason}; failed at start ${event.failures} times in a row, next start in ${event.delay} ms`;
   }
 }
 

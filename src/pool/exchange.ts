@@ -53,7 +53,7 @@ const DRAIN_MAX_MS = 1000;
  * queued -> running (begin) -> streaming (onHead) -> done (onDone);
  * running | streaming -> discarding (Transform-Error, or the client left: the answer is read and dropped,
  * so the process stays in step) -> done;
- * running -> queued (onFailed, found dead: retried once);
+ * running -> queued (onFailed, its process gone for a reason not this message's: retried once);
  * any but done -> failed (a failure that ends the process's part too).
  */
 type State =
@@ -277,19 +277,15 @@ export class Exchange {
   }
 
   /**
-   * Its process failed or exited in the middle of it. `foundDead`: the process was gone before it read this
-   * message, so it is retried once elsewhere, as long as nothing came back and what was read of the
-   * handler's body can be sent again.
+   * Its process failed or exited in the middle of it. `unanswered`: the process is gone for a reason that is
+   * not this message's (it was dead before it read it, stopped by itself without a word, or wrote a stale
+   * answer to the message before), so it is retried once elsewhere, as long as no answer head came back
+   * and what was read of the handler's body can be sent again.
    */
-  onFailed(error: TransformError, foundDead: boolean): void {
+  onFailed(error: TransformError, unanswered: boolean): void {
     const state = this.#state;
     if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
-    const retry =
-      foundDead &&
-      state.kind === 'running' &&
-      this.#output === 'none' &&
-      this.#attempts === 1 &&
-      this.#taken <= 1;
+    const retry = unanswered && state.kind === 'running' && this.#attempts === 1 && this.#taken <= 1;
     if (retry) {
       this.#timer.stop();
       this.#state = { kind: 'queued' };
@@ -382,13 +378,18 @@ export class Exchange {
   #onTimeout(): void {
     const state = this.#state;
     if (state.kind !== 'running' && state.kind !== 'streaming' && state.kind !== 'discarding') return;
-    const what = {
-      none: state.host.answered ? 'did not answer' : 'did not answer its first message',
-      started: 'fell silent in the middle of its response',
-      answered: 'did not read the rest of its input',
-    }[this.#output];
-    const error = this.#error('ERR_TRANSFORM_TIMEOUT', `${what} within ${this.#timer.limit} ms`);
-    this.#giveUp(state.host, 'timeout', error);
+    const { timeout, startTimeout } = this.#init;
+    const what =
+      this.#output === 'none' && !state.host.answered
+        ? `did not answer its first message within startTimeout (${startTimeout} ms from its start)`
+        : `${
+            {
+              none: 'did not answer',
+              started: 'fell silent in the middle of its response',
+              answered: 'did not read the rest of its input',
+            }[this.#output]
+          } within ${timeout} ms`;
+    this.#giveUp(state.host, 'timeout', this.#error('ERR_TRANSFORM_TIMEOUT', what));
   }
 
   #resumeOutput(): void {

@@ -3,6 +3,7 @@ import { TransformError } from '../errors.ts';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
 import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
+import { StartBackoff } from './backoff.ts';
 import { POOL_BRAND, type PoolBrand } from './brand.ts';
 import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
@@ -39,12 +40,7 @@ export interface TransformPool extends AsyncDisposable {
   close(options?: { timeout?: number }): Promise<void>;
 }
 
-/** Backoff after the second start failure in a row, doubling up to the cap. */
-const BACKOFF_FIRST_MS = 100;
-const BACKOFF_MAX_MS = 10_000;
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
-/** A process that dies sooner than this without answering once counts as failing to start. */
-const STARTUP_WINDOW_MS = 2000;
 
 /** Wait for `promise`, or `ms` at most; the timer never outlives the wait. */
 async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'done' | 'expired'> {
@@ -57,28 +53,6 @@ async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'don
   } finally {
     clearTimeout(timer);
   }
-}
-
-function getBackoff(failures: number): number {
-  return failures < 2 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (failures - 2), BACKOFF_MAX_MS);
-}
-
-/**
- * Dying before the first answer is failing to start: soon after start (even with work in hand: with steady
- * traffic every new process gets some, and that must not become a spawn loop), killed by `startTimeout`, or
- * killed for breaking the protocol before answering once (a banner on stdout).
- */
-function isStartFailure(exit: ProcessExit): boolean {
-  if (exit.answered) return false;
-  if (exit.spawnFailed || exit.reason === 'timeout' || exit.reason === 'protocol') return true;
-  return exit.reason === 'crash' && exit.uptime <= STARTUP_WINDOW_MS;
-}
-
-function describeStartFailure(exit: ProcessExit): string {
-  if (exit.spawnFailed) return 'could not be started';
-  if (exit.reason === 'timeout') return 'did not answer within startTimeout';
-  if (exit.reason === 'protocol') return 'broke the protocol before its first answer';
-  return 'exited before its first answer';
 }
 
 /**
@@ -100,9 +74,7 @@ export class Pool implements TransformPool {
   readonly #watchdog: GroupWatchdog;
   #closed = false;
   #closing: Promise<void> | undefined;
-  #startFailures = 0;
-  #lastStartFailure: TransformError | undefined;
-  #backoffUntil = 0;
+  readonly #backoff: StartBackoff;
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #events: ProcessEventSink;
 
@@ -110,6 +82,7 @@ export class Pool implements TransformPool {
     this.options = resolveOptions(options);
     this[POOL_BRAND] = Object.freeze({ decode: this.options.decode });
     this.#events = new ProcessEventSink(this.options.onEvent);
+    this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
     this.#fill();
   }
@@ -245,8 +218,8 @@ export class Pool implements TransformPool {
     }
     if (this.#idle.length > 0) return undefined;
     // No process to wait for, and none will start soon: fail fast instead of queueing behind a crash loop.
-    if (this.#serving.size === 0 && this.#backoffUntil > Date.now()) {
-      return this.#startFailedError();
+    if (this.#serving.size === 0 && this.#backoff.wait > 0) {
+      return this.#backoff.createError();
     }
     if (this.#queue.length >= this.options.maxQueue) {
       return new TransformError(
@@ -256,22 +229,6 @@ export class Pool implements TransformPool {
       );
     }
     return undefined;
-  }
-
-  #startFailedError(): TransformError {
-    const last = this.#lastStartFailure;
-    const wait = Math.max(0, this.#backoffUntil - Date.now());
-    return new TransformError(
-      'ERR_TRANSFORM_SPAWN',
-      `Transform "${this.options.commandText}" keeps failing at start (${this.#startFailures} times in a row); next start in ${wait} ms`,
-      {
-        cause: last,
-        command: this.options.commandText,
-        exitCode: last?.exitCode,
-        signal: last?.signal,
-        stderr: last?.stderr,
-      },
-    );
   }
 
   #enqueue(exchange: Exchange): void {
@@ -312,7 +269,7 @@ export class Pool implements TransformPool {
   /** Start processes until the pool is full, unless closing or backing off. */
   #fill(): void {
     if (this.#closed) return;
-    const wait = this.#backoffUntil - Date.now();
+    const wait = this.#backoff.wait;
     if (wait > 0) {
       this.#backoffTimer ??= setTimeout(() => {
         this.#backoffTimer = undefined;
@@ -375,26 +332,14 @@ export class Pool implements TransformPool {
     this.#stats.exited++;
     this.#alive.delete(process);
     this.#forget(process);
-    if (isStartFailure(exit)) {
-      this.#startFailures++;
-      this.#lastStartFailure = new TransformError(
-        exit.spawnFailed ? 'ERR_TRANSFORM_SPAWN' : 'ERR_TRANSFORM_EXIT',
-        `Transform "${this.options.commandText}" (pid ${process.pid}) ${describeStartFailure(exit)}`,
-        { command: this.options.commandText, pid: process.pid, exitCode: exit.exitCode, signal: exit.signal },
-      );
-      const delay = getBackoff(this.#startFailures);
-      this.#backoffUntil = Date.now() + delay;
-      if (delay > 0) {
-        this.#events.emit({
-          type: 'backoff',
-          pid: process.pid ?? 0,
-          command: this.options.commandText,
-          delay,
-          failures: this.#startFailures,
-        });
-      }
-    } else {
-      this.#startFailures = 0;
+    const backoff = this.#backoff.record(process.pid, exit);
+    if (backoff !== undefined) {
+      this.#events.emit({
+        type: 'backoff',
+        pid: process.pid ?? 0,
+        command: this.options.commandText,
+        ...backoff,
+      });
     }
     this.#fill();
     this.#drainQueueIfNoProcess();
@@ -406,8 +351,8 @@ export class Pool implements TransformPool {
       this.#onIdle(this.#idle.shift() as TransformProcess);
       return;
     }
-    if (this.#serving.size > 0 || this.#backoffUntil <= Date.now()) return;
-    for (const exchange of this.#queue.splice(0)) exchange.reject(this.#startFailedError());
+    if (this.#serving.size > 0 || this.#backoff.wait === 0) return;
+    for (const exchange of this.#queue.splice(0)) exchange.reject(this.#backoff.createError());
   }
 }
 

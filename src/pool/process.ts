@@ -2,6 +2,7 @@ import { TransformError, type TransformErrorCode } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import { describeCause } from './backoff.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess } from './group-process.ts';
@@ -19,6 +20,10 @@ export interface ProcessExit {
   answered: boolean;
   /** Milliseconds it ran. */
   uptime: number;
+  /** Why it could not be started, when it could not. */
+  cause: unknown;
+  /** The last few KiB of its stderr, when captured. */
+  stderr: string | undefined;
 }
 
 /** What the pool hears from a process; events flow one way, process to pool. */
@@ -86,6 +91,10 @@ export class TransformProcess implements ExchangeHost {
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
   readonly #ids: RequestIdCheck;
+  /** The id of the last message it answered, to tell a late second answer to it from a wrong one. */
+  #previousId: string | undefined;
+  /** The protocol error of a stale answer, found while parsing a read. */
+  #staleAnswer: TransformError | undefined;
   #onceClosed!: () => void;
   /** Settles once the process has exited and its pipes are closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -168,7 +177,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   /** Stop now: fail what is in flight with `error`, SIGTERM to the process group, SIGKILL after a grace. */
-  kill(reason: ExitReason, error?: TransformError): void {
+  kill(reason: ExitReason, error?: TransformError, unanswered = false): void {
     const state = this.#state;
     if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
     const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
@@ -183,7 +192,7 @@ export class TransformProcess implements ExchangeHost {
     this.#events.onRetire(this);
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
-    if (error !== undefined) work?.exchange.onFailed(error, false);
+    if (error !== undefined) work?.exchange.onFailed(error, unanswered);
     this.#child.terminate();
   }
 
@@ -260,15 +269,24 @@ export class TransformProcess implements ExchangeHost {
   #onMessageBegin(): void {
     const work = this.#work();
     if (work.answered) {
-      throw this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote a second response for one message');
+      throw this.createError(
+        'ERR_TRANSFORM_PROTOCOL',
+        'wrote more after its answer: a second response, or a body longer than its Content-Length',
+      );
     }
     work.exchange.onMessageBegin();
   }
 
   #onHead(head: ResponseHead): void {
     const work = this.#work();
-    const idProblem = this.#ids.check(work.exchange.id, head.context.get('id'));
-    if (idProblem !== undefined) throw this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
+    const id = head.context.get('id');
+    const idProblem = this.#ids.check(work.exchange.id, id);
+    if (idProblem !== undefined) {
+      const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
+      // A second answer to the message before: provably not this message's answer, nor its fault.
+      if (id !== undefined && id === this.#previousId) this.#staleAnswer = error;
+      throw error;
+    }
     this.#answered = true;
     // It will send nothing more (RFC 9112 section 9.6).
     if (head.close) work.retireAfter ??= 'recycle';
@@ -302,6 +320,15 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #onOutputEnd(): void {
+    const state = this.#state;
+    // Stopping already: its output is not read any more, and an error found in it was reported once.
+    if (state.kind === 'stopping' || state.kind === 'exited') return;
+    if (state.kind !== 'busy' || (!state.exchange.hasOutput && this.#parser.idle)) {
+      // It closed its stdout while it had nothing to say: it can never answer again.
+      const error = this.createError('ERR_TRANSFORM_EXIT', 'closed its stdout before answering');
+      this.kill('crash', state.kind === 'busy' ? error : undefined, true);
+      return;
+    }
     try {
       // Completes a body delimited by the end of output; a cut-off message is left to the exit to report.
       this.#parser.end();
@@ -331,6 +358,7 @@ export class TransformProcess implements ExchangeHost {
     if (state.kind !== 'busy' || !state.written || !state.answered) return;
     const { exchange, retireAfter } = state;
     this.transforms++;
+    this.#previousId = exchange.id;
     // The last chunk may have filled the reader's queue: the next transform must find output flowing.
     this.#child.resumeOutput();
     this.#child.setRef(false);
@@ -381,7 +409,7 @@ export class TransformProcess implements ExchangeHost {
       message: reason.message,
       bytes: escapeBytes(chunk.subarray(at, at + OFFENDING_BYTES)),
     });
-    this.kill('protocol', reason);
+    this.kill('protocol', reason, reason === this.#staleAnswer);
   }
 
   #onClosed(result: ClosedResult): void {
@@ -395,6 +423,8 @@ export class TransformProcess implements ExchangeHost {
       reason: state.kind === 'stopping' ? state.reason : 'crash',
       answered: this.#answered,
       uptime: Date.now() - this.startedAt,
+      cause: result.cause,
+      stderr: this.#child.stderrTail,
     };
     const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
     if (work !== undefined) {
@@ -405,7 +435,11 @@ export class TransformProcess implements ExchangeHost {
             { cause: result.cause, command: this.#options.commandText },
           )
         : this.#exitError(exit);
-      work.exchange.onFailed(reason, !spawnFailed && work.foundDead);
+      // Dead before it read the message, or it stopped by itself (code 0) without a word for it: it was
+      // done, not crashed by this message. A crash (any other code, a signal) is never retried.
+      const stopped = exit.reason === 'crash' && exit.exitCode === 0 && exit.signal === undefined;
+      const unanswered = !spawnFailed && !work.exchange.hasOutput && (work.foundDead || stopped);
+      work.exchange.onFailed(reason, unanswered);
     }
     if (!spawnFailed) {
       this.#sink.emit({
@@ -438,14 +472,4 @@ function byteLength(batch: readonly Uint8Array[]): number {
   let size = 0;
   for (const view of batch) size += view.byteLength;
   return size;
-}
-
-function describeCause(cause: unknown): string {
-  if (cause instanceof Error) {
-    const code = (cause as { code?: unknown }).code;
-    return typeof code === 'string'
-      ? `${code}: ${cause.message.split('\n')[0]}`
-      : (cause.message.split('\n')[0] ?? '');
-  }
-  return String(cause);
 }
