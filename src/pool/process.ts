@@ -464,6 +464,7 @@ export class TransformProcess implements ExchangeHost {
 
   /** Its framing can no longer be trusted: fail what is in flight, never read another byte, replace it. */
   #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
+    if (this.#state.kind === 'stopping' && this.#state.signalled) return; // killed: its output is not read
     const reason =
       error instanceof TransformError
         ? error
