@@ -1,19 +1,46 @@
-// Print vitest's JSON report as the plain closing line CI reads: "N passed, N failed[, N skipped]".
+// Add up the vitest JSON reports of every runtime (test/run.mjs writes one per runtime) and print the plain
+// closing line CI reads: "N passed, N failed[, N skipped]". Fails if a report is missing, stale or failed.
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2] ?? '.vitest-results.json';
-let report;
-try {
-  report = JSON.parse(readFileSync(file, 'utf8'));
-} catch (error) {
-  console.error(`No vitest report at ${file}: ${error.message}`);
-  process.exit(1);
+const RUNTIMES = ['node', 'bun', 'deno'];
+const reportOf = (runtime) => (runtime === 'node' ? file : file.replace(/\.json$/, `.${runtime}.json`));
+
+const problems = [];
+const totals = { passed: 0, failed: 0, skipped: 0, total: 0 };
+let nodeStart;
+for (const runtime of RUNTIMES) {
+  const path = reportOf(runtime);
+  let report;
+  try {
+    report = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    problems.push(`${runtime}: no vitest report at ${path}: ${error.message}`);
+    continue;
+  }
+  const {
+    numPassedTests: passed,
+    numFailedTests: failed,
+    numPendingTests: skipped,
+    numTotalTests: total,
+    numFailedTestSuites: failedSuites,
+    startTime,
+  } = report;
+  totals.passed += passed;
+  totals.failed += failed;
+  totals.skipped += skipped;
+  totals.total += total;
+  console.log(`${runtime}: ${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+  if (failed > 0 || failedSuites > 0 || report.success === false) {
+    problems.push(`${runtime}: ${failed} tests and ${failedSuites} files or suites failed`);
+  }
+  if (total === 0 || passed === 0) problems.push(`${runtime}: no test passed`);
+  // test/run.mjs runs Node first: a report older than Node's is left from an earlier run.
+  if (runtime === 'node') nodeStart = startTime;
+  else if (nodeStart !== undefined && startTime < nodeStart)
+    problems.push(`${runtime}: ${path} is from an earlier run`);
 }
-const {
-  numPassedTests: passed,
-  numFailedTests: failed,
-  numPendingTests: skipped,
-  numTotalTests: total,
-} = report;
+for (const problem of problems) console.error(problem);
+const { passed, failed, skipped } = totals;
 console.log(`${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
-process.exit(failed === 0 && total > 0 && passed > 0 ? 0 : 1);
+process.exit(problems.length === 0 ? 0 : 1);

@@ -393,6 +393,8 @@ export class TransformProcess implements ExchangeHost {
 
   /** Its framing can no longer be trusted: fail what is in flight, never read another byte, replace it. */
   #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
+    // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
+    if (this.#state.kind === 'stopping' && this.#state.signalled) return;
     const reason =
       error instanceof TransformError
         ? error
