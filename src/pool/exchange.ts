@@ -138,6 +138,11 @@ export class Exchange {
     return this.#settled;
   }
 
+  /** Waiting again after a process it ran on was found dead or stopped. */
+  get retried(): boolean {
+    return this.#attempts > 0 && this.#state.kind === 'queued';
+  }
+
   /** The process wrote something for this message. */
   get hasOutput(): boolean {
     return this.#output !== 'none';

@@ -304,9 +304,10 @@ export class Pool implements TransformPool {
   }
 
   #onIdle(process: TransformProcess): void {
-    const next = this.#queue.shift();
-    if (next !== undefined) {
-      process.run(next);
+    const index = this.#pickFor(process);
+    if (index !== -1) {
+      const [next] = this.#queue.splice(index, 1);
+      process.run(next as Exchange);
       return;
     }
     if (this.#closed) {
@@ -314,6 +315,20 @@ export class Pool implements TransformPool {
       return;
     }
     this.#idle.push(process);
+  }
+
+  /**
+   * Which waiting transform `process` takes: the first, but a retried one (its process was found dead or
+   * stopped) waits for a process that has not answered yet while there is one, since one that has may be
+   * about to stop as the last one did. -1: none.
+   */
+  #pickFor(process: TransformProcess): number {
+    const first = this.#queue[0];
+    if (first === undefined) return -1;
+    if (!first.retried || !process.answered) return 0;
+    for (const other of this.#serving)
+      if (!other.answered) return this.#queue.findIndex((queued) => !queued.retried);
+    return 0;
   }
 
   #onRetire(process: TransformProcess): void {

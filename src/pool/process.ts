@@ -189,10 +189,11 @@ export class TransformProcess implements ExchangeHost {
       // Failed now with `error`, or at the exit with what the exit says.
       work: error === undefined ? work : undefined,
     };
-    this.#events.onRetire(this);
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
+    // The exchange first: a retry goes back to the head of the queue before a replacement can take work.
     if (error !== undefined) work?.exchange.onFailed(error, unanswered);
+    this.#events.onRetire(this);
     this.#child.terminate();
   }
 
@@ -261,9 +262,19 @@ export class TransformProcess implements ExchangeHost {
     return `Transform "${this.#options.commandText}" (pid ${this.pid ?? 'none'})`;
   }
 
-  /** Its stdin is gone: it can take no more input, so it is of no use even if it lingers. */
+  /**
+   * Its stdin is gone: it can take no more input, so it is of no use even if it lingers. A message it was
+   * found dead on is retried now, before a replacement takes other work; any other fails at the exit, with
+   * the exit code.
+   */
   #onInputError(): void {
-    if (this.#state.kind !== 'exited' && this.#state.kind !== 'stopping') this.kill('crash');
+    const state = this.#state;
+    if (state.kind === 'exited' || state.kind === 'stopping') return;
+    if (state.kind === 'busy' && state.foundDead && !state.exchange.hasOutput) {
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      return;
+    }
+    this.kill('crash');
   }
 
   #onMessageBegin(): void {
@@ -429,7 +440,11 @@ export class TransformProcess implements ExchangeHost {
       stderr: this.#child.stderrTail,
     };
     const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
-    if (work !== undefined) {
+    if (work?.answered) {
+      // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
+      this.transforms++;
+      work.exchange.onDone();
+    } else if (work !== undefined) {
       const reason = spawnFailed
         ? new TransformError(
             'ERR_TRANSFORM_SPAWN',

@@ -1,0 +1,63 @@
+// A misbehaving process costs at most the request it was handling: the request that happens to be sent to it
+// next, which it never answered, is retried once on a fresh process instead of failing with it.
+import { describe, expect, it } from 'vitest';
+import { createTransformPool, type PoolOptions, type ProcessEvent } from '../src/index.ts';
+import { nodeFixture, track } from './_utils.ts';
+
+function createPool(options: PoolOptions) {
+  return track(createTransformPool({ stderr: 'ignore', processes: 1, ...options }));
+}
+
+async function outcomeOf(promise: Promise<Response>): Promise<string> {
+  return promise.then(
+    (response) => response.text(),
+    (error: { code?: string }) => `rejected ${error.code}`,
+  );
+}
+
+describe('the request after a misbehaving answer', () => {
+  it('is retried when the process exits with code 0 right after answering the one before', async () => {
+    const pool = createPool({ command: nodeFixture('exits-after-answer.mjs') });
+    const bodies = Array.from({ length: 8 }, (_, index) => `body ${index}`);
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual(bodies);
+    expect(pool.stats()).toMatchObject({ ok: 8, failed: 0 });
+  });
+
+  it('is retried when a stale second answer to the message before arrives ahead of its own', async () => {
+    const pool = createPool({ command: nodeFixture('duplicate-before-next.mjs') });
+    for (let round = 0; round < 5; round++) {
+      expect(await outcomeOf(pool.transform(new Response('dup')))).toBe('echo dup');
+      // Its process writes the stale duplicate first: it is killed, and this message runs on the next one.
+      expect(await outcomeOf(pool.transform(new Response(`next ${round}`)))).toBe(`echo next ${round}`);
+    }
+    expect(pool.stats()).toMatchObject({ ok: 10, failed: 0, exited: 5 });
+  });
+
+  it('still fails when the answer is not stale but wrong: a transform that crashes on its input is not retried', async () => {
+    const pool = createPool({ command: nodeFixture('crash-before-output.mjs') });
+    expect(await outcomeOf(pool.transform(new Response('crash')))).toBe('rejected ERR_TRANSFORM_EXIT');
+    expect(pool.stats()).toMatchObject({ failed: 1 });
+  });
+
+  it('goes to a fresh process when the one it would have met closed its stdout while idle', async () => {
+    // Ten minutes: a transform sent to the process with no stdout would wait that long, past the test's limit.
+    const pool = createPool({ command: nodeFixture('closes-stdout.mjs'), timeout: 600_000 });
+    expect(await outcomeOf(pool.transform(new Response('close')))).toBe('close');
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('after');
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 0 });
+  });
+});
+
+describe('protocol errors', () => {
+  it('are reported once each, however the rest of the output ends', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = createPool({ command: nodeFixture('wrong-id.mjs'), onEvent: (event) => events.push(event) });
+    for (let round = 0; round < 3; round++) {
+      expect(await outcomeOf(pool.transform(new Response('wrong')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    }
+    await pool.close();
+    expect(events.filter((event) => event.type === 'protocol-error')).toHaveLength(3);
+    expect(events.filter((event) => event.type === 'exit' && event.reason === 'protocol')).toHaveLength(3);
+  });
+});

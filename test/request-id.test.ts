@@ -1,0 +1,31 @@
+// Request ids when a transform is allowed not to echo them: once it has echoed one, it must always.
+import { describe, expect, it } from 'vitest';
+import { createTransformPool } from '../src/index.ts';
+import { nodeFixture, track } from './_utils.ts';
+
+async function outcomeOf(promise: Promise<Response>): Promise<string> {
+  try {
+    return await (await promise).text();
+  } catch (error) {
+    return `rejected ${(error as { code?: string }).code ?? String(error)}`;
+  }
+}
+
+describe('request ids with requireRequestId: false', () => {
+  it('a transform that echoed Transform-Request-Id once and then stops is a protocol error, and is replaced', async () => {
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('stops-echoing-id.mjs'),
+        processes: 1,
+        requireRequestId: false,
+        stderr: 'ignore',
+      }),
+    );
+    // Never having echoed, omitting is allowed; once it echoed, omitting means it lost track of the ids.
+    expect(await outcomeOf(pool.transform(new Response('first')))).toBe('first');
+    expect(await outcomeOf(pool.transform(new Response('omit')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    // The process that broke the protocol is gone; a fresh one that has not echoed yet may omit the id.
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('after');
+    expect(pool.stats()).toMatchObject({ started: 2 });
+  });
+});
