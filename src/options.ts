@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { describeValue } from './describe-value.ts';
 import { formatCommand, parseCommand } from './pool/command.ts';
 import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
 import { type StderrOption, validateStderr } from './pool/stderr.ts';
@@ -139,7 +140,7 @@ const MAX_PROCESSES = 1024;
 function validateProcesses(value: unknown): number {
   if (value === undefined) return Math.min(availableParallelism(), MAX_PROCESSES);
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`processes\` to be a number, got ${typeof value}`);
+    throw new TypeError(`Expected \`processes\` to be a number, got ${describeValue(value)}`);
   }
   if (!Number.isInteger(value) || value < 1 || value > MAX_PROCESSES) {
     throw new RangeError(`Expected \`processes\` to be an integer from 1 to ${MAX_PROCESSES}, got ${value}`);
@@ -147,19 +148,40 @@ function validateProcesses(value: unknown): number {
   return value;
 }
 
+/** Highest user and group id a process can have (32 bits, less the -1 that means "unchanged"). */
+const MAX_ID = 2 ** 32 - 2;
+
+function validateCwd(value: unknown): string | undefined {
+  if (value === undefined || typeof value === 'string') return value;
+  throw new TypeError(`Expected \`cwd\` to be a string, got ${describeValue(value)}`);
+}
+
+function validateEnv(value: unknown): Record<string, string | undefined> | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new TypeError(`Expected \`env\` to be an object of strings, got ${describeValue(value)}`);
+  }
+  for (const [name, variable] of Object.entries(value)) {
+    if (variable !== undefined && typeof variable !== 'string') {
+      throw new TypeError(`Expected \`env.${name}\` to be a string, got ${describeValue(variable)}`);
+    }
+  }
+  return value as Record<string, string | undefined>;
+}
+
 function validateBoolean(name: string, value: unknown, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== 'boolean')
-    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${typeof value}`);
+    throw new TypeError(`Expected \`${name}\` to be a boolean, got ${describeValue(value)}`);
   return value;
 }
 
 function validateId(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number')
-    throw new TypeError(`Expected \`${name}\` to be a number, got ${typeof value}`);
-  if (!Number.isInteger(value) || value < 0) {
-    throw new RangeError(`Expected \`${name}\` to be a non-negative integer, got ${value}`);
+  if (typeof value !== 'number' || Number.isNaN(value))
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${describeValue(value)}`);
+  if (!Number.isInteger(value) || value < 0 || value > MAX_ID) {
+    throw new RangeError(`Expected \`${name}\` to be an integer from 0 to ${MAX_ID}, got ${value}`);
   }
   return value;
 }
@@ -167,7 +189,7 @@ function validateId(name: string, value: unknown): number | undefined {
 function validateCount(name: string, value: unknown, fallback: number, min: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`${name}\` to be a number, got ${typeof value}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${describeValue(value)}`);
   }
   if (value < min || (value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))) {
     throw new RangeError(`Expected \`${name}\` to be an integer of at least ${min}, got ${value}`);
@@ -177,7 +199,7 @@ function validateCount(name: string, value: unknown, fallback: number, min: numb
 
 function validateFunction<T>(name: string, value: T): T {
   if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`Expected \`${name}\` to be a function, got ${typeof value}`);
+    throw new TypeError(`Expected \`${name}\` to be a function, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -208,12 +230,12 @@ export function resolveOptions(options: PoolOptions): ResolvedOptions {
   }
   validatePoolOnly(options);
   const argv = parseCommand(options.command);
-  const timeout = validateTimeout(options.timeout ?? DEFAULTS.timeout);
+  const timeout = validateTimeout(options.timeout === undefined ? DEFAULTS.timeout : options.timeout);
   return {
     argv,
     commandText: formatCommand(argv),
-    cwd: options.cwd,
-    env: options.env,
+    cwd: validateCwd(options.cwd),
+    env: validateEnv(options.env),
     extendEnv: validateBoolean('extendEnv', options.extendEnv, true),
     uid: validateId('uid', options.uid),
     gid: validateId('gid', options.gid),

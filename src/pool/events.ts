@@ -1,4 +1,5 @@
 import { channel as getChannel } from 'node:diagnostics_channel';
+import { describeValue } from '../describe-value.ts';
 
 /** Why a process ended: it died by itself, or the pool ended it for this reason. */
 export type ExitReason = 'crash' | 'timeout' | 'recycle' | 'protocol' | 'close' | 'reload' | 'abort';
@@ -33,7 +34,7 @@ const channel = getChannel(DIAGNOSTICS_CHANNEL);
 export function validateOnEvent(value: unknown): ((event: ProcessEvent) => void) | undefined {
   if (value === undefined || typeof value === 'function')
     return value as ((event: ProcessEvent) => void) | undefined;
-  throw new TypeError(`Expected \`onEvent\` to be a function, got ${typeof value}`);
+  throw new TypeError(`Expected \`onEvent\` to be a function, got ${describeValue(value)}`);
 }
 
 /** The line printed for an event when no `onEvent` is given; undefined for routine ones. */

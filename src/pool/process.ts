@@ -5,7 +5,7 @@ import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import { describeCause } from './backoff.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
-import { type ClosedResult, GroupProcess } from './group-process.ts';
+import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { RequestIdCheck } from './request-id.ts';
 import type { GroupWatchdog } from './watchdog.ts';
 
@@ -93,6 +93,8 @@ export class TransformProcess implements ExchangeHost {
   readonly #ids: RequestIdCheck;
   /** The id of the last message it answered, to tell a late second answer to it from a wrong one. */
   #previousId: string | undefined;
+  /** Stops a process that closed its stdout in the middle of a message but did not exit. */
+  #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** The protocol error of a stale answer, found while parsing a read. */
   #staleAnswer: TransformError | undefined;
   #onceClosed!: () => void;
@@ -334,10 +336,19 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     // Stopping already: its output is not read any more, and an error found in it was reported once.
     if (state.kind === 'stopping' || state.kind === 'exited') return;
-    if (state.kind !== 'busy' || (!state.exchange.hasOutput && this.#parser.idle)) {
+    if (state.kind !== 'busy') {
       // It closed its stdout while it had nothing to say: it can never answer again.
-      const error = this.createError('ERR_TRANSFORM_EXIT', 'closed its stdout before answering');
-      this.kill('crash', state.kind === 'busy' ? error : undefined, true);
+      this.kill('crash');
+      return;
+    }
+    if (!state.exchange.hasOutput && this.#parser.idle) {
+      // Exiting, most likely: its exit code says whether its message crashed it. One that lingers without a
+      // stdout is stopped a grace later; like one that exits with code 0, it was done, and its message is
+      // retried.
+      this.#lingerTimer = setTimeout(() => {
+        const error = this.createError('ERR_TRANSFORM_EXIT', 'closed its stdout before answering');
+        this.kill('crash', error, true);
+      }, KILL_GRACE_MS);
       return;
     }
     try {
@@ -426,6 +437,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #onClosed(result: ClosedResult): void {
+    clearTimeout(this.#lingerTimer);
     const state = this.#state;
     this.#state = { kind: 'exited' };
     const spawnFailed = this.pid === undefined;
@@ -448,7 +460,7 @@ export class TransformProcess implements ExchangeHost {
       const reason = spawnFailed
         ? new TransformError(
             'ERR_TRANSFORM_SPAWN',
-            `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}`,
+            `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}${this.#options.cwd === undefined ? '' : ` (cwd "${this.#options.cwd}")`}`,
             { cause: result.cause, command: this.#options.commandText },
           )
         : this.#exitError(exit);

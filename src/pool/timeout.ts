@@ -1,9 +1,11 @@
+import { describeValue } from '../describe-value.ts';
+
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** Check a timeout option (`timeout`, `startTimeout`): milliseconds, 0 or Infinity for none. */
 export function validateTimeout(value: unknown, name = 'timeout'): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`${name}\` to be a number, got ${typeof value}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${describeValue(value)}`);
   }
   if (value < 0 || (value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))) {
     throw new RangeError(`Expected \`${name}\` to be a non-negative integer, got ${value}`);
