@@ -663,7 +663,7 @@ describe('ResponseDecoderStream', () => {
     await expect(decoder.readable.getReader().read()).rejects.toThrow(TypeError);
   });
 
-  it('errors the stream with the reason of an aborted writer, withholding the partial message', async () => {
+  it('errors the stream with the reason of an aborted writer, never completing the partial message', async () => {
     const decoder = new ResponseDecoderStream();
     const writer = decoder.writable.getWriter();
     void writer.write(latin1('HTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\na'));
@@ -672,7 +672,16 @@ describe('ResponseDecoderStream', () => {
     const aborting = writer.abort(reason);
     const reader = decoder.readable.getReader();
     expect((await reader.read()).value?.status).toBe(204);
-    await expect(reader.read()).rejects.toBe(reason);
+    // Node withholds the partial message; Deno may hand its head out first: then its body fails instead.
+    const outcome = await reader.read().then(
+      (result) =>
+        (result.value?.text() ?? Promise.resolve('ended')).then(
+          () => 'completed',
+          (error: unknown) => error,
+        ),
+      (error: unknown) => error,
+    );
+    expect(outcome).toBe(reason);
     await aborting;
   });
 });
