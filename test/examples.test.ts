@@ -238,11 +238,27 @@ describe('the README examples, run', () => {
   });
 
   it('deno.ts serves JSON rendered by render.js, both under deno', async () => {
-    const server = await startServer('npx', ['--no', '--', 'deno', 'run', '-A', 'deno.ts']);
-    const response = await fetch(new URL('/hello', server.url));
-    expect(response.status).toBe(200);
-    expect(response.headers.get('content-type')).toBe('text/html');
-    expect(await response.text()).toBe('<h1>/hello</h1><pre>{\n  &#34;hello&#34;: &#34;deno&#34;\n}</pre>');
+    // The command the README gives, flag included.
+    const server = await startServer('npx', [
+      '--no',
+      '--',
+      'deno',
+      'run',
+      '-A',
+      '--unstable-no-legacy-abort',
+      'deno.ts',
+    ]);
+    for (let request = 0; request < 2; request++) {
+      const response = await fetch(new URL('/hello', server.url));
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/html');
+      expect(await response.text()).toBe('<h1>/hello</h1><pre>{\n  &#34;hello&#34;: &#34;deno&#34;\n}</pre>');
+    }
+    // Stopped, all it printed is in: a reader following the README sees no notice about request.signal.
+    const exited = new Promise((resolve) => server.process.once('exit', resolve));
+    process.kill(-(server.process.pid as number), 'SIGTERM');
+    await exited;
+    expect(server.output()).not.toMatch(/legacy/i);
   });
 
   for (const runtime of ['bun', 'deno']) {
