@@ -32,33 +32,45 @@ export interface ProcInfo {
   state: string;
   ppid: number;
   pgrp: number;
+  /** Its command line; empty once it is a zombie. */
+  argv: string[];
 }
 
-function readStat(pid: number): ProcInfo | undefined {
+/** What /proc says of `pid`, or undefined once it is gone. */
+export function readProcess(pid: number): ProcInfo | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // The command name may hold spaces and parentheses: the fields after it follow the last ')'.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { pid, state: fields[0] as string, ppid: Number(fields[1]), pgrp: Number(fields[2]) };
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
+    return { pid, state: fields[0] as string, ppid: Number(fields[1]), pgrp: Number(fields[2]), argv };
   } catch {
     return undefined;
   }
 }
 
+/** Every process on the machine. */
+export function listProcesses(): ProcInfo[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .map((entry) => readProcess(Number(entry)))
+    .filter((info) => info !== undefined);
+}
+
 /** Children of this test process, zombies included. */
 export function listChildren(): ProcInfo[] {
-  const children: ProcInfo[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const info = readStat(Number(entry));
-    if (info?.ppid === process.pid) children.push(info);
-  }
-  return children;
+  return listProcesses().filter((info) => info.ppid === process.pid);
+}
+
+/** Running: present and not a zombie (PID 1 here does not reap orphans, so a zombie counts as dead). */
+export function isRunning(pid: number): boolean {
+  const info = readProcess(pid);
+  return info !== undefined && info.state !== 'Z';
 }
 
 /** Whether a pid is running or a zombie. */
 export function exists(pid: number): boolean {
-  return readStat(pid) !== undefined;
+  return readProcess(pid) !== undefined;
 }
 
 /** Open file descriptors of this process. */

@@ -2,12 +2,12 @@
 // Python transform, driven over real HTTP on 127.0.0.1.
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { waitFor } from './_utils.ts';
+import { isRunning, listProcesses, type ProcInfo, waitFor } from './_utils.ts';
 import type { RuntimeName } from './runtimes/app.ts';
 import { pseudoRandomChunks } from './runtimes/body.ts';
 
@@ -128,40 +128,7 @@ class ServerProcess {
   }
 }
 
-interface ProcInfo {
-  pid: number;
-  ppid: number;
-  pgrp: number;
-  state: string;
-  cmdline: string[];
-}
-
-function readProc(pid: number): ProcInfo | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: the fields after it follow the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    return { pid, state: fields[0] as string, ppid: Number(fields[1]), pgrp: Number(fields[2]), cmdline };
-  } catch {
-    return undefined;
-  }
-}
-
-function listProcesses(): ProcInfo[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map((entry) => readProc(Number(entry)))
-    .filter((info) => info !== undefined);
-}
-
-/** Running: present and not a zombie (PID 1 here does not reap orphans, so a zombie counts as dead). */
-function isRunning(pid: number): boolean {
-  const info = readProc(pid);
-  return info !== undefined && info.state !== 'Z';
-}
-
-const isWatchdog = (info: ProcInfo) => info.cmdline.includes('subprocess-transform-watchdog');
+const isWatchdog = (info: ProcInfo) => info.argv.includes('subprocess-transform-watchdog');
 
 interface Fetched {
   status: number;

@@ -1,45 +1,11 @@
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { GroupWatchdog } from '../src/pool/watchdog.ts';
-import { fixture, sleep, waitFor } from './_utils.ts';
+import { fixture, isRunning, listProcesses, sleep, waitFor } from './_utils.ts';
 
 /** Everything must be gone within this; it aims at well under a second. */
 const GONE_WITHIN_MS = 10_000;
-
-interface ProcEntry {
-  pid: number;
-  state: string;
-  ppid: number;
-  pgrp: number;
-  argv: string[];
-}
-
-function readEntry(pid: number): ProcEntry | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The command name may hold spaces and parentheses: the fields after it follow the last ')'.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').slice(0, -1);
-    return { pid, state: fields[0] as string, ppid: Number(fields[1]), pgrp: Number(fields[2]), argv };
-  } catch {
-    return undefined;
-  }
-}
-
-function listProcesses(): ProcEntry[] {
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry))
-    .map((entry) => readEntry(Number(entry)))
-    .filter((entry) => entry !== undefined);
-}
-
-/** Running: a zombie is dead (nothing reaps orphans in some containers). */
-function isRunning(pid: number): boolean {
-  const entry = readEntry(pid);
-  return entry !== undefined && entry.state !== 'Z';
-}
 
 function listRunningGroup(pgid: number): number[] {
   return listProcesses()
