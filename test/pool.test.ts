@@ -311,6 +311,7 @@ describe('stats().processes', () => {
     // Nothing answered yet: both are starting, oldest first.
     const [first, second] = pool.stats().processes;
     expect(pool.stats().processes).toHaveLength(2);
+    expect(pool.stats().starting).toBe(2);
     expect([first?.pid, second?.pid].sort()).toEqual([...pids].sort());
     for (const entry of [first, second]) {
       expect(entry).toMatchObject({ state: 'starting', transforms: 0 });
@@ -333,7 +334,7 @@ describe('stats().processes', () => {
     const hung = pool.transform(new Response('hang'));
     hung.catch(() => {}); // failed by close() below
     expect(pool.stats().processes.map((entry) => entry.state)).toEqual(['busy', 'idle']);
-    expect(pool.stats()).toMatchObject({ alive: 2, busy: 1, idle: 1 });
+    expect(pool.stats()).toMatchObject({ alive: 2, busy: 1, idle: 1, starting: 0 });
 
     // reload(): both retire (the busy one after its transform), and fresh ones start in their place.
     const reloading = pool.reload();

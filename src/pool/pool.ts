@@ -127,19 +127,23 @@ export class Pool implements TransformPool {
 
   stats(): PoolStats {
     let busy = 0;
+    let starting = 0;
     const processes: ProcessStats[] = [];
     for (const process of this.#alive) {
       if (process.busy) busy++;
       // A command that could not be started has no pid; it is gone in a moment and never ran.
       if (process.pid === undefined) continue;
       const { pid, transforms, startedAt } = process;
-      processes.push({ pid, state: this.#getProcessState(process), transforms, startedAt });
+      const state = this.#getProcessState(process);
+      if (state === 'starting') starting++;
+      processes.push({ pid, state, transforms, startedAt });
     }
     const stats = this.#stats;
     return {
       alive: this.#alive.size,
       busy,
       idle: this.#idle.length,
+      starting,
       queued: this.#queue.length,
       started: stats.started,
       exited: stats.exited,

@@ -32,6 +32,8 @@ export interface PoolStats {
   alive: number;
   busy: number;
   idle: number;
+  /** Processes that have not answered yet (loading, or given their first message). */
+  starting: number;
   /** Transforms waiting for a free process. */
   queued: number;
   /** Processes started, replacements included. */
