@@ -317,10 +317,8 @@ describe('serveFetch', () => {
         while (!(await reader.read()).done);
       };
       await expect(readRest()).rejects.toThrow();
-      expect(logged).toHaveBeenCalledWith(
-        'subprocess-transform: the response body failed:',
-        expect.any(Error),
-      );
+      // @hono/node-server logs the body's error itself.
+      expect(logged).toHaveBeenCalledWith(expect.objectContaining({ message: 'boom' }));
     } finally {
       logged.mockRestore();
       await server.close({ timeout: 100 });
