@@ -272,3 +272,44 @@ describe('proxy upload memory', () => {
     expect(grown).toBeLessThan(64 * 1024 * 1024);
   });
 });
+
+describe('proxy --body-filter', () => {
+  let proxy: Running & { url: string };
+
+  afterAll(async () => {
+    await kill(proxy);
+  });
+
+  it('runs jq once per selected response and passes the others', async () => {
+    proxy = await startProxy([
+      '--upstream',
+      python.url,
+      '--content-type',
+      'application/json',
+      '--body-filter',
+      '--log',
+      '--',
+      'jq',
+      '-c',
+      '{greeting: .hello, path: .path}',
+    ]);
+    const response = await fetch(`${proxy.url}/json?x=1`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    expect(await response.text()).toBe('{"greeting":"world","path":"/json?x=1"}\n');
+    const passed = await fetch(`${proxy.url}/headers`);
+    expect(passed.headers.get('content-type')).toBe('application/x-seen');
+    expect(await passed.json()).toHaveProperty('x-forwarded-proto', 'http');
+    expect(await waitFor(() => accessLines(proxy.stdout()).length === 2)).toBe(true);
+    expect(accessLines(proxy.stdout()).map((line) => line[6])).toEqual(['transformed', 'passed']);
+  });
+
+  it('answers 502 when the filter fails on a body', async () => {
+    const response = await fetch(`${proxy.url}/crash`);
+    expect(response.status).toBe(502);
+    expect(await response.text()).not.toMatch(/crash/);
+    expect(await waitFor(() => /subprocess-transform: .*jq.*exited with code/.test(proxy.stderr()))).toBe(
+      true,
+    );
+  });
+});

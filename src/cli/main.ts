@@ -18,7 +18,6 @@ function getVersion(): string {
 }
 
 async function runProxy(args: ProxyArgs): Promise<void> {
-  if (args.bodyFilter) throw new Error('--body-filter is not available in this build yet');
   const accessLog = args.log ? createAccessLog() : undefined;
   const proxy = createProxyHandler({ upstream: args.upstream, upstreamTimeout: args.upstreamTimeout });
   const handler = withTransform(accessLog?.recordUpstream(proxy) ?? proxy, {
@@ -30,6 +29,7 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     timeout: args.timeout,
     maxQueue: args.maxQueue,
     requireRequestId: args.requireRequestId,
+    protocol: args.bodyFilter ? 'body' : 'http',
   });
   let server: Awaited<ReturnType<typeof serveFetch>>;
   try {
