@@ -143,6 +143,30 @@ describe("protocol: 'body'", () => {
     expect(rest).toBe('second');
   });
 
+  it('accepts a filter that stops reading early and exits 0', async () => {
+    const pool = track(createTransformPool({ command: ['head', '-c', '3'], protocol: 'body', processes: 1 }));
+    const response = await pool.transform(new Response('x'.repeat(1 << 20)));
+    expect(await response.text()).toBe('xxx');
+  });
+
+  it('kills the filter when the client cancels the body', async () => {
+    const events: string[] = [];
+    const pool = track(
+      createTransformPool({
+        command: ['yes'],
+        protocol: 'body',
+        processes: 1,
+        onEvent: (event) => events.push(event.type === 'exit' ? `exit ${event.reason}` : event.type),
+      }),
+    );
+    const response = await pool.transform(new Response('x'));
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    expect((await reader.read()).done).toBe(false);
+    await reader.cancel();
+    expect(await waitForStats(() => pool.stats().busy === 0)).toBe(true);
+    expect(events).toEqual(['spawn', 'exit abort']);
+  });
+
   it('passes 64 MiB through cat intact', async () => {
     const pool = track(createTransformPool({ command: ['cat'], protocol: 'body', processes: 1 }));
     const chunk = new Uint8Array(1 << 20).map((_, i) => i % 251);
