@@ -210,6 +210,16 @@ describe("protocol: 'body'", () => {
     expect(pool.stats().ok).toBe(3);
   });
 
+  it('close() lets a running filter finish within its timeout, then kills it', async () => {
+    const pool = createTransformPool({ command: ['sleep', '60'], protocol: 'body', processes: 1 });
+    const result = getError(pool.transform(new Response('x')));
+    expect(await waitForStats(() => pool.stats().busy === 1)).toBe(true);
+    await pool.close({ timeout: 100 });
+    expect((await result).code).toBe('ERR_TRANSFORM_CLOSED');
+    expect(pool.stats().busy).toBe(0);
+    expect((await getError(pool.transform(new Response('x')))).code).toBe('ERR_TRANSFORM_CLOSED');
+  });
+
   it('is chosen by withTransform too', async () => {
     const handler = track(
       withTransform(() => new Response('abc', { headers: { 'content-type': 'text/plain' } }), {

@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { TransformError } from '../errors.ts';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
 import { POOL_BRAND, type PoolBrand } from '../pool/brand.ts';
@@ -25,6 +26,7 @@ export class BodyPool implements TransformPool {
   readonly #stats = new StatsRecorder();
   readonly #queue: Waiting[] = [];
   readonly #idle = new Set<() => void>();
+  readonly #closeTimeout = new AbortController();
   #running = 0;
   #closed = false;
 
@@ -34,8 +36,11 @@ export class BodyPool implements TransformPool {
       options: this.#options,
       outputType: validateOutputType(options.outputType),
       events: new ProcessEventSink(this.#options.onEvent),
+      closed: this.#closeTimeout.signal,
     };
     this[POOL_BRAND] = Object.freeze({ decode: this.#options.decode });
+    // Every running filter listens to it: up to `processes` (1024) at once, beyond the default warning at 10.
+    setMaxListeners(this.#options.processes + 1, this.#closeTimeout.signal);
   }
 
   async transform(response: Response, init: TransformInit = {}): Promise<Response> {
@@ -95,6 +100,11 @@ export class BodyPool implements TransformPool {
     for (const waiting of this.#queue.splice(0)) {
       waiting.reject(this.#error('ERR_TRANSFORM_CLOSED', 'The pool closed before this transform started'));
     }
+    if (this.#running === 0) return;
+    // A one-shot filter has nothing to save: past the timeout it is killed outright, and close() waits for it.
+    const gone = new Promise<void>((resolve) => this.#idle.add(resolve));
+    this.#closeTimeout.abort();
+    await gone;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -16,6 +16,8 @@ export interface FilterSettings {
   /** The output's Content-Type; undefined keeps the input's. */
   outputType: string | undefined;
   events: ProcessEventSink;
+  /** Aborts when the pool's `close()` timeout passed: every filter still running is killed. */
+  closed: AbortSignal;
 }
 
 /** How a run ended, for the pool's counters: undefined when the filter exited 0 and its output was read. */
@@ -120,6 +122,9 @@ export function runFilter(
   };
 
   const onAbort = (): void => fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
+  const onClosed = (): void =>
+    fail('ERR_TRANSFORM_CLOSED', 'close', `${who} was still running when the pool closed`);
+  settings.closed.addEventListener('abort', onClosed, { once: true });
   init.signal?.addEventListener('abort', onAbort, { once: true });
   if (init.signal?.aborted) onAbort();
 
@@ -183,6 +188,7 @@ export function runFilter(
     forget();
     stderr?.end();
     init.signal?.removeEventListener('abort', onAbort);
+    settings.closed.removeEventListener('abort', onClosed);
     const wasPhase = phase;
     phase = 'ended';
     let error: TransformError | undefined;

@@ -96,7 +96,11 @@ const OPTIONS = {
 } as const satisfies NonNullable<ParseArgsConfig['options']>;
 
 type Values = {
-  [Name in keyof typeof OPTIONS]?: (typeof OPTIONS)[Name] extends { type: 'string' } ? string : boolean;
+  [Name in keyof typeof OPTIONS]?: (typeof OPTIONS)[Name] extends { multiple: true }
+    ? string[]
+    : (typeof OPTIONS)[Name] extends { type: 'string' }
+      ? string
+      : boolean;
 };
 
 function fail(message: string): never {
@@ -208,7 +212,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     port: parseOptionalInteger('--port', values.port, 0, 65_535) ?? DEFAULTS.port,
     host: parseHost(values.host ?? DEFAULTS.host),
     processes: parseOptionalInteger('--processes', values.processes, 1),
-    contentType: ((parsed.values['content-type'] as string[] | undefined) ?? []).map(parseMediaType),
+    contentType: (values['content-type'] ?? []).map(parseMediaType),
     timeout: parseOptionalInteger('--timeout', values.timeout, 0, MAX_TIMER_MS),
     maxQueue: parseOptionalInteger('--max-queue', values['max-queue'], 0),
     upstreamTimeout:
