@@ -313,3 +313,33 @@ describe('proxy --body-filter', () => {
     );
   });
 });
+
+describe('proxy --body-filter with tr and sed', () => {
+  const proxies: Running[] = [];
+
+  afterAll(async () => {
+    for (const proxy of proxies) await kill(proxy);
+  });
+
+  it('runs tr on every response the default selection takes', async () => {
+    const proxy = await startProxy(['--upstream', python.url, '--body-filter', '--', 'tr', 'a-z', 'A-Z']);
+    proxies.push(proxy);
+    const response = await fetch(`${proxy.url}/json`);
+    expect(await response.text()).toBe('{"HELLO": "WORLD", "PATH": "/JSON"}');
+  });
+
+  it('gives sed the request method and URL in its environment', async () => {
+    const proxy = await startProxy([
+      '--upstream',
+      python.url,
+      '--body-filter',
+      '--',
+      'sh',
+      '-c',
+      'sed "s|world|$TRANSFORM_REQUEST_METHOD $TRANSFORM_REQUEST_URL|"',
+    ]);
+    proxies.push(proxy);
+    const response = await fetch(`${proxy.url}/json?a=b`);
+    expect(await response.json()).toEqual({ hello: `GET ${proxy.url}/json?a=b`, path: '/json?a=b' });
+  });
+});
