@@ -52,6 +52,15 @@ export interface PoolSettings {
    * request's answer to the next. @default true
    */
   requireRequestId?: boolean;
+  /**
+   * `'http'`: long-lived processes speaking HTTP/1.1 on stdin/stdout. `'body'`: one process per response, the
+   * body on its stdin and the new body from its stdout, like Apache's mod_ext_filter, for any Unix filter
+   * (`tr`, `sed`, `jq`); the request's method and URL are in `TRANSFORM_REQUEST_METHOD`/`TRANSFORM_REQUEST_URL`.
+   * @default 'http'
+   */
+  protocol?: 'http' | 'body';
+  /** With `protocol: 'body'`: the Content-Type of the filter's output (mod_ext_filter's `outtype`). @default the input's */
+  outputType?: string;
   /** Transforms that may wait for a free process; past it, `ERR_TRANSFORM_QUEUE_FULL`. @default 1000 */
   maxQueue?: number;
   /** Retire a process after this many transforms. @default Infinity */

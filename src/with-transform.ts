@@ -1,7 +1,7 @@
 import { createErrorResponse, isTransformError } from './errors.ts';
 import type { PoolSettings, TransformOptions } from './options.ts';
 import { getPoolDecode, isTransformPool } from './pool/brand.ts';
-import { Pool, type TransformPool } from './pool/pool.ts';
+import { createTransformPool, Pool, type TransformPool } from './pool/pool.ts';
 import {
   getSelectionKeys,
   type OnError,
@@ -63,7 +63,7 @@ export function resolveTransformStep(target: TransformTarget): TransformStep {
     { shouldTransform, contentType, afterTransform, onError },
     poolOptions.decode !== false,
   );
-  return { pool: new Pool(poolOptions), selection };
+  return { pool: createTransformPool(poolOptions), selection };
 }
 
 function resolveShared(options: SharedPoolOptions): TransformStep {

@@ -1,3 +1,5 @@
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+
 /** A command line the CLI cannot run; `message` is written for the user, `main` exits with code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -17,6 +19,16 @@ export interface ProxyArgs {
   contentType: string[];
   /** Transform timeout in ms; undefined: the library's default. */
   timeout: number | undefined;
+  /** Transforms waiting for a free process before 503; undefined: the library's default. */
+  maxQueue: number | undefined;
+  /** ms of silence from the upstream before 504; 0: none. */
+  upstreamTimeout: number;
+  /** Whether transforms must echo `Transform-Request-Id`. */
+  requireRequestId: boolean;
+  /** Whether to write one access line per request on stdout. */
+  log: boolean;
+  /** Whether COMMAND is a plain filter run once per response (`protocol: 'body'`). */
+  bodyFilter: boolean;
   /** The transform program and its arguments, from after `--`. */
   command: [string, ...string[]];
 }
@@ -25,7 +37,7 @@ export interface ProxyArgs {
 export type CliArgs = { kind: 'help' } | { kind: 'version' } | ProxyArgs;
 
 /** Defaults of the `proxy` flags, repeated in {@link HELP}. */
-export const DEFAULTS = Object.freeze({ port: 3000, host: '127.0.0.1' });
+export const DEFAULTS = Object.freeze({ port: 3000, host: '127.0.0.1', upstreamTimeout: 60_000 });
 
 /** What `--help` prints. */
 export const HELP = `Usage: subprocess-transform proxy --upstream URL [options] -- COMMAND [ARGS...]
@@ -41,19 +53,55 @@ Options:
   --content-type TYPE   Transform only responses of this media type; repeat for more (default: all)
   --timeout MS          Longest wait for the transform's response head and between its body chunks,
                         0 for none (default: 30000)
+  --max-queue N         Requests waiting for a free transform process before answering 503 (default: 1000)
+  --upstream-timeout MS Longest silence from the upstream before answering 504 (nginx's proxy_read_timeout),
+                        0 for none (default: ${DEFAULTS.upstreamTimeout})
+  --no-require-request-id
+                        Accept transforms that never echo Transform-Request-Id (answers are matched by order)
+  --body-filter         COMMAND is a plain filter such as tr, sed or jq: one process per response, the body on
+                        its stdin, the new body from its stdout (headers kept)
+  --log                 Write one access line per request on stdout:
+                        method, path, status, bytes sent, ms, transformed or passed
   -h, --help            Print this help
   --version             Print the version
+
+Signals: SIGHUP replaces the transform processes without failing a request; SIGINT and SIGTERM shut down.
 
 Example:
   subprocess-transform proxy --upstream http://127.0.0.1:8000 --content-type application/json \\
     -- node render.js
+  subprocess-transform proxy --upstream http://127.0.0.1:8000 --content-type application/json --body-filter \\
+    -- jq '.items'
 `;
 
 /** The longest delay setTimeout honours; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
-/** Flags that take a value; only `--content-type` may repeat. */
-const FLAGS = new Set(['upstream', 'port', 'host', 'processes', 'content-type', 'timeout']);
+// Every flag is declared, but parsed leniently: node:util's own errors ("Unknown option '--x'. To specify a
+// positional argument starting with a '-'...") would not say what to do here, so the tokens are checked below.
+const OPTIONS = {
+  upstream: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  processes: { type: 'string' },
+  'content-type': { type: 'string', multiple: true },
+  timeout: { type: 'string' },
+  'max-queue': { type: 'string' },
+  'upstream-timeout': { type: 'string' },
+  'no-require-request-id': { type: 'boolean' },
+  'body-filter': { type: 'boolean' },
+  log: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean' },
+} as const satisfies NonNullable<ParseArgsConfig['options']>;
+
+type Values = {
+  [Name in keyof typeof OPTIONS]?: (typeof OPTIONS)[Name] extends { multiple: true }
+    ? string[]
+    : (typeof OPTIONS)[Name] extends { type: 'string' }
+      ? string
+      : boolean;
+};
 
 function fail(message: string): never {
   throw new UsageError(message);
@@ -100,45 +148,53 @@ function parseMediaType(text: string): string {
   return text.toLowerCase();
 }
 
+/** Check what the lenient parse let through: unknown flags, missing or unexpected values, repeats. */
+function validateTokens(tokens: NonNullable<ReturnType<typeof parseArgs>['tokens']>): void {
+  const seen = new Set<string>();
+  for (const token of tokens) {
+    if (token.kind !== 'option') continue;
+    const option = (OPTIONS as Record<string, { type: string; multiple?: boolean }>)[token.name];
+    if (option === undefined) fail(`Unknown option ${JSON.stringify(token.rawName)}: see --help`);
+    if (option.type === 'string' && token.value === undefined)
+      fail(`Expected a value after ${token.rawName}`);
+    if (option.type === 'boolean' && token.value !== undefined)
+      fail(`Expected no value after ${token.rawName}`);
+    if (seen.has(token.name) && option.multiple !== true && option.type === 'string') {
+      fail(`Expected --${token.name} once, got it more than once`);
+    }
+    seen.add(token.name);
+  }
+}
+
 /**
- * Parse the CLI's arguments (without the `node` and script paths). Flags take their value as the next
- * argument or after `=`; everything after `--` is the transform command.
+ * Parse the CLI's arguments (without the `node` and script paths) with `node:util`'s `parseArgs`. Flags take
+ * their value as the next argument or after `=`; everything after `--` is the transform command.
  *
  * @param argv `process.argv.slice(2)`.
  * @returns What to do; throws a {@link UsageError} with a message for the user when the line is wrong.
  * @example
  * ```ts
- * const args = parseArgs(['proxy', '--upstream', 'http://127.0.0.1:8000', '--', 'cat']);
+ * const args = parseCliArgs(['proxy', '--upstream', 'http://127.0.0.1:8000', '--', 'cat']);
  * // { kind: 'proxy', port: 3000, host: '127.0.0.1', command: ['cat'], ... }
  * ```
  */
-export function parseArgs(argv: readonly string[]): CliArgs {
+export function parseCliArgs(argv: readonly string[]): CliArgs {
+  // Split first: a flag missing its value must not swallow `--` and the command after it.
   const separator = argv.indexOf('--');
   const own = separator === -1 ? argv : argv.slice(0, separator);
   const command = separator === -1 ? [] : argv.slice(separator + 1);
-  if (own.includes('--help') || own.includes('-h')) return { kind: 'help' };
-  if (own.includes('--version')) return { kind: 'version' };
-
-  const values = new Map<string, string[]>();
-  const positionals: string[] = [];
-  for (let i = 0; i < own.length; i++) {
-    const arg = own[i] as string;
-    if (!arg.startsWith('-') || arg === '-') {
-      positionals.push(arg);
-      continue;
-    }
-    const equals = arg.indexOf('=');
-    const name = arg.slice(2, equals === -1 ? undefined : equals);
-    if (!arg.startsWith('--') || !FLAGS.has(name)) fail(`Unknown option ${JSON.stringify(arg)}: see --help`);
-    const value = equals === -1 ? own[++i] : arg.slice(equals + 1);
-    if (value === undefined) fail(`Expected a value after --${name}`);
-    const list = values.get(name) ?? [];
-    list.push(value);
-    if (list.length > 1 && name !== 'content-type')
-      fail(`Expected --${name} once, got it ${list.length} times`);
-    values.set(name, list);
-  }
-
+  const parsed = parseArgs({
+    args: [...own],
+    options: OPTIONS,
+    strict: false,
+    allowPositionals: true,
+    tokens: true,
+  });
+  const values = parsed.values as Values;
+  if (values.help === true) return { kind: 'help' };
+  if (values.version === true) return { kind: 'version' };
+  validateTokens(parsed.tokens);
+  const { positionals } = parsed;
   if (positionals.length === 0)
     fail('Expected a command: subprocess-transform proxy --upstream URL -- COMMAND');
   if (positionals[0] !== 'proxy')
@@ -146,20 +202,25 @@ export function parseArgs(argv: readonly string[]): CliArgs {
   if (positionals.length > 1) {
     fail(`Unexpected argument ${JSON.stringify(positionals[1])}: put the transform command after --`);
   }
-  const get = (name: string): string | undefined => values.get(name)?.[0];
-  const upstream = get('upstream');
-  if (upstream === undefined) fail('Expected --upstream URL: the server to forward requests to');
+  if (values.upstream === undefined) fail('Expected --upstream URL: the server to forward requests to');
   if (command.length === 0 || command[0] === '') {
     fail('Expected a transform command after --, as in: -- node render.js');
   }
   return {
     kind: 'proxy',
-    upstream: parseUpstream(upstream),
-    port: parseOptionalInteger('--port', get('port'), 0, 65_535) ?? DEFAULTS.port,
-    host: parseHost(get('host') ?? DEFAULTS.host),
-    processes: parseOptionalInteger('--processes', get('processes'), 1),
-    contentType: (values.get('content-type') ?? []).map(parseMediaType),
-    timeout: parseOptionalInteger('--timeout', get('timeout'), 0, MAX_TIMER_MS),
+    upstream: parseUpstream(values.upstream),
+    port: parseOptionalInteger('--port', values.port, 0, 65_535) ?? DEFAULTS.port,
+    host: parseHost(values.host ?? DEFAULTS.host),
+    processes: parseOptionalInteger('--processes', values.processes, 1),
+    contentType: (values['content-type'] ?? []).map(parseMediaType),
+    timeout: parseOptionalInteger('--timeout', values.timeout, 0, MAX_TIMER_MS),
+    maxQueue: parseOptionalInteger('--max-queue', values['max-queue'], 0),
+    upstreamTimeout:
+      parseOptionalInteger('--upstream-timeout', values['upstream-timeout'], 0, MAX_TIMER_MS) ??
+      DEFAULTS.upstreamTimeout,
+    requireRequestId: values['no-require-request-id'] !== true,
+    log: values.log === true,
+    bodyFilter: values['body-filter'] === true,
     command: command as [string, ...string[]],
   };
 }

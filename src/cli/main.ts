@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { withTransform } from '../index.ts';
-import { HELP, type ProxyArgs, parseArgs } from './args.ts';
+import { isTransformable } from '../select.ts';
+import { createAccessLog } from './access-log.ts';
+import { HELP, type ProxyArgs, parseCliArgs } from './args.ts';
 import { serveFetch } from './node-http.ts';
-import { createProxyHandler } from './proxy.ts';
+import { createProxyHandler, isProxyError } from './proxy.ts';
 
 const NAME = 'subprocess-transform';
 /** How long responses in flight, then transforms in flight, get to finish on shutdown. */
@@ -16,15 +18,22 @@ function getVersion(): string {
 }
 
 async function runProxy(args: ProxyArgs): Promise<void> {
-  const handler = withTransform(createProxyHandler({ upstream: args.upstream }), {
+  const accessLog = args.log ? createAccessLog() : undefined;
+  const proxy = createProxyHandler({ upstream: args.upstream, upstreamTimeout: args.upstreamTimeout });
+  const handler = withTransform(accessLog?.recordUpstream(proxy) ?? proxy, {
     command: args.command,
     processes: args.processes,
     contentType: args.contentType.length > 0 ? args.contentType : undefined,
+    // The proxy's own 502 and 504 go to the client as they are: a transform would fail on them.
+    shouldTransform: (response, request) => !isProxyError(response) && isTransformable(response, request),
     timeout: args.timeout,
+    maxQueue: args.maxQueue,
+    requireRequestId: args.requireRequestId,
+    protocol: args.bodyFilter ? 'body' : 'http',
   });
   let server: Awaited<ReturnType<typeof serveFetch>>;
   try {
-    server = await serveFetch(handler, { port: args.port, host: args.host });
+    server = await serveFetch(accessLog?.wrap(handler) ?? handler, { port: args.port, host: args.host });
   } catch (error) {
     await handler.pool.close({ timeout: 0 });
     throw error;
@@ -50,10 +59,19 @@ async function runProxy(args: ProxyArgs): Promise<void> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // SIGHUP would end the process by default; as for nginx, it means "reload": fresh transform processes, with
+  // the transforms in flight finishing on the old ones.
+  process.on('SIGHUP', () => {
+    if (stopping) return;
+    console.error(`${NAME}: SIGHUP, reloading the transform processes`);
+    handler.pool.reload().catch((error: unknown) => {
+      console.error(`${NAME}: reload failed: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  });
 }
 
 async function main(argv: readonly string[]): Promise<void> {
-  const args = parseArgs(argv);
+  const args = parseCliArgs(argv);
   if (args.kind === 'help') process.stdout.write(HELP);
   else if (args.kind === 'version') console.log(getVersion());
   else await runProxy(args);

@@ -1,3 +1,5 @@
+import { BodyPool } from '../body/body-pool.ts';
+import { getProtocol } from '../body/protocol.ts';
 import { decodeContent } from '../decode.ts';
 import { TransformError } from '../errors.ts';
 import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
@@ -391,5 +393,5 @@ export class Pool implements TransformPool {
  * ```
  */
 export function createTransformPool(options: PoolOptions): TransformPool {
-  return new Pool(options);
+  return getProtocol(options) === 'body' ? new BodyPool(options) : new Pool(options);
 }

@@ -1,0 +1,156 @@
+import { setMaxListeners } from 'node:events';
+import { TransformError } from '../errors.ts';
+import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
+import { POOL_BRAND, type PoolBrand } from '../pool/brand.ts';
+import { ProcessEventSink } from '../pool/events.ts';
+import type { TransformInit, TransformPool } from '../pool/pool.ts';
+import { type PoolStats, StatsRecorder } from '../pool/stats.ts';
+import { validateOutputType } from './protocol.ts';
+import { type FilterSettings, runFilter } from './run-filter.ts';
+
+/** A transform waiting for a free slot. */
+interface Waiting {
+  start: () => void;
+  reject: (error: TransformError) => void;
+}
+
+/**
+ * The pool of `protocol: 'body'`, like Apache's mod_ext_filter: one process per response, at most `processes`
+ * at once, the rest waiting in one FIFO queue of at most `maxQueue`. There is nothing long-lived to reload:
+ * each response already meets a fresh process.
+ */
+export class BodyPool implements TransformPool {
+  readonly [POOL_BRAND]: PoolBrand;
+  readonly #options: ResolvedOptions;
+  readonly #settings: FilterSettings;
+  readonly #stats = new StatsRecorder();
+  readonly #queue: Waiting[] = [];
+  readonly #idle = new Set<() => void>();
+  readonly #closeTimeout = new AbortController();
+  #running = 0;
+  #closed = false;
+
+  constructor(options: PoolOptions & { outputType?: string | undefined }) {
+    this.#options = resolveOptions(options);
+    this.#settings = {
+      options: this.#options,
+      outputType: validateOutputType(options.outputType),
+      events: new ProcessEventSink(this.#options.onEvent),
+      closed: this.#closeTimeout.signal,
+    };
+    this[POOL_BRAND] = Object.freeze({ decode: this.#options.decode });
+    // Every running filter listens to it: up to `processes` (1024) at once, beyond the default warning at 10.
+    setMaxListeners(this.#options.processes + 1, this.#closeTimeout.signal);
+  }
+
+  async transform(response: Response, init: TransformInit = {}): Promise<Response> {
+    const started = performance.now();
+    if (this.#closed) throw this.#error('ERR_TRANSFORM_CLOSED', 'The pool is closed');
+    if (init.signal?.aborted) throw this.#error('ERR_TRANSFORM_ABORTED', 'The client went away');
+    // A waiter is handed the slot of the run that ended (see #release): counting it again would overbook.
+    if (this.#running >= this.#options.processes) await this.#wait(init.signal);
+    else this.#running++;
+    this.#stats.started++;
+    try {
+      const output = await runFilter(response, init, this.#settings, (outcome) => {
+        this.#stats.exited++;
+        if (outcome === undefined) this.#stats.ok++;
+        else this.#stats.failedWith(outcome.code);
+        this.#release();
+      });
+      this.#stats.delivered(performance.now() - started);
+      return output;
+    } catch (error) {
+      throw error instanceof TransformError ? error : this.#error('ERR_TRANSFORM_SPAWN', String(error));
+    }
+  }
+
+  stats(): PoolStats {
+    const stats = this.#stats;
+    return {
+      alive: this.#running,
+      busy: this.#running,
+      idle: 0,
+      queued: this.#queue.length,
+      started: stats.started,
+      exited: stats.exited,
+      restarted: 0,
+      ok: stats.ok,
+      failed: stats.failed,
+      timedOut: stats.timedOut,
+      latency: stats.getLatency(),
+      // One process per response, alive only while it works: none is worth listing as a pool member.
+      processes: [],
+    };
+  }
+
+  /** Nothing to replace: the next response gets a fresh process anyway. */
+  async reload(): Promise<void> {}
+
+  async close({ timeout = 10_000 }: { timeout?: number } = {}): Promise<void> {
+    this.#closed = true;
+    if (this.#running === 0 && this.#queue.length === 0) return;
+    const drained = new Promise<void>((resolve) => this.#idle.add(resolve));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, timeout);
+    });
+    await Promise.race([drained, expired]);
+    clearTimeout(timer);
+    for (const waiting of this.#queue.splice(0)) {
+      waiting.reject(this.#error('ERR_TRANSFORM_CLOSED', 'The pool closed before this transform started'));
+    }
+    if (this.#running === 0) return;
+    // A one-shot filter has nothing to save: past the timeout it is killed outright, and close() waits for it.
+    const gone = new Promise<void>((resolve) => this.#idle.add(resolve));
+    this.#closeTimeout.abort();
+    await gone;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+
+  #wait(signal: AbortSignal | undefined): Promise<void> {
+    if (this.#queue.length >= this.#options.maxQueue) {
+      throw this.#error('ERR_TRANSFORM_QUEUE_FULL', `${this.#queue.length} transforms are waiting already`);
+    }
+    return new Promise<void>((resolve, reject) => {
+      const onAbort = (): void => {
+        const index = this.#queue.indexOf(waiting);
+        if (index !== -1) this.#queue.splice(index, 1);
+        reject(this.#error('ERR_TRANSFORM_ABORTED', 'The client went away'));
+      };
+      const waiting: Waiting = {
+        start: () => {
+          signal?.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (error) => {
+          signal?.removeEventListener('abort', onAbort);
+          reject(error);
+        },
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.#queue.push(waiting);
+    });
+  }
+
+  #release(): void {
+    const next = this.#queue.shift();
+    if (next !== undefined) {
+      next.start();
+      return;
+    }
+    this.#running--;
+    if (this.#running === 0) {
+      for (const resolve of this.#idle) resolve();
+      this.#idle.clear();
+    }
+  }
+
+  #error(code: ConstructorParameters<typeof TransformError>[0], message: string): TransformError {
+    if (code !== 'ERR_TRANSFORM_ABORTED') this.#stats.failedWith(code);
+    return new TransformError(code, message, { command: this.#options.commandText });
+  }
+}

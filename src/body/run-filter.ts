@@ -1,0 +1,243 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { decodeContent } from '../decode.ts';
+import { TransformError, type TransformErrorCode } from '../errors.ts';
+import type { ResolvedOptions } from '../options.ts';
+import type { ExitReason, ProcessEventSink } from '../pool/events.ts';
+import { killOnParentExit } from '../pool/reaper.ts';
+import { getStderrMode, StderrSink } from '../pool/stderr.ts';
+import { weakenValidators } from '../validators.ts';
+import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
+
+/** What one run needs from its pool. */
+export interface FilterSettings {
+  options: ResolvedOptions;
+  /** The output's Content-Type; undefined keeps the input's. */
+  outputType: string | undefined;
+  events: ProcessEventSink;
+  /** Aborts when the pool's `close()` timeout passed: every filter still running is killed. */
+  closed: AbortSignal;
+}
+
+/** How a run ended, for the pool's counters: undefined when the filter exited 0 and its output was read. */
+export type FilterOutcome = TransformError | undefined;
+
+function getEnv(options: ResolvedOptions, request: Request | undefined): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...(options.extendEnv ? process.env : {}), ...options.env };
+  // The filter knows nothing of HTTP: the request it answers comes as variables, like CGI's.
+  if (request !== undefined && options.contextHeaders !== undefined) {
+    env.TRANSFORM_REQUEST_METHOD = request.method;
+    env.TRANSFORM_REQUEST_URL = request.url;
+  }
+  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
+  return env;
+}
+
+/** The input's fields, less framing (the output's length is unknown until it ends), validators as asked. */
+function getOutputHeaders(input: Response, settings: FilterSettings): Headers {
+  const headers = new Headers(input.headers);
+  for (const name of getConnectionTokens(headers.get('connection'))) headers.delete(name);
+  for (const name of [...headers.keys()]) if (isHopByHop(name)) headers.delete(name);
+  if (!settings.options.preserveValidators) weakenValidators(headers);
+  if (settings.outputType !== undefined) headers.set('content-type', settings.outputType);
+  return headers;
+}
+
+function killGroup(child: ChildProcess): void {
+  try {
+    // Negative: the whole group, so whatever a shell filter started goes too.
+    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+function isClosedPipe(error: unknown): boolean {
+  const code = (error as { code?: string }).code;
+  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+}
+
+/**
+ * Run the filter once for one response: its body (decoded unless `decode` is false) on the process's stdin,
+ * the new body from its stdout, both streamed with backpressure. The head is handed out at the first output
+ * byte, or at a clean exit with none; a non-zero exit or `timeout` of silence on stdout before that rejects,
+ * after it errors the body. `onEnd` runs once, when the process is gone.
+ *
+ * @param input The response to filter.
+ * @param init The request (for the environment) and a signal that aborts the run before its head.
+ * @param settings The pool's options and event sink.
+ * @param onEnd Called with the outcome once the process exited.
+ * @returns The filtered response.
+ */
+export function runFilter(
+  input: Response,
+  init: { request?: Request | undefined; signal?: AbortSignal | undefined },
+  settings: FilterSettings,
+  onEnd: (outcome: FilterOutcome) => void,
+): Promise<Response> {
+  const { options, events } = settings;
+  const decoded = options.decode ? decodeContent(input) : input;
+  const child = spawn(options.argv[0], options.argv.slice(1), {
+    cwd: options.cwd,
+    env: getEnv(options, init.request),
+    uid: options.uid,
+    gid: options.gid,
+    detached: true,
+    stdio: ['pipe', 'pipe', getStderrMode(options.stderr)],
+  });
+  const pid = child.pid;
+  const forget = pid === undefined ? () => false : killOnParentExit(pid);
+  const stderr = pid === undefined || child.stderr === null ? undefined : new StderrSink(options.stderr, pid);
+  child.stderr?.on('data', (chunk: Buffer) => stderr?.write(chunk));
+  if (pid !== undefined) events.emit({ type: 'spawn', pid, command: options.commandText });
+
+  type Phase = 'head' | 'body' | 'ended';
+  let phase: Phase = 'head';
+  let failure: { code: TransformErrorCode; reason: ExitReason; message: string } | undefined;
+  let controller!: ReadableStreamDefaultController<Uint8Array>;
+  let resolveHead!: (response: Response) => void;
+  let rejectHead!: (error: TransformError) => void;
+  const head = new Promise<Response>((resolve, reject) => {
+    resolveHead = resolve;
+    rejectHead = reject;
+  });
+  const who = `Body filter "${options.commandText}" (pid ${pid ?? 'none'})`;
+
+  const fail = (code: TransformErrorCode, reason: ExitReason, message: string): void => {
+    if (failure !== undefined || phase === 'ended') return;
+    failure = { code, reason, message };
+    killGroup(child);
+  };
+
+  // `timeout` is the longest silence on stdout while the output is wanted; a paused reader stops the clock.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const armTimer = (): void => {
+    clearTimeout(timer);
+    if (options.timeout === 0 || phase === 'ended') return;
+    timer = setTimeout(
+      () => fail('ERR_TRANSFORM_TIMEOUT', 'timeout', `${who} was silent on stdout for ${options.timeout} ms`),
+      options.timeout,
+    );
+  };
+
+  const onAbort = (): void => fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
+  const onClosed = (): void =>
+    fail('ERR_TRANSFORM_CLOSED', 'close', `${who} was still running when the pool closed`);
+  settings.closed.addEventListener('abort', onClosed, { once: true });
+  init.signal?.addEventListener('abort', onAbort, { once: true });
+  if (init.signal?.aborted) onAbort();
+
+  const body = new ReadableStream<Uint8Array>({
+    start(streamController) {
+      controller = streamController;
+    },
+    pull() {
+      child.stdout?.resume();
+      armTimer();
+    },
+    cancel() {
+      fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
+    },
+  });
+  const output = new Response(body, {
+    status: decoded.status,
+    statusText: decoded.statusText,
+    headers: getOutputHeaders(decoded, settings),
+  });
+
+  let bytes = 0;
+  child.stdout?.on('data', (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    bytes += chunk.length;
+    if (bytes > options.limits.maxBodyBytes) {
+      fail(
+        'ERR_TRANSFORM_PROTOCOL',
+        'protocol',
+        `${who} wrote more than ${options.limits.maxBodyBytes} bytes`,
+      );
+      return;
+    }
+    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (phase === 'head') {
+      phase = 'body';
+      resolveHead(output);
+    }
+    if ((controller.desiredSize ?? 0) <= 0) {
+      child.stdout?.pause();
+      clearTimeout(timer);
+    } else armTimer();
+  });
+  armTimer();
+
+  const source = decoded.body;
+  if (source === null) child.stdin?.end();
+  else if (child.stdin !== null) {
+    pipeline(Readable.fromWeb(source as never), child.stdin).catch((error: unknown) => {
+      // A filter may stop reading early (head, sed q): its exit status says whether that was fine.
+      if (!isClosedPipe(error)) fail('ERR_TRANSFORM_EXIT', 'crash', `${who}: the response body failed`);
+    });
+  }
+
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+  });
+  child.once('close', (code, signal) => {
+    clearTimeout(timer);
+    forget();
+    stderr?.end();
+    init.signal?.removeEventListener('abort', onAbort);
+    settings.closed.removeEventListener('abort', onClosed);
+    const wasPhase = phase;
+    phase = 'ended';
+    let error: TransformError | undefined;
+    if (spawnError !== undefined && pid === undefined) {
+      error = new TransformError(
+        'ERR_TRANSFORM_SPAWN',
+        `${who} could not be started: ${spawnError.message}`,
+        {
+          cause: spawnError,
+          command: options.commandText,
+        },
+      );
+    } else {
+      const ended =
+        failure ??
+        (code === 0
+          ? undefined
+          : { code: 'ERR_TRANSFORM_EXIT' as const, reason: 'crash' as const, message: '' });
+      if (pid !== undefined && ended !== undefined) {
+        events.emit({
+          type: 'exit',
+          pid,
+          command: options.commandText,
+          code: code ?? undefined,
+          signal: signal ?? undefined,
+          reason: ended.reason,
+        });
+      }
+      if (ended !== undefined) {
+        const how = signal !== null ? `was killed with ${signal}` : `exited with code ${code}`;
+        error = new TransformError(ended.code, ended.message || `${who} ${how}`, {
+          command: options.commandText,
+          pid,
+          exitCode: code ?? undefined,
+          signal: signal ?? undefined,
+          stderr: stderr?.tail,
+        });
+      }
+    }
+    if (error === undefined) {
+      controller.close();
+      if (wasPhase === 'head') resolveHead(output);
+    } else if (wasPhase === 'head') {
+      rejectHead(error);
+    } else {
+      // The head is out: the only way left to report the failure is a broken body.
+      controller.error(error);
+    }
+    onEnd(error);
+  });
+  return head;
+}

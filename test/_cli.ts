@@ -1,0 +1,86 @@
+// Helpers of the CLI tests that run the proxy in front of a real Python upstream.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { fixture, isWatchdog, waitFor } from './_utils.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const MAIN = 'dist/cli/main.js';
+const LISTENING = /^subprocess-transform proxy listening on (http:\/\/\S+) -> (\S+)$/m;
+
+/** A running child process with its output collected. */
+export interface Running {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+function run(command: string, args: string[]): Running {
+  const child = spawn(command, args, { cwd: ROOT });
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+    stdout += text;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
+    stderr += text;
+  });
+  const exited = once(child, 'exit').then(([code]) => code as number | null);
+  return { child, stdout: () => stdout, stderr: () => stderr, exited };
+}
+
+/** The Python standard-library upstream of test/fixtures/upstream.py, on 127.0.0.1 and a free port. */
+export async function startPython(): Promise<Running & { url: string }> {
+  const python = run('python3', [fixture('upstream.py')]);
+  if (!(await waitFor(() => /listening \d+/.test(python.stdout()), 15_000))) {
+    python.child.kill('SIGKILL');
+    throw new Error(`The Python upstream did not start:\n${python.stderr()}`);
+  }
+  const port = /listening (\d+)/.exec(python.stdout())?.[1];
+  return { ...python, url: `http://127.0.0.1:${port}` };
+}
+
+/** Run `subprocess-transform proxy --port 0 ARGS` and wait for its listening line. */
+export async function startProxy(args: string[]): Promise<Running & { url: string }> {
+  const proxy = run(process.execPath, [MAIN, 'proxy', '--port', '0', ...args]);
+  if (!(await waitFor(() => LISTENING.test(proxy.stdout()), 15_000))) {
+    proxy.child.kill('SIGKILL');
+    throw new Error(`The CLI did not start:\n${proxy.stdout()}\n${proxy.stderr()}`);
+  }
+  return { ...proxy, url: (LISTENING.exec(proxy.stdout()) as RegExpExecArray)[1] as string };
+}
+
+/** Stop a child with SIGKILL unless it already exited. */
+export async function kill(running: Running | undefined): Promise<void> {
+  if (running === undefined || running.child.exitCode !== null || running.child.signalCode !== null) return;
+  running.child.kill('SIGKILL');
+  await running.exited;
+}
+
+/** Transform processes of the CLI `pid`: its children that lead their own process group. */
+export function transformsOf(pid: number): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(ppid) === pid && Number(pgrp) === Number(entry) && !isWatchdog(Number(entry))) {
+        pids.push(Number(entry));
+      }
+    } catch {
+      // Exited while listing.
+    }
+  }
+  return pids;
+}
+
+/** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM). */
+export function readMemory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kib = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
+  if (kib === undefined) throw new Error(`No ${field} for pid ${pid}`);
+  return Number(kib) * 1024;
+}
