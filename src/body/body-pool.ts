@@ -5,6 +5,7 @@ import { POOL_BRAND, type PoolBrand } from '../pool/brand.ts';
 import { ProcessEventSink } from '../pool/events.ts';
 import type { TransformInit, TransformPool } from '../pool/pool.ts';
 import { type PoolStats, StatsRecorder } from '../pool/stats.ts';
+import { GroupWatchdog } from '../pool/watchdog.ts';
 import { validateOutputType } from './protocol.ts';
 import { type FilterSettings, runFilter } from './run-filter.ts';
 
@@ -37,6 +38,7 @@ export class BodyPool implements TransformPool {
       outputType: validateOutputType(options.outputType),
       events: new ProcessEventSink(this.#options.onEvent),
       closed: this.#closeTimeout.signal,
+      watchdog: GroupWatchdog.start(),
     };
     this[POOL_BRAND] = Object.freeze({ decode: this.#options.decode });
     // Every running filter listens to it: up to `processes` (1024) at once, beyond the default warning at 10.
@@ -71,6 +73,7 @@ export class BodyPool implements TransformPool {
       alive: this.#running,
       busy: this.#running,
       idle: 0,
+      starting: 0,
       queued: this.#queue.length,
       started: stats.started,
       exited: stats.exited,
@@ -89,6 +92,14 @@ export class BodyPool implements TransformPool {
 
   async close({ timeout = 10_000 }: { timeout?: number } = {}): Promise<void> {
     this.#closed = true;
+    try {
+      await this.#drain(timeout);
+    } finally {
+      this.#settings.watchdog.close();
+    }
+  }
+
+  async #drain(timeout: number): Promise<void> {
     if (this.#running === 0 && this.#queue.length === 0) return;
     const drained = new Promise<void>((resolve) => this.#idle.add(resolve));
     let timer: ReturnType<typeof setTimeout> | undefined;

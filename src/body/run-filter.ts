@@ -7,6 +7,7 @@ import type { ResolvedOptions } from '../options.ts';
 import type { ExitReason, ProcessEventSink } from '../pool/events.ts';
 import { killOnParentExit } from '../pool/reaper.ts';
 import { getStderrMode, StderrSink } from '../pool/stderr.ts';
+import type { GroupWatchdog } from '../pool/watchdog.ts';
 import { weakenValidators } from '../validators.ts';
 import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
 
@@ -18,6 +19,8 @@ export interface FilterSettings {
   events: ProcessEventSink;
   /** Aborts when the pool's `close()` timeout passed: every filter still running is killed. */
   closed: AbortSignal;
+  /** Kills every filter's group if the parent dies, however it dies. */
+  watchdog: GroupWatchdog;
 }
 
 /** How a run ended, for the pool's counters: undefined when the filter exited 0 and its output was read. */
@@ -88,6 +91,7 @@ export function runFilter(
   });
   const pid = child.pid;
   const forget = pid === undefined ? () => false : killOnParentExit(pid);
+  if (pid !== undefined) settings.watchdog.watch(pid);
   const stderr = pid === undefined || child.stderr === null ? undefined : new StderrSink(options.stderr, pid);
   child.stderr?.on('data', (chunk: Buffer) => stderr?.write(chunk));
   if (pid !== undefined) events.emit({ type: 'spawn', pid, command: options.commandText });
@@ -186,6 +190,7 @@ export function runFilter(
   child.once('close', (code, signal) => {
     clearTimeout(timer);
     forget();
+    if (pid !== undefined) settings.watchdog.unwatch(pid);
     stderr?.end();
     init.signal?.removeEventListener('abort', onAbort);
     settings.closed.removeEventListener('abort', onClosed);
