@@ -29,6 +29,13 @@ async function getError(promise: Promise<unknown>): Promise<TransformError> {
 }
 
 describe("protocol: 'body'", () => {
+  it('with timeout 0 waits as long as the filter takes', async () => {
+    const pool = track(
+      createTransformPool({ protocol: 'body', command: ['sh', '-c', 'sleep 0.3; exec cat'], timeout: 0 }),
+    );
+    expect(await (await pool.transform(new Response('patient'))).text()).toBe('patient');
+  });
+
   it('runs tr on the body, keeps the headers but framing, weakens the ETag and drops Last-Modified', async () => {
     const pool = track(
       createTransformPool({ command: ['tr', 'a-z', 'A-Z'], protocol: 'body', processes: 2 }),

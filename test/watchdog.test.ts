@@ -172,3 +172,20 @@ describe('no transform process outlives its parent, however it ends', () => {
     });
   }
 });
+
+describe('a body filter does not outlive its parent either', () => {
+  it('is killed with its grandchild when the parent is SIGKILLed in the middle of a response', async () => {
+    const parent = execa(process.execPath, [fixture('body-parent.mjs')], { reject: false });
+    const pids = await new Promise<number[]>((resolve) => {
+      parent.stdout?.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as number[]));
+    });
+    for (const pid of pids) leftovers.add(pid);
+    // The filter (`cat`, exec'd by its shell) and the `sleep` it started.
+    expect(pids).toHaveLength(2);
+    expect(pids.filter(isRunning)).toEqual(pids);
+    parent.kill('SIGKILL');
+    await parent;
+    await waitFor(() => pids.filter(isRunning).length === 0, GONE_WITHIN_MS);
+    expect(pids.filter(isRunning)).toEqual([]);
+  });
+});

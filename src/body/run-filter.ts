@@ -118,7 +118,8 @@ export function runFilter(
   let timer: ReturnType<typeof setTimeout> | undefined;
   const armTimer = (): void => {
     clearTimeout(timer);
-    if (options.timeout === 0 || phase === 'ended') return;
+    // No timeout (0 or Infinity resolves to Infinity): a timer would overflow and fire at once.
+    if (options.timeout === Number.POSITIVE_INFINITY || phase === 'ended') return;
     timer = setTimeout(
       () => fail('ERR_TRANSFORM_TIMEOUT', 'timeout', `${who} was silent on stdout for ${options.timeout} ms`),
       options.timeout,
