@@ -1,9 +1,9 @@
 // Helpers of the CLI tests that run the proxy in front of a real Python upstream.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { fixture, isWatchdog, waitFor } from './_utils.ts';
+import { fixture, isWatchdog, listProcesses, waitFor } from './_utils.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MAIN = 'dist/cli/main.js';
@@ -59,22 +59,11 @@ export async function kill(running: Running | undefined): Promise<void> {
   await running.exited;
 }
 
-/** Transform processes of the CLI `pid`: its children that lead their own process group. */
+/** Transform processes of the CLI `pid`: its children that lead their own process group, less the watchdog. */
 export function transformsOf(pid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === pid && Number(pgrp) === Number(entry) && !isWatchdog(Number(entry))) {
-        pids.push(Number(entry));
-      }
-    } catch {
-      // Exited while listing.
-    }
-  }
-  return pids;
+  return listProcesses()
+    .filter((info) => info.ppid === pid && info.pgrp === info.pid && !isWatchdog(info.pid))
+    .map((info) => info.pid);
 }
 
 /** A field of /proc/<pid>/status in bytes (VmRSS, VmHWM). */

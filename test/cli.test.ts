@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readdirSync, readFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveFetch } from '../src/cli/node-http.ts';
-import { exists, fixture, isWatchdog, waitFor } from './_utils.ts';
+import { transformsOf } from './_cli.ts';
+import { exists, fixture, waitFor } from './_utils.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 // The bin as published, built from the current src/ by test/_build.ts: it starts in a few hundred ms where
@@ -68,28 +68,6 @@ async function startProxy(upstream: string): Promise<Cli> {
   }
   const [, url, named] = LISTENING.exec(run.stdout()) as RegExpExecArray;
   return { child: run.child, url: url as string, upstream: named as string, stderr: run.stderr, exited };
-}
-
-/**
- * Transform processes of the CLI `pid`, from /proc/<pid>/stat: its children that lead their own process
- * group (the pool starts each in one).
- */
-function transformsOf(pid: number): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      // The command name may hold spaces: state, ppid and pgrp follow the last ')'.
-      const [, ppid, pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) === pid && Number(pgrp) === Number(entry) && !isWatchdog(Number(entry))) {
-        pids.push(Number(entry));
-      }
-    } catch {
-      // Exited while listing.
-    }
-  }
-  return pids;
 }
 
 function listen(server: Server): Promise<string> {
