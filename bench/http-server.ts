@@ -30,6 +30,8 @@ function startIdentityServer(): Promise<number> {
   }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
   const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
   process.on('exit', () => child.kill());
+  // Stopped by the benchmark with SIGTERM: exit through 'exit', so this child goes too.
+  process.once('SIGTERM', () => process.exit());
   return new Promise((resolve) => child.stdout.once('data', (data) => resolve(Number(String(data)))));
 }
 

@@ -78,9 +78,9 @@ console.log(
 console.table(http);
 
 // Parent CPU (all threads) per 1 KiB transform through cat at 16 concurrent, minus the bare handler's.
+type CreatePool = typeof createTransformPool;
 const PAGE = `<!doctype html><title>bench</title><p>${'x'.repeat(1024 - 42)}</p>`;
 const makeResponse = (): Response => new Response(PAGE, { headers: { 'content-type': 'text/html' } });
-const pool = createTransformPool({ command: 'cat', processes: 4 });
 async function cpuPer(count: number, run: () => Promise<void>): Promise<number> {
   const start = process.cpuUsage();
   let next = 0;
@@ -92,25 +92,38 @@ async function cpuPer(count: number, run: () => Promise<void>): Promise<number> 
   const used = process.cpuUsage(start);
   return (used.user + used.system) / count;
 }
-const bareRun = async (): Promise<void> => void (await makeResponse().text());
-const transformRun = async (): Promise<void> => void (await (await pool.transform(makeResponse())).text());
-const CPU_COUNT = Number(process.env.CPU_COUNT ?? 5000);
-await cpuPer(1000, transformRun);
-await cpuPer(1000, bareRun);
-const bareCpu: number[] = [];
-const transformCpu: number[] = [];
-for (let round = 0; round < ROUNDS; round++) {
-  bareCpu.push(await cpuPer(CPU_COUNT, bareRun));
-  transformCpu.push(await cpuPer(CPU_COUNT, transformRun));
-}
-await pool.close();
-const parentCpu = {
-  'bare µs': Number(median(bareCpu).toFixed(1)),
-  'transform µs': Number(median(transformCpu).toFixed(1)),
-  'added µs': Number((median(transformCpu) - median(bareCpu)).toFixed(1)),
+const runs: Record<string, () => Promise<void>> = {
+  bare: async () => void (await makeResponse().text()),
 };
-console.log('\nParent CPU per 1 KiB transform through cat, 16 concurrent (all threads), median\n');
-console.table({ 'parent CPU': parentCpu });
+const pools: { close(): Promise<void> }[] = [];
+const sourceTrees = Object.entries(JSON.parse(sources) as Record<string, string>);
+for (const [name, src] of sourceTrees.length > 0 ? sourceTrees : [['src', '']]) {
+  const create =
+    src === '' ? createTransformPool : ((await import(`${src}/index.ts`)).createTransformPool as CreatePool);
+  const pool = create({ command: 'cat', processes: 4 });
+  pools.push(pool);
+  runs[`cat:${name}`] = async () => void (await (await pool.transform(makeResponse())).text());
+}
+const CPU_COUNT = Number(process.env.CPU_COUNT ?? 5000);
+const cpu: Record<string, number[]> = {};
+for (const [name, run] of Object.entries(runs)) {
+  await cpuPer(1000, run);
+  cpu[name] = [];
+}
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, run] of Object.entries(runs)) cpu[name]?.push(await cpuPer(CPU_COUNT, run));
+}
+for (const pool of pools) await pool.close();
+const bareCpu = median(cpu.bare as number[]);
+const parentCpu: Record<string, { 'µs per response': number; 'added µs': number }> = {};
+for (const [name, values] of Object.entries(cpu)) {
+  parentCpu[name] = {
+    'µs per response': Number(median(values).toFixed(1)),
+    'added µs': Number((median(values) - bareCpu).toFixed(1)),
+  };
+}
+console.log('\nParent CPU per 1 KiB response through cat, 16 concurrent (all threads), median\n');
+console.table(parentCpu);
 
 const results = {
   date: new Date().toISOString(),
