@@ -111,7 +111,11 @@ for (const [name, run] of Object.entries(runs)) {
   cpu[name] = [];
 }
 for (let round = 0; round < ROUNDS; round++) {
-  for (const [name, run] of Object.entries(runs)) cpu[name]?.push(await cpuPer(CPU_COUNT, run));
+  const entries = Object.entries(runs);
+  for (let i = 0; i < entries.length; i++) {
+    const [name, run] = entries[(i + round) % entries.length] as [string, () => Promise<void>];
+    cpu[name]?.push(await cpuPer(CPU_COUNT, run));
+  }
 }
 for (const pool of pools) await pool.close();
 const bareCpu = median(cpu.bare as number[]);
@@ -128,7 +132,7 @@ console.table(parentCpu);
 const results = {
   date: new Date().toISOString(),
   machine: `${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}`,
-  http: { rounds: ROUNDS, seconds: SECONDS, connections: 32, targets: http },
+  http: { rounds: ROUNDS, seconds: SECONDS, connections: 32, targets: http, perRound: rates },
   parentCpu,
 };
 await writeFile(new URL('results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
