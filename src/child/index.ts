@@ -9,8 +9,11 @@ import { type Message, MessageReader } from './input.ts';
 
 /** What a transform function gets besides the response. */
 export interface TransformContext {
-  /** The request the response answers, from the `Transform-Request-*` fields: method, URL, forwarded headers. */
-  request: Request;
+  /**
+   * The request the response answers, from the `Transform-Request-*` fields: method, URL, forwarded headers.
+   * Built on first read.
+   */
+  readonly request: Request;
 }
 
 /** A transform: the response in, the changed response out. */
@@ -49,6 +52,17 @@ function toRequest(head: ResponseHead): Request {
     // A method or URL a Request cannot hold (CONNECT, a relative URL): keep the headers, lose the rest.
     return new Request(DEFAULT_URL, { headers });
   }
+}
+
+/** The context of one message; its Request (and that Request's AbortSignal) is built only if read. */
+function createContext(head: ResponseHead): TransformContext {
+  let request: Request | undefined;
+  return {
+    get request() {
+      request ??= toRequest(head);
+      return request;
+    },
+  };
 }
 
 /** A `Transform-Error` value: one line of visible characters, short. */
@@ -113,7 +127,7 @@ async function answer(fn: TransformFunction, message: Message, output: Writable)
   const id = head.context.get('id');
   let result: Response;
   try {
-    result = await fn(createResponse(head, body?.stream ?? null), { request: toRequest(head) });
+    result = await fn(createResponse(head, body?.stream ?? null), createContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
   } catch (error) {

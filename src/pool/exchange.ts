@@ -2,7 +2,7 @@ import { TransformError, type TransformErrorCode } from '../errors.ts';
 import { weakenValidators } from '../validators.ts';
 import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { ResponseEncoder } from '../wire/serialize.ts';
+import { concatBytes, ResponseEncoder } from '../wire/serialize.ts';
 import type { ExitReason } from './events.ts';
 import { SilenceTimer } from './timeout.ts';
 
@@ -13,6 +13,8 @@ export interface ExchangeHost {
   readonly answered: boolean;
   /** Whether it still takes this exchange's input: false once it is stopping (a failed write kills it). */
   takes(exchange: Exchange): boolean;
+  /** The reader has no room: hold the output. */
+  pauseOutput(): void;
   /** The reader has room again: let the output flow. */
   resumeOutput(): void;
   /** Give up on the process (it is replaced); the exchange has failed already. */
@@ -60,12 +62,16 @@ type State =
   | { kind: 'queued' }
   /** On a process, no answer head yet. */
   | { kind: 'running'; host: ExchangeHost }
-  /** The head is parsed; `response` waits for the end of the read that brought it, then is handed out. */
+  /**
+   * The head is parsed; it waits, with the body bytes that came after it (`early`), for the end of the read
+   * that brought it, then is handed out. `head` is undefined once it is.
+   */
   | {
       kind: 'streaming';
       host: ExchangeHost;
+      head: ResponseHead | undefined;
+      early: Uint8Array[];
       body: BodyChannel | undefined;
-      response: Response | undefined;
     }
   | {
       kind: 'discarding';
@@ -221,15 +227,7 @@ export class Exchange {
       return;
     }
     if (!this.#init.preserveValidators) weakenValidators(head.headers);
-    const body = hasBody(head)
-      ? new BodyChannel({ resume: () => this.#resumeOutput(), cancel: () => this.abort() })
-      : undefined;
-    this.#state = {
-      kind: 'streaming',
-      host: state.host,
-      body,
-      response: createResponse(head, body?.stream ?? null),
-    };
+    this.#state = { kind: 'streaming', host: state.host, head, early: [], body: undefined };
   }
 
   /** A body chunk; returns false when the reader has no room, and the process pauses its output. */
@@ -243,9 +241,14 @@ export class Exchange {
       if (drain.bytes > DRAIN_MAX_BYTES) this.#giveUp(state.host, 'abort');
       return true;
     }
-    if (state.kind !== 'streaming' || state.body === undefined || state.body.push(chunk)) return true;
-    this.#timer.pause('reader');
-    return false;
+    if (state.kind !== 'streaming') return true;
+    // Not handed out yet: kept until the end of this read, which bounds them.
+    if (state.head !== undefined) state.early.push(chunk);
+    else if (state.body !== undefined && !state.body.push(chunk)) {
+      this.#timer.pause('reader');
+      return false;
+    }
+    return true;
   }
 
   /** The answer is complete; a transform that answered before reading all its input still has to take it. */
@@ -266,10 +269,33 @@ export class Exchange {
   deliver(): void {
     const state = this.#state;
     if (state.kind !== 'streaming') return;
-    const response = state.response;
-    state.response = undefined;
-    if (response !== undefined) this.#settle(response);
+    const head = state.head;
+    state.head = undefined;
+    if (head !== undefined) this.#settle(this.#createResponse(state, head));
     if (this.#output === 'answered') state.body?.close();
+  }
+
+  /**
+   * The Response for a head, with the body bytes that came in the same read. An answer that came whole gets
+   * them as bytes: no stream to build, and servers such as @hono/node-server write bytes straight to the
+   * socket. Any other streams the rest with backpressure.
+   */
+  #createResponse(
+    state: { host: ExchangeHost; early: Uint8Array[]; body: BodyChannel | undefined },
+    head: ResponseHead,
+  ): Response {
+    const early = state.early;
+    state.early = [];
+    if (!hasBody(head)) return createResponse(head, null);
+    if (this.#output === 'answered') return createResponse(head, concatBytes(early));
+    const body = new BodyChannel({ resume: () => this.#resumeOutput(), cancel: () => this.abort() });
+    state.body = body;
+    for (const chunk of early) body.push(chunk);
+    if (!body.wantsMore) {
+      this.#timer.pause('reader');
+      state.host.pauseOutput();
+    }
+    return createResponse(head, body.stream);
   }
 
   /** streaming | discarding -> done: the process finished cleanly and is free again. */

@@ -199,6 +199,11 @@ export class TransformProcess implements ExchangeHost {
     this.#child.terminate();
   }
 
+  /** The reader has no room. */
+  pauseOutput(): void {
+    this.#child.pauseOutput();
+  }
+
   /** The reader has room again. */
   resumeOutput(): void {
     this.#child.resumeOutput();

@@ -93,6 +93,13 @@ export function hasBody(head: ResponseHead): boolean {
 }
 
 /** A Response for a parsed head; `body` must be null when {@link hasBody} is false. */
-export function createResponse(head: ResponseHead, body: ReadableStream<Uint8Array> | null): Response {
-  return new Response(body, { status: head.status, statusText: head.statusText, headers: head.headers });
+export function createResponse(
+  head: ResponseHead,
+  body: ReadableStream<Uint8Array> | Uint8Array | null,
+): Response {
+  return new Response(body as BodyInit | null, {
+    status: head.status,
+    statusText: head.statusText,
+    headers: head.headers,
+  });
 }

@@ -1,0 +1,60 @@
+// The servers the HTTP benchmark loads: Hono on @hono/node-server serving 1 KiB of HTML, bare and with each
+// transform, one port each, all in this process (as one server would host them). argv[2]: a JSON object naming
+// the source trees to compare ({"base": "/tmp/base/src"}; default this tree). Prints {"target": port} when ready.
+import { spawn } from 'node:child_process';
+import { serve } from '@hono/node-server';
+import { Hono } from 'hono';
+
+type Handler = (request: Request) => Response | Promise<Response>;
+type WithTransform = typeof import('../src/index.ts').withTransform;
+
+const PAGE = `<!doctype html><title>bench</title><p>${'x'.repeat(1024 - 42)}</p>`;
+const here = new URL('.', import.meta.url).pathname;
+const sources = JSON.parse(process.argv[2] ?? '{}') as Record<string, string>;
+if (Object.keys(sources).length === 0) sources.src = new URL('../src', import.meta.url).pathname;
+
+const app = new Hono();
+app.get('/', (c) => c.html(PAGE));
+const handler: Handler = (request) => app.fetch(request);
+
+function listen(fetch: Handler): Promise<number> {
+  return new Promise((resolve) => {
+    serve({ fetch, port: 0, hostname: '127.0.0.1' }, (info) => resolve(info.port));
+  });
+}
+
+/** The reverse-proxy alternative: the same identity done by another process, behind a loopback HTTP call. */
+function startIdentityServer(): Promise<number> {
+  const code = `require('node:http').createServer((q, s) => { const c = []; q.on('data', (d) => c.push(d));
+    q.on('end', () => { s.writeHead(200, { 'content-type': q.headers['content-type'] }); s.end(Buffer.concat(c)); });
+  }).listen(0, '127.0.0.1', function () { console.log(this.address().port); });`;
+  const child = spawn(process.execPath, ['-e', code], { stdio: ['ignore', 'pipe', 'inherit'] });
+  process.on('exit', () => child.kill());
+  // Stopped by the benchmark with SIGTERM: exit through 'exit', so this child goes too.
+  process.once('SIGTERM', () => process.exit());
+  return new Promise((resolve) => child.stdout.once('data', (data) => resolve(Number(String(data)))));
+}
+
+const ports: Record<string, number> = { bare: await listen(handler) };
+const sideCall = `http://127.0.0.1:${await startIdentityServer()}/`;
+ports.sidecall = await listen(async (request) => {
+  const response = await handler(request);
+  const answer = await fetch(sideCall, {
+    method: 'POST',
+    body: await response.arrayBuffer(),
+    headers: { 'content-type': response.headers.get('content-type') ?? 'text/html' },
+  });
+  return new Response(await answer.arrayBuffer(), { status: response.status, headers: response.headers });
+});
+for (const [name, src] of Object.entries(sources)) {
+  const { withTransform } = (await import(`${src}/index.ts`)) as { withTransform: WithTransform };
+  ports[`cat:${name}`] = await listen(withTransform(handler, { command: 'cat', processes: 4 }));
+  ports[`child:${name}`] = await listen(
+    withTransform(handler, {
+      command: [process.execPath, '--import', 'tsx', `${here}identity-child.ts`],
+      env: { BENCH_SRC: src },
+      processes: 2,
+    }),
+  );
+}
+console.log(JSON.stringify(ports));
