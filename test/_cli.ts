@@ -6,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { fixture, isWatchdog, listProcesses, waitFor } from './_utils.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
+// The bin as published, built from the current src/ by test/_build.ts: it starts in a few hundred ms where
+// tsx took 1.5 s, and the CLI tests start a dozen at once.
 const MAIN = 'dist/cli/main.js';
 const LISTENING = /^subprocess-transform proxy listening on (http:\/\/\S+) -> (\S+)$/m;
 
@@ -31,6 +33,11 @@ function run(command: string, args: string[]): Running {
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
+/** Run the built CLI with `args`; stdout and stderr are collected. */
+export function runCli(args: string[]): Running {
+  return run(process.execPath, [MAIN, ...args]);
+}
+
 /** The Python standard-library upstream of test/fixtures/upstream.py, on 127.0.0.1 and a free port. */
 export async function startPython(): Promise<Running & { url: string }> {
   const python = run('python3', [fixture('upstream.py')]);
@@ -44,7 +51,7 @@ export async function startPython(): Promise<Running & { url: string }> {
 
 /** Run `subprocess-transform proxy --port 0 ARGS` and wait for its listening line. */
 export async function startProxy(args: string[]): Promise<Running & { url: string }> {
-  const proxy = run(process.execPath, [MAIN, 'proxy', '--port', '0', ...args]);
+  const proxy = runCli(['proxy', '--port', '0', ...args]);
   if (!(await waitFor(() => LISTENING.test(proxy.stdout()), 15_000))) {
     proxy.child.kill('SIGKILL');
     throw new Error(`The CLI did not start:\n${proxy.stdout()}\n${proxy.stderr()}`);

@@ -1,17 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request as httpRequest, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { serveFetch } from '../src/cli/node-http.ts';
-import { transformsOf } from './_cli.ts';
+import { runCli, transformsOf } from './_cli.ts';
 import { exists, fixture, waitFor } from './_utils.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
-// The bin as published, built from the current src/ by test/_build.ts: it starts in a few hundred ms where
-// tsx took 1.5 s, and a dozen start at once below.
-const MAIN = 'dist/cli/main.js';
 const LISTENING = /^subprocess-transform proxy listening on (http:\/\/\S+) -> (\S+)$/m;
 
 interface Cli {
@@ -21,20 +16,6 @@ interface Cli {
   upstream: string;
   stderr: () => string;
   exited: Promise<number | null>;
-}
-
-/** Run the CLI; `stdout` and `stderr` are collected. */
-function runCli(args: string[]): { child: ChildProcess; stdout: () => string; stderr: () => string } {
-  const child = spawn(process.execPath, [MAIN, ...args], { cwd: ROOT });
-  let stdout = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-    stdout += text;
-  });
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-    stderr += text;
-  });
-  return { child, stdout: () => stdout, stderr: () => stderr };
 }
 
 /** Run the CLI to its end. */

@@ -139,11 +139,6 @@ export class Exchange {
     });
   }
 
-  /** Whether the caller has its answer or its error. */
-  get settled(): boolean {
-    return this.#settled;
-  }
-
   /** Waiting again after a process it ran on was found dead or stopped. */
   get retried(): boolean {
     return this.#attempts > 0 && this.#state.kind === 'queued';
