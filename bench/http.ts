@@ -1,12 +1,11 @@
 // Under HTTP load: Hono on @hono/node-server serving 1 KiB of HTML to 32 autocannon connections, bare and with
 // each transform, rounds alternating in one run; medians as ratios to bare. Then the parent CPU a transform adds.
-// ROUNDS, SECONDS; BENCH_SOURCES='{"a": "/path/src", "b": "/other/src"}' compares source trees side by side.
+// ROUNDS, SECONDS, CPU_COUNT; BENCH_SOURCES='{"a": "/path/src", "b": "/other/src"}' compares source trees side by side.
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import { createInterface } from 'node:readline';
 import { createTransformPool } from '../src/index.ts';
+import { median, setting, TINY, writeSection } from './common.ts';
 
 interface AutocannonResult {
   requests: { average: number };
@@ -19,12 +18,9 @@ const autocannon = createRequire(import.meta.url)('autocannon') as (options: {
   duration: number;
 }) => Promise<AutocannonResult>;
 
-const ROUNDS = Number(process.env.ROUNDS ?? 5);
-const SECONDS = Number(process.env.SECONDS ?? 3);
+const ROUNDS = setting('ROUNDS', 5, 1);
+const SECONDS = setting('SECONDS', 3, 1);
 const sources = process.env.BENCH_SOURCES ?? '{}';
-
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 async function startServers(): Promise<{ ports: Record<string, number>; stop: () => void }> {
   const server = spawn(
@@ -104,10 +100,10 @@ for (const [name, src] of sourceTrees.length > 0 ? sourceTrees : [['src', '']]) 
   pools.push(pool);
   runs[`cat:${name}`] = async () => void (await (await pool.transform(makeResponse())).text());
 }
-const CPU_COUNT = Number(process.env.CPU_COUNT ?? 5000);
+const CPU_COUNT = setting('CPU_COUNT', 5000, 100);
 const cpu: Record<string, number[]> = {};
 for (const [name, run] of Object.entries(runs)) {
-  await cpuPer(1000, run);
+  await cpuPer(TINY ? 100 : 1000, run);
   cpu[name] = [];
 }
 for (let round = 0; round < ROUNDS; round++) {
@@ -129,10 +125,11 @@ for (const [name, values] of Object.entries(cpu)) {
 console.log('\nParent CPU per 1 KiB response through cat, 16 concurrent (all threads), median\n');
 console.table(parentCpu);
 
-const results = {
-  date: new Date().toISOString(),
-  machine: `${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}`,
-  http: { rounds: ROUNDS, seconds: SECONDS, connections: 32, targets: http, perRound: rates },
-  parentCpu,
-};
-await writeFile(new URL('results.json', import.meta.url), `${JSON.stringify(results, null, 2)}\n`);
+await writeSection('http', {
+  rounds: ROUNDS,
+  seconds: SECONDS,
+  connections: 32,
+  targets: http,
+  perRound: rates,
+});
+await writeSection('parentCpu', parentCpu);

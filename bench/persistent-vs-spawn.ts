@@ -2,6 +2,7 @@
 // raw pipe round trip to a warm `cat` (the floor). Same machine, same run: the ratios are what matter.
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
+import { round, setting, writeSection } from './common.ts';
 
 const body = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item ${i}` })) });
 
@@ -50,14 +51,13 @@ async function processPerResponse(runs: number): Promise<number> {
   });
 }
 
-const runs = Number(process.env.RUNS ?? 2000);
+const runs = setting('RUNS', 2000, 50);
+const spawns = Math.max(setting('SPAWNS', 100, 5), runs / 10);
 const raw = await rawPipe(runs);
 const pooled = await persistent(runs);
-const spawned = await processPerResponse(Math.max(100, runs / 10));
+const spawned = await processPerResponse(spawns);
 
-console.log(
-  `\n1 KiB JSON through cat, ${runs} sequential transforms (process per response: ${Math.max(100, runs / 10)})\n`,
-);
+console.log(`\n1 KiB JSON through cat, ${runs} sequential transforms (process per response: ${spawns})\n`);
 console.table({
   'raw pipe round trip': { 'µs per response': raw.toFixed(0), ratio: '1.00x' },
   'subprocess-transform (persistent)': {
@@ -70,3 +70,12 @@ console.table({
   },
 });
 console.log(`persistent is ${(spawned / pooled).toFixed(1)}x faster than a process per response`);
+await writeSection('persistentVsSpawn', {
+  runs,
+  spawns,
+  rawUs: round(raw),
+  persistentUs: round(pooled),
+  processPerResponseUs: round(spawned),
+  persistentVsRaw: round(pooled / raw, 2),
+  spawnVsPersistent: round(spawned / pooled, 2),
+});
