@@ -1,9 +1,12 @@
-// Large bodies: MB/s of a 64 MiB streamed body through the library's `cat` transform against a raw pipe
-// to `cat`. Same run, same machine: the ratio is what matters (future target: at least 0.7x raw).
+// Row 4 of issue #8: MB/s of a 256 MiB streamed body through the library's `cat` transform against a raw
+// Node -> cat -> Node pipe, alternating in one run. The ratio is what matters (target: at least 0.7x raw).
+// Runtime-neutral: bench/runtimes.ts runs it under Bun and Deno too. SIZE_MIB, RUNS.
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
+import { median, report, round, setting } from './common.ts';
 
-const SIZE = 64 * 1024 * 1024;
+const SIZE_MIB = setting('SIZE_MIB', 256, 4);
+const SIZE = SIZE_MIB * 1024 * 1024;
 const CHUNK = new Uint8Array(64 * 1024).fill(120);
 
 function body(): ReadableStream<Uint8Array> {
@@ -45,20 +48,32 @@ async function library(): Promise<number> {
   return rate;
 }
 
-const runs = Number(process.env.RUNS ?? 3);
+const runs = setting('RUNS', 3, 1);
 const rawRates: number[] = [];
 const libraryRates: number[] = [];
 for (let i = 0; i < runs; i++) {
   rawRates.push(await raw());
   libraryRates.push(await library());
 }
-const median = (values: number[]): number =>
-  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-console.log(`\n64 MiB streamed through cat, median of ${runs} runs\n`);
-console.table({
-  'raw pipe': { 'MB/s': median(rawRates).toFixed(0), ratio: '1.00x' },
-  'subprocess-transform': {
-    'MB/s': median(libraryRates).toFixed(0),
-    ratio: `${(median(libraryRates) / median(rawRates)).toFixed(2)}x raw`,
+const rawRate = median(rawRates);
+const libraryRate = median(libraryRates);
+await report(
+  'throughput',
+  `${SIZE_MIB} MiB streamed through cat, median of ${runs} runs`,
+  {
+    'raw pipe': { 'MB/s': Math.round(rawRate), ratio: '1.00x', target: '' },
+    'subprocess-transform': {
+      'MB/s': Math.round(libraryRate),
+      ratio: `${(libraryRate / rawRate).toFixed(2)}x raw`,
+      target: '>= 0.7x',
+    },
   },
-});
+  {
+    sizeMiB: SIZE_MIB,
+    runs,
+    rawMBs: round(rawRate),
+    libraryMBs: round(libraryRate),
+    ratio: round(libraryRate / rawRate, 3),
+    perRun: { raw: rawRates.map((v) => round(v)), library: libraryRates.map((v) => round(v)) },
+  },
+);
