@@ -37,20 +37,22 @@ export async function microseconds(iterations: number, run: () => Promise<unknow
 
 /**
  * Each run `iterations` times as warm-up, then `rounds` rounds of each, the order rotating every round so no run
- * always follows the same neighbour; the µs per call of every round, by name.
+ * always follows the same neighbour; the µs per call of every round, by name. `iterations` may differ by name.
  */
 export async function alternate(
   runs: Record<string, () => Promise<unknown>>,
   rounds: number,
-  iterations: number,
+  iterations: number | Record<string, number>,
 ): Promise<Record<string, number[]>> {
   const entries = Object.entries(runs);
+  const countOf = (name: string): number =>
+    typeof iterations === 'number' ? iterations : (iterations[name] ?? 1);
   const perRound: Record<string, number[]> = Object.fromEntries(entries.map(([name]) => [name, []]));
-  for (const [, run] of entries) await microseconds(iterations, run);
+  for (const [name, run] of entries) await microseconds(countOf(name), run);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < entries.length; i++) {
       const [name, run] = entries[(i + r) % entries.length] as [string, () => Promise<unknown>];
-      perRound[name]?.push(await microseconds(iterations, run));
+      perRound[name]?.push(await microseconds(countOf(name), run));
     }
   }
   return perRound;
