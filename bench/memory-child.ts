@@ -1,0 +1,94 @@
+// One measurement of bench/memory.ts, in a fresh Node process so no other benchmark's garbage counts: the RSS
+// before, and the peak while SIZE_MIB streams through `cat`, via the library (argv[2] 'library') or a raw pipe
+// ('raw'). Prints one JSON line. Run with --expose-gc, so the baseline is taken after a collection.
+import { readFileSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { execa } from 'execa';
+import { createTransformPool } from '../src/index.ts';
+
+const mode = process.argv[2] === 'raw' ? 'raw' : 'library';
+const SIZE = Number(process.argv[3]) * 1024 * 1024;
+const CHUNK = new Uint8Array(64 * 1024).fill(120);
+const MiB = 1024 * 1024;
+
+function body(): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      controller.enqueue(CHUNK);
+      sent += CHUNK.byteLength;
+      if (sent >= SIZE) controller.close();
+    },
+  });
+}
+
+/** Linux's own peak RSS (VmHWM), which sees spikes between samples; undefined elsewhere. */
+function highWaterMark(): number | undefined {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function streamThroughLibrary(): Promise<() => Promise<number>> {
+  const pool = createTransformPool({ command: 'cat', processes: 1 });
+  await (await pool.transform(new Response('warm'))).text();
+  return async () => {
+    let received = 0;
+    const response = await pool.transform(new Response(body()));
+    for await (const chunk of response.body as ReadableStream<Uint8Array>) received += chunk.byteLength;
+    await pool.close();
+    return received;
+  };
+}
+
+async function streamRaw(): Promise<() => Promise<number>> {
+  // Started before the baseline, as the library's pool is.
+  const cat = execa('cat', { buffer: false, reject: false });
+  return async () => {
+    const reading = (async () => {
+      let received = 0;
+      for await (const chunk of cat.stdout as AsyncIterable<Uint8Array>) received += chunk.byteLength;
+      return received;
+    })();
+    for (let sent = 0; sent < SIZE; sent += CHUNK.byteLength) {
+      if (!cat.stdin?.write(CHUNK)) await new Promise((resolve) => cat.stdin?.once('drain', resolve));
+    }
+    cat.stdin?.end();
+    return reading;
+  };
+}
+
+const stream = mode === 'raw' ? await streamRaw() : await streamThroughLibrary();
+const gc = (globalThis as { gc?: () => void }).gc;
+gc?.();
+gc?.();
+await sleep(100);
+const baseline = process.memoryUsage.rss();
+// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux): the mark then covers only the stream.
+let hwmReset = false;
+try {
+  writeFileSync('/proc/self/clear_refs', '5');
+  hwmReset = true;
+} catch {}
+let peak = baseline;
+const sampler = setInterval(() => {
+  peak = Math.max(peak, process.memoryUsage.rss());
+}, 2);
+const received = await stream();
+clearInterval(sampler);
+peak = Math.max(peak, process.memoryUsage.rss());
+if (received < SIZE) throw new Error(`Received ${received} of ${SIZE} bytes`);
+const hwm = hwmReset ? highWaterMark() : undefined;
+console.log(
+  JSON.stringify({
+    mode,
+    sizeMiB: SIZE / MiB,
+    baselineMiB: baseline / MiB,
+    peakMiB: peak / MiB,
+    deltaMiB: (peak - baseline) / MiB,
+    hwmDeltaMiB: hwm === undefined ? null : (hwm - baseline) / MiB,
+  }),
+);
