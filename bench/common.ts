@@ -109,7 +109,7 @@ export async function report(
   section: Record<string, unknown>,
 ): Promise<void> {
   if (EMIT_JSON) {
-    console.log(JSON.stringify(section));
+    console.log(JSON.stringify({ runtime: `${runtime} ${runtimeVersion()}`, ...section }));
     return;
   }
   console.log(`\n${title}\n`);
