@@ -1,0 +1,61 @@
+// The benchmark suite runs: `npm run bench` in tiny mode exits 0 and writes every section of results.json with
+// numbers in it. No figure is judged: the machine may be busy, and timing belongs to the benchmarks themselves.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
+import { afterAll, expect, it } from 'vitest';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const directory = mkdtempSync(join(tmpdir(), 'bench-test-'));
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+/** The numeric fields each section must have, by path inside it ('a.b' is field b of object a). */
+const overheadFields = ['transformUs', 'harnessUs', 'rawUs', 'ratio'];
+const throughputFields = ['rawMBs', 'libraryMBs', 'ratio'];
+const EXPECTED: Record<string, string[]> = {
+  persistentVsSpawn: [
+    'rawUs',
+    'persistentUs',
+    'processPerResponseUs',
+    'persistentVsRaw',
+    'spawnVsPersistent',
+  ],
+  overhead: overheadFields,
+  render: ['persistentUs', 'perResponseUs', 'ratio'],
+  throughput: throughputFields,
+  memory: ['library', 'raw'].flatMap((mode) =>
+    ['baselineMiB', 'peakMiB', 'deltaMiB'].map((f) => `${mode}.${f}`),
+  ),
+  http: ['bare', 'sidecall', 'cat:src', 'child:src'].map((target) => `targets.${target}.req/s`),
+  parentCpu: ['bare.µs per response', 'cat:src.µs per response', 'cat:src.added µs'],
+  runtimes: ['node', 'bun', 'deno'].flatMap((runtime) => [
+    ...overheadFields.map((field) => `${runtime}.overhead.${field}`),
+    ...throughputFields.map((field) => `${runtime}.throughput.${field}`),
+  ]),
+};
+
+const at = (value: unknown, path: string): unknown =>
+  path
+    .split('.')
+    .reduce<unknown>((object, key) => (object as Record<string, unknown> | undefined)?.[key], value);
+
+it('runs every benchmark in tiny mode and writes every section', { timeout: 180_000 }, async () => {
+  const file = join(directory, 'results.json');
+  const result = await execa(process.execPath, ['--import', 'tsx', 'bench/index.ts'], {
+    cwd: ROOT,
+    env: { BENCH_TINY: '1', BENCH_RESULTS: file },
+    all: true,
+    reject: false,
+  });
+  expect(result.exitCode, result.all).toBe(0);
+  const results = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  for (const [section, fields] of Object.entries(EXPECTED)) {
+    expect(results[section], `section ${section}`).toBeTypeOf('object');
+    for (const field of fields) {
+      const value = at(results[section], field);
+      expect(Number.isFinite(value), `${section}.${field} = ${JSON.stringify(value)}`).toBe(true);
+    }
+  }
+});
