@@ -28,6 +28,9 @@ export class BodyChannel {
   readonly stream: ReadableStream<Uint8Array>;
   #controller!: ReadableStreamDefaultController<Uint8Array>;
   #state: 'open' | 'closed' | 'cancelled' | 'errored' = 'open';
+  /** The chunks pushed, while they fit in the queue; undefined once they did not. */
+  #chunks: Uint8Array[] | undefined = [];
+  #bytes = 0;
 
   constructor(source: BodySource) {
     this.stream = new ReadableStream<Uint8Array>(
@@ -46,6 +49,14 @@ export class BodyChannel {
     );
   }
 
+  /**
+   * The whole body as pushed, when it ended within the queue's size: if nobody has read, locked or cancelled
+   * {@link stream} (check `Response.bodyUsed` and `stream.locked`), these are exactly the bytes it would yield.
+   */
+  get chunks(): readonly Uint8Array[] | undefined {
+    return this.#state === 'closed' ? this.#chunks : undefined;
+  }
+
   /** Open: neither ended, failed nor cancelled. */
   get open(): boolean {
     return this.#state === 'open';
@@ -60,6 +71,12 @@ export class BodyChannel {
   push(chunk: Uint8Array): boolean {
     if (this.#state !== 'open') return true;
     this.#controller.enqueue(chunk);
+    if (this.#chunks !== undefined) {
+      this.#bytes += chunk.byteLength;
+      // Past the queue's size the stream is being read, or input pauses: no longer a body that came whole.
+      if (this.#bytes <= HIGH_WATER_MARK) this.#chunks.push(chunk);
+      else this.#chunks = undefined;
+    }
     return (this.#controller.desiredSize ?? 0) > 0;
   }
 
