@@ -151,6 +151,8 @@ for (const name of names) {
   table[name] = {
     'µs CPU/message': value.toFixed(1),
     [`vs ${names[0]}`]: `${(value / first).toFixed(3)}x`,
+    // Each round's ratio, then their median: steadier than a ratio of medians when the machine's load drifts.
+    'paired ratio': `${median((perMessage[name] as number[]).map((us, round) => us / (perMessage[names[0] as string]?.[round] as number))).toFixed(3)}x`,
     rounds: (perMessage[name] as number[]).map((us) => us.toFixed(1)).join(' '),
   };
 }

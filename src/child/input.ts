@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { BodyChannel, hasBody } from '../wire/body.ts';
+import { BodyChannel, type BodySource, hasBody } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 
@@ -45,6 +45,11 @@ export class MessageReader {
   #state: State = { name: 'flowing' };
   /** The body the parser is filling: the last message's, until its end. */
   #filling: BodyChannel | undefined;
+  /** One source for every body: a stream pulls when its reader made room; a cancelled body is drained. */
+  readonly #bodySource: BodySource = {
+    resume: (body) => this.#handle({ type: 'body-free', body }),
+    cancel: (_reason, body) => this.#handle({ type: 'body-free', body }),
+  };
 
   constructor(input: Readable, limits?: Partial<WireLimits>) {
     this.#input = input;
@@ -114,18 +119,9 @@ export class MessageReader {
   }
 
   #onHead(head: ResponseHead): void {
-    const body = hasBody(head) ? this.#createBody() : undefined;
+    const body = hasBody(head) ? new BodyChannel(this.#bodySource) : undefined;
     this.#filling = body;
     this.#queue.enqueue({ head, body });
-  }
-
-  #createBody(): BodyChannel {
-    const body: BodyChannel = new BodyChannel({
-      // The stream pulls when its reader made room; a cancelled body is drained from then on.
-      resume: () => this.#handle({ type: 'body-free', body }),
-      cancel: () => this.#handle({ type: 'body-free', body }),
-    });
-    return body;
   }
 
   /** The one place the state changes, and the input is paused or resumed to match. */

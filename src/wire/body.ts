@@ -1,16 +1,50 @@
 import type { ResponseHead } from './parser.ts';
 import { isNullBodyStatus } from './syntax.ts';
 
-/** Where a {@link BodyChannel}'s bytes come from. */
+/** Where a {@link BodyChannel}'s bytes come from; `body` tells which, so one source can feed many. */
 export interface BodySource {
   /** The reader wants more: resume the source if it was paused. */
-  resume(): void;
+  resume(body: BodyChannel): void;
   /** The reader cancelled the body. */
-  cancel(reason: unknown): void;
+  cancel(reason: unknown, body: BodyChannel): void;
 }
 
 /** Bytes queued per body before the source is paused. */
 const HIGH_WATER_MARK = 64 * 1024;
+
+const byteLength = (chunk: Uint8Array): number => chunk.byteLength;
+
+type ChannelState = 'open' | 'closed' | 'cancelled' | 'errored';
+
+/**
+ * The stream side of a {@link BodyChannel}: its underlying source and the state both sides share. Methods,
+ * not closures, as a channel is made per message.
+ */
+class ChannelStream implements UnderlyingDefaultSource<Uint8Array> {
+  state: ChannelState = 'open';
+  controller!: ReadableStreamDefaultController<Uint8Array>;
+  readonly #channel: BodyChannel;
+  readonly #source: BodySource;
+
+  constructor(channel: BodyChannel, source: BodySource) {
+    this.#channel = channel;
+    this.#source = source;
+  }
+
+  start(controller: ReadableStreamDefaultController<Uint8Array>): void {
+    this.controller = controller;
+  }
+
+  pull(): void {
+    this.#source.resume(this.#channel);
+  }
+
+  cancel(reason: unknown): void {
+    if (this.state !== 'open') return;
+    this.state = 'cancelled';
+    this.#source.cancel(reason, this.#channel);
+  }
+}
 
 /**
  * The body of a response being parsed: a ReadableStream fed by pushes, with backpressure. `push` reports
@@ -26,27 +60,14 @@ const HIGH_WATER_MARK = 64 * 1024;
  */
 export class BodyChannel {
   readonly stream: ReadableStream<Uint8Array>;
-  #controller!: ReadableStreamDefaultController<Uint8Array>;
-  #state: 'open' | 'closed' | 'cancelled' | 'errored' = 'open';
+  readonly #side: ChannelStream;
   /** The chunks pushed, while they fit in the queue; undefined once they did not. */
   #chunks: Uint8Array[] | undefined = [];
   #bytes = 0;
 
   constructor(source: BodySource) {
-    this.stream = new ReadableStream<Uint8Array>(
-      {
-        start: (controller) => {
-          this.#controller = controller;
-        },
-        pull: () => source.resume(),
-        cancel: (reason) => {
-          if (this.#state !== 'open') return;
-          this.#state = 'cancelled';
-          source.cancel(reason);
-        },
-      },
-      { highWaterMark: HIGH_WATER_MARK, size: (chunk) => chunk.byteLength },
-    );
+    this.#side = new ChannelStream(this, source);
+    this.stream = new ReadableStream(this.#side, { highWaterMark: HIGH_WATER_MARK, size: byteLength });
   }
 
   /**
@@ -54,36 +75,36 @@ export class BodyChannel {
    * {@link stream} (check `Response.bodyUsed` and `stream.locked`), these are exactly the bytes it would yield.
    */
   get chunks(): readonly Uint8Array[] | undefined {
-    return this.#state === 'closed' ? this.#chunks : undefined;
+    return this.#side.state === 'closed' ? this.#chunks : undefined;
   }
 
   /** Open: neither ended, failed nor cancelled. */
   get open(): boolean {
-    return this.#state === 'open';
+    return this.#side.state === 'open';
   }
 
   /** Whether the source may go on: the reader has room, or nobody reads any more. */
   get wantsMore(): boolean {
-    return this.#state !== 'open' || (this.#controller.desiredSize ?? 0) > 0;
+    return this.#side.state !== 'open' || (this.#side.controller.desiredSize ?? 0) > 0;
   }
 
   /** Queue a chunk (dropped once the body is not open); returns {@link wantsMore}. */
   push(chunk: Uint8Array): boolean {
-    if (this.#state !== 'open') return true;
-    this.#controller.enqueue(chunk);
+    if (this.#side.state !== 'open') return true;
+    this.#side.controller.enqueue(chunk);
     if (this.#chunks !== undefined) {
       this.#bytes += chunk.byteLength;
       // Past the queue's size the stream is being read, or input pauses: no longer a body that came whole.
       if (this.#bytes <= HIGH_WATER_MARK) this.#chunks.push(chunk);
       else this.#chunks = undefined;
     }
-    return (this.#controller.desiredSize ?? 0) > 0;
+    return (this.#side.controller.desiredSize ?? 0) > 0;
   }
 
   close(): void {
-    if (this.#state !== 'open') return;
-    this.#state = 'closed';
-    this.#controller.close();
+    if (this.#side.state !== 'open') return;
+    this.#side.state = 'closed';
+    this.#side.controller.close();
   }
 
   /**
@@ -91,16 +112,16 @@ export class BodyChannel {
    * nobody will finish reading, so its source can be drained.
    */
   discard(reason: unknown): void {
-    if (this.#state !== 'open') return;
-    this.#state = 'cancelled';
-    this.#controller.error(reason);
+    if (this.#side.state !== 'open') return;
+    this.#side.state = 'cancelled';
+    this.#side.controller.error(reason);
   }
 
   /** Fail the body: a reader sees `reason`, never a clean end that looks complete. */
   error(reason: unknown): void {
-    if (this.#state !== 'open') return;
-    this.#state = 'errored';
-    this.#controller.error(reason);
+    if (this.#side.state !== 'open') return;
+    this.#side.state = 'errored';
+    this.#side.controller.error(reason);
   }
 }
 
