@@ -146,3 +146,74 @@ describe('serveTransform answers', () => {
     }
   });
 });
+
+describe('the response a transform is given', () => {
+  /** Run `fn` on one message of `body`; what it resolved to, and the answer's body. */
+  async function given<T>(
+    fn: (response: Response) => Promise<T>,
+    body = '{"a":1}',
+    headers = 'Content-Type: application/json\r\n',
+  ): Promise<{ value: T; answer: string }> {
+    let value: T | undefined;
+    const output = await serve(
+      async (response) => {
+        value = await fn(response);
+        return new Response('done');
+      },
+      [message('a', body, headers)],
+    );
+    return { value: value as T, answer: output.slice(output.indexOf('\r\n\r\n') + 4) };
+  }
+
+  it('reads as any Response does, once', async () => {
+    expect((await given((r) => r.text())).value).toBe('{"a":1}');
+    expect((await given((r) => r.json())).value).toEqual({ a: 1 });
+    expect(new TextDecoder().decode((await given((r) => r.arrayBuffer())).value)).toBe('{"a":1}');
+    expect((await given((r) => r.bytes())).value).toEqual(new TextEncoder().encode('{"a":1}'));
+    const { value } = await given(async (r) => {
+      const before = r.bodyUsed;
+      await r.text();
+      const second = await r.text().then(
+        () => 'read twice',
+        (error: unknown) => (error as Error).name,
+      );
+      return { before, after: r.bodyUsed, second };
+    });
+    expect(value).toEqual({ before: false, after: true, second: 'TypeError' });
+  });
+
+  it('gives a blob and form data the media type its headers have now', async () => {
+    const { value: blob } = await given(async (r) => {
+      r.headers.set('content-type', 'text/plain');
+      return r.blob();
+    });
+    expect(blob.type).toBe('text/plain');
+    expect(await blob.text()).toBe('{"a":1}');
+    const { value: form } = await given(
+      (r) => r.formData(),
+      'a=1&b=2',
+      'Content-Type: application/x-www-form-urlencoded\r\n',
+    );
+    expect([...form]).toEqual([
+      ['a', '1'],
+      ['b', '2'],
+    ]);
+  });
+
+  it('clones: both copies read the whole body, the copy with the headers of the moment', async () => {
+    const { value } = await given(async (r) => {
+      r.headers.set('x-copy', 'yes');
+      const copy = r.clone();
+      return { copy: await copy.text(), headers: copy.headers.get('x-copy'), original: await r.text() };
+    });
+    expect(value).toEqual({ copy: '{"a":1}', headers: 'yes', original: '{"a":1}' });
+  });
+
+  it('streams its body into a new Response', async () => {
+    const output = await serve(
+      (response) => new Response(response.body, response),
+      [message('a', 'hello'), message('b', 'world')],
+    );
+    expect(await readAnswers(output)).toEqual({ ids: ['a', 'b'], bodies: ['hello', 'world'] });
+  });
+});

@@ -6,6 +6,7 @@ import type { ResponseHead } from '../wire/parser.ts';
 import { encodeHead, encodeResponse } from '../wire/serialize.ts';
 import { routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
+import { MessageResponse } from './response.ts';
 
 /** What a transform function gets besides the response. */
 export interface TransformContext {
@@ -122,17 +123,20 @@ export async function serveTransform(
 }
 
 /**
- * The body of `response` as the bytes that came in, when it came whole and nothing has touched its stream:
- * the transform returned the response it was given (headers perhaps changed) without reading the body.
+ * The body of `response` as the bytes that came in, when it came whole and nothing has touched it: the
+ * transform returned the response it was given (headers perhaps changed) without reading the body.
  */
 function getUnreadBody(
   response: Response,
+  given: Response,
   body: BodyChannel | undefined,
 ): { chunks: readonly Uint8Array[]; bytes: number } | undefined {
   const chunks = body?.chunks;
-  // A clone() swaps the body for a tee branch; a read, even one whose lock was released, disturbs it.
-  if (chunks === undefined || response.body !== body?.stream || response.bodyUsed || response.body.locked) {
-    return undefined;
+  if (response !== given || chunks === undefined || !(given instanceof MessageResponse)) return undefined;
+  // Once the body was asked for: a clone() swaps it for a tee branch; a read, even released, disturbs it.
+  if (given.bodyTouched) {
+    const stream = body?.stream;
+    if (response.body !== stream || response.bodyUsed || stream?.locked !== false) return undefined;
   }
   let bytes = 0;
   for (const chunk of chunks) bytes += chunk.byteLength;
@@ -143,7 +147,7 @@ function getUnreadBody(
 async function answer(fn: TransformFunction, message: Message, output: Writable): Promise<boolean> {
   const { head, body } = message;
   const id = head.context.get('id');
-  const given = createResponse(head, body?.stream ?? null);
+  const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
   let result: Response;
   try {
     result = await fn(given, createContext(head));
@@ -154,7 +158,7 @@ async function answer(fn: TransformFunction, message: Message, output: Writable)
     result = getFailureResponse(error);
   }
   const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
-  const whole = result === given ? getUnreadBody(result, body) : undefined;
+  const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
     // What the encoder would write for a body complete without waiting, without reading the stream.
     const batch = [encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks];

@@ -48,7 +48,8 @@ class ChannelStream implements UnderlyingDefaultSource<Uint8Array> {
 
 /**
  * The body of a response being parsed: a ReadableStream fed by pushes, with backpressure. `push` reports
- * whether the reader wants more, so the feeder pauses its source instead of queueing without bound.
+ * whether the reader wants more, so the feeder pauses its source instead of queueing without bound. The stream
+ * is made on first use of {@link stream}: until then pushed chunks wait in a list, with the same bound.
  *
  * @example
  * ```ts
@@ -59,20 +60,48 @@ class ChannelStream implements UnderlyingDefaultSource<Uint8Array> {
  * ```
  */
 export class BodyChannel {
-  readonly stream: ReadableStream<Uint8Array>;
   readonly #side: ChannelStream;
-  /** The chunks pushed, while they fit in the queue; undefined once they did not. */
+  #stream: ReadableStream<Uint8Array> | undefined;
+  /**
+   * The chunks pushed: all of them until the stream is made, then while they fit in the queue (what a
+   * body that came whole needs); undefined once they did not.
+   */
   #chunks: Uint8Array[] | undefined = [];
   #bytes = 0;
+  /** Why the body failed or was discarded before its stream was made. */
+  #reason: unknown;
 
   constructor(source: BodySource) {
     this.#side = new ChannelStream(this, source);
-    this.stream = new ReadableStream(this.#side, { highWaterMark: HIGH_WATER_MARK, size: byteLength });
+  }
+
+  /** The body's stream, made on first use with every chunk pushed so far. */
+  get stream(): ReadableStream<Uint8Array> {
+    if (this.#stream !== undefined) return this.#stream;
+    const side = this.#side;
+    this.#stream = new ReadableStream(side, { highWaterMark: HIGH_WATER_MARK, size: byteLength });
+    switch (side.state) {
+      case 'cancelled':
+      case 'errored':
+        side.controller.error(this.#reason);
+        break;
+      default:
+        for (const chunk of this.#chunks ?? []) side.controller.enqueue(chunk);
+        if (side.state === 'closed') side.controller.close();
+        if (this.#bytes > HIGH_WATER_MARK) this.#chunks = undefined;
+    }
+    return this.#stream;
+  }
+
+  /** Whether {@link stream} was made: if not, nobody can have read the body. */
+  get streamed(): boolean {
+    return this.#stream !== undefined;
   }
 
   /**
-   * The whole body as pushed, when it ended within the queue's size: if nobody has read, locked or cancelled
-   * {@link stream} (check `Response.bodyUsed` and `stream.locked`), these are exactly the bytes it would yield.
+   * The whole body as pushed, when it ended within the queue's size (always, before the stream is made). If
+   * nobody has read, locked or cancelled {@link stream} (check `Response.bodyUsed` and `stream.locked`), these
+   * are exactly the bytes it would yield.
    */
   get chunks(): readonly Uint8Array[] | undefined {
     return this.#side.state === 'closed' ? this.#chunks : undefined;
@@ -85,15 +114,21 @@ export class BodyChannel {
 
   /** Whether the source may go on: the reader has room, or nobody reads any more. */
   get wantsMore(): boolean {
-    return this.#side.state !== 'open' || (this.#side.controller.desiredSize ?? 0) > 0;
+    if (this.#side.state !== 'open') return true;
+    if (this.#stream === undefined) return this.#bytes < HIGH_WATER_MARK;
+    return (this.#side.controller.desiredSize ?? 0) > 0;
   }
 
   /** Queue a chunk (dropped once the body is not open); returns {@link wantsMore}. */
   push(chunk: Uint8Array): boolean {
     if (this.#side.state !== 'open') return true;
+    this.#bytes += chunk.byteLength;
+    if (this.#stream === undefined) {
+      this.#chunks?.push(chunk);
+      return this.#bytes < HIGH_WATER_MARK;
+    }
     this.#side.controller.enqueue(chunk);
     if (this.#chunks !== undefined) {
-      this.#bytes += chunk.byteLength;
       // Past the queue's size the stream is being read, or input pauses: no longer a body that came whole.
       if (this.#bytes <= HIGH_WATER_MARK) this.#chunks.push(chunk);
       else this.#chunks = undefined;
@@ -104,7 +139,7 @@ export class BodyChannel {
   close(): void {
     if (this.#side.state !== 'open') return;
     this.#side.state = 'closed';
-    this.#side.controller.close();
+    if (this.#stream !== undefined) this.#side.controller.close();
   }
 
   /**
@@ -112,16 +147,20 @@ export class BodyChannel {
    * nobody will finish reading, so its source can be drained.
    */
   discard(reason: unknown): void {
-    if (this.#side.state !== 'open') return;
-    this.#side.state = 'cancelled';
-    this.#side.controller.error(reason);
+    this.#fail('cancelled', reason);
   }
 
   /** Fail the body: a reader sees `reason`, never a clean end that looks complete. */
   error(reason: unknown): void {
+    this.#fail('errored', reason);
+  }
+
+  #fail(state: 'cancelled' | 'errored', reason: unknown): void {
     if (this.#side.state !== 'open') return;
-    this.#side.state = 'errored';
-    this.#side.controller.error(reason);
+    this.#side.state = state;
+    this.#chunks = undefined;
+    if (this.#stream === undefined) this.#reason = reason;
+    else this.#side.controller.error(reason);
   }
 }
 
