@@ -3,7 +3,7 @@
 // /proc/<pid>/stat (utime + stime, all threads). Source trees run side by side, one child each, rounds
 // alternating, medians and ratios to the first tree. Linux only.
 // BENCH_SOURCES='{"base": "/path/src", "src": "/other/src"}' (default: this tree), ROUNDS, MESSAGES per round,
-// BODY_BYTES; PROFILE_DIR writes each child's --cpu-prof there; CHILD_FLAGS adds node flags (--perf-basic-prof).
+// BODY_BYTES, CHILD (text-child.ts reads the body); PROFILE_DIR writes each child's --cpu-prof there; CHILD_FLAGS adds node flags (--perf-basic-prof).
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ResponseParser } from '../src/wire/parser.ts';
@@ -14,6 +14,8 @@ const MESSAGES = Number(process.env.MESSAGES ?? 20_000);
 const WARMUP = Number(process.env.WARMUP ?? 5_000);
 const BODY_BYTES = Number(process.env.BODY_BYTES ?? 1024);
 const PROFILE_DIR = process.env.PROFILE_DIR;
+/** The child program, in bench/: identity-child.ts, or text-child.ts (reads the body, answers a new Response). */
+const CHILD = process.env.CHILD ?? 'identity-child.ts';
 /** Extra node flags for the children, such as --perf-basic-prof for `perf record -p`. */
 const CHILD_FLAGS = (process.env.CHILD_FLAGS ?? '').split(' ').filter(Boolean);
 const sources = JSON.parse(process.env.BENCH_SOURCES ?? '{}') as Record<string, string>;
@@ -58,7 +60,7 @@ class Child {
     flags.push(...CHILD_FLAGS);
     this.#process = spawn(
       process.execPath,
-      [...flags, '--import', 'tsx', new URL('identity-child.ts', import.meta.url).pathname],
+      [...flags, '--import', 'tsx', new URL(CHILD, import.meta.url).pathname],
       { env: { ...process.env, BENCH_SRC: src }, stdio: ['pipe', 'pipe', 'pipe'] },
     );
     console.error(`${name}: pid ${this.#process.pid}`);
@@ -157,6 +159,6 @@ for (const name of names) {
   };
 }
 console.log(
-  `\nIdentity child, ${BODY_BYTES} B HTML messages one at a time, median of ${ROUNDS} rounds of ${MESSAGES}\n`,
+  `\n${CHILD}, ${BODY_BYTES} B HTML messages one at a time, median of ${ROUNDS} rounds of ${MESSAGES}\n`,
 );
 console.table(table);
