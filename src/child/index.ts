@@ -123,21 +123,17 @@ export async function serveTransform(
 }
 
 /**
- * The body of `response` as the bytes that came in, when it came whole and nothing has touched it: the
- * transform returned the response it was given (headers perhaps changed) without reading the body.
+ * The body of `response` as the bytes that came in, when it came whole and nothing has asked for it: the
+ * transform returned the response it was given (headers perhaps changed) without touching the body.
  */
 function getUnreadBody(
   response: Response,
   given: Response,
   body: BodyChannel | undefined,
 ): { chunks: readonly Uint8Array[]; bytes: number } | undefined {
+  if (response !== given || !(given instanceof MessageResponse) || given.bodyTouched) return undefined;
   const chunks = body?.chunks;
-  if (response !== given || chunks === undefined || !(given instanceof MessageResponse)) return undefined;
-  // Once the body was asked for: a clone() swaps it for a tee branch; a read, even released, disturbs it.
-  if (given.bodyTouched) {
-    const stream = body?.stream;
-    if (response.body !== stream || response.bodyUsed || stream?.locked !== false) return undefined;
-  }
+  if (chunks === undefined) return undefined;
   let bytes = 0;
   for (const chunk of chunks) bytes += chunk.byteLength;
   return { chunks, bytes };

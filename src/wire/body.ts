@@ -62,10 +62,7 @@ class ChannelStream implements UnderlyingDefaultSource<Uint8Array> {
 export class BodyChannel {
   readonly #side: ChannelStream;
   #stream: ReadableStream<Uint8Array> | undefined;
-  /**
-   * The chunks pushed: all of them until the stream is made, then while they fit in the queue (what a
-   * body that came whole needs); undefined once they did not.
-   */
+  /** The chunks pushed before the stream was made; handed to it when it is, or dropped on failure. */
   #chunks: Uint8Array[] | undefined = [];
   #bytes = 0;
   /** Why the body failed or was discarded before its stream was made. */
@@ -88,20 +85,14 @@ export class BodyChannel {
       default:
         for (const chunk of this.#chunks ?? []) side.controller.enqueue(chunk);
         if (side.state === 'closed') side.controller.close();
-        if (this.#bytes > HIGH_WATER_MARK) this.#chunks = undefined;
     }
+    this.#chunks = undefined;
     return this.#stream;
   }
 
-  /** Whether {@link stream} was made: if not, nobody can have read the body. */
-  get streamed(): boolean {
-    return this.#stream !== undefined;
-  }
-
   /**
-   * The whole body as pushed, when it ended within the queue's size (always, before the stream is made). If
-   * nobody has read, locked or cancelled {@link stream} (check `Response.bodyUsed` and `stream.locked`), these
-   * are exactly the bytes it would yield.
+   * The whole body, when it has ended and nobody asked for {@link stream}: the bytes a reader would get, for
+   * a writer to send as they are.
    */
   get chunks(): readonly Uint8Array[] | undefined {
     return this.#side.state === 'closed' ? this.#chunks : undefined;
@@ -128,11 +119,6 @@ export class BodyChannel {
       return this.#bytes < HIGH_WATER_MARK;
     }
     this.#side.controller.enqueue(chunk);
-    if (this.#chunks !== undefined) {
-      // Past the queue's size the stream is being read, or input pauses: no longer a body that came whole.
-      if (this.#bytes <= HIGH_WATER_MARK) this.#chunks.push(chunk);
-      else this.#chunks = undefined;
-    }
     return (this.#side.controller.desiredSize ?? 0) > 0;
   }
 
