@@ -182,6 +182,56 @@ describe('the response a transform is given', () => {
     expect(value).toEqual({ before: false, after: true, second: 'TypeError' });
   });
 
+  it('is used up once read whole, as any Response is', async () => {
+    const { value } = await given(async (r) => {
+      const text = await r.text();
+      const body = r.body;
+      const rewrap = (() => {
+        try {
+          new Response(body);
+          return 'rewrapped';
+        } catch (error) {
+          return (error as Error).name;
+        }
+      })();
+      const clone = (() => {
+        try {
+          r.clone();
+          return 'cloned';
+        } catch (error) {
+          return (error as Error).name;
+        }
+      })();
+      return { text, body: body === null ? 'null' : 'stream', locked: body?.locked, rewrap, clone };
+    });
+    expect(value).toEqual({
+      text: '{"a":1}',
+      body: 'stream',
+      locked: true,
+      rewrap: 'TypeError',
+      clone: 'TypeError',
+    });
+  });
+
+  it('reads a body that came in several reads, whole or still arriving', async () => {
+    const input = message('a', 'hello world');
+    const pieces = split(input, [input.indexOf('hello') + 2, input.indexOf('hello') + 7]);
+    const upper: TransformFunction = async (response) => new Response((await response.text()).toUpperCase());
+    const early = await serve(upper, pieces);
+    const written = createGate();
+    const late = await serve(
+      async (response) => {
+        await written.opened;
+        return upper(response, { request: new Request('http://localhost/') });
+      },
+      pieces,
+      written,
+    );
+    for (const output of [early, late]) {
+      expect(await readAnswers(output)).toEqual({ ids: ['a'], bodies: ['HELLO WORLD'] });
+    }
+  });
+
   it('gives a blob and form data the media type its headers have now', async () => {
     const { value: blob } = await given(async (r) => {
       r.headers.set('content-type', 'text/plain');
