@@ -16,8 +16,9 @@ function createUsedStream(): ReadableStream<Uint8Array<ArrayBuffer>> {
  * The Response a transform is given for a message with a body: its body stream is made on first use. A
  * ReadableStream costs more than all the rest of a small message (Node 20 makes each one transferable), and
  * a transform that answers with the response it was given, body untouched, needs none: the child writes the
- * bytes as they came. Every body member goes through one inner Response around the stream, made on first
- * use, so the body behaves as any Response's does.
+ * bytes as they came. text(), json(), arrayBuffer() and bytes() of a body that has ended, nothing having asked
+ * for it, join its chunks; otherwise every body member goes through one inner Response around the stream,
+ * made on first use, so the body behaves as any Response's does.
  */
 export class MessageResponse extends Response {
   readonly #channel: BodyChannel;
