@@ -1,11 +1,12 @@
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain, writeBatch } from '../io/write.ts';
-import { createResponse } from '../wire/body.ts';
+import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { encodeResponse } from '../wire/serialize.ts';
+import { encodeHead, encodeResponse } from '../wire/serialize.ts';
 import { routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
+import { MessageResponse } from './response.ts';
 
 /** What a transform function gets besides the response. */
 export interface TransformContext {
@@ -121,13 +122,31 @@ export async function serveTransform(
   }
 }
 
+/**
+ * The body of `response` as the bytes that came in, when it came whole and nothing has asked for it: the
+ * transform returned the response it was given (headers perhaps changed) without touching the body.
+ */
+function getUnreadBody(
+  response: Response,
+  given: Response,
+  body: BodyChannel | undefined,
+): { chunks: readonly Uint8Array[]; bytes: number } | undefined {
+  if (response !== given || !(given instanceof MessageResponse) || given.bodyTouched) return undefined;
+  const chunks = body?.chunks;
+  if (chunks === undefined) return undefined;
+  let bytes = 0;
+  for (const chunk of chunks) bytes += chunk.byteLength;
+  return { chunks, bytes };
+}
+
 /** Answer one message; false when the output is gone. */
 async function answer(fn: TransformFunction, message: Message, output: Writable): Promise<boolean> {
   const { head, body } = message;
   const id = head.context.get('id');
+  const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
   let result: Response;
   try {
-    result = await fn(createResponse(head, body?.stream ?? null), createContext(head));
+    result = await fn(given, createContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
   } catch (error) {
@@ -135,6 +154,18 @@ async function answer(fn: TransformFunction, message: Message, output: Writable)
     result = getFailureResponse(error);
   }
   const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
+  const whole = getUnreadBody(result, given, body);
+  if (whole !== undefined) {
+    // What the encoder would write for a body complete without waiting, without reading the stream.
+    const batch = [encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks];
+    if (writeBatch(output, batch)) return true;
+    try {
+      await waitForDrain(output);
+      return true;
+    } catch {
+      return false;
+    }
+  }
   try {
     for await (const batch of encodeResponse(result, { fields })) {
       if (!writeBatch(output, batch)) await waitForDrain(output);

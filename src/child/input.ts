@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { BodyChannel, hasBody } from '../wire/body.ts';
+import { BodyChannel, type BodySource, hasBody } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 
@@ -40,20 +40,21 @@ type InputEvent =
 export class MessageReader {
   readonly #input: Readable;
   readonly #parser: ResponseParser;
-  readonly #messages: ReadableStreamDefaultReader<Message>;
-  #queue!: ReadableStreamDefaultController<Message>;
+  /** Parsed messages waiting for {@link next}, in order: all the buffering between the two sides. */
+  readonly #queue: Message[] = [];
+  /** A {@link next} waiting for a message. */
+  #waiting: ((message: Message | undefined) => void) | undefined;
   #state: State = { name: 'flowing' };
   /** The body the parser is filling: the last message's, until its end. */
   #filling: BodyChannel | undefined;
+  /** One source for every body: a stream pulls when its reader made room; a cancelled body is drained. */
+  readonly #bodySource: BodySource = {
+    resume: (body) => this.#handle({ type: 'body-free', body }),
+    cancel: (_reason, body) => this.#handle({ type: 'body-free', body }),
+  };
 
   constructor(input: Readable, limits?: Partial<WireLimits>) {
     this.#input = input;
-    // Parsed messages wait here in order; this stream's own queue is all the buffering between the two sides.
-    this.#messages = new ReadableStream<Message>({
-      start: (controller) => {
-        this.#queue = controller;
-      },
-    }).getReader();
     this.#parser = new ResponseParser(
       {
         onHead: (head) => this.#onHead(head),
@@ -95,9 +96,19 @@ export class MessageReader {
   }
 
   /** The next message, in order; undefined once the input has ended and every message was taken. */
-  async next(): Promise<Message | undefined> {
-    const { done, value } = await this.#messages.read();
-    return done ? undefined : value;
+  next(): Promise<Message | undefined> {
+    const message = this.#queue.shift();
+    if (message !== undefined || this.#state.name === 'ended') return Promise.resolve(message);
+    return new Promise((resolve) => {
+      this.#waiting = resolve;
+    });
+  }
+
+  #enqueue(message: Message): void {
+    const waiting = this.#waiting;
+    this.#waiting = undefined;
+    if (waiting !== undefined) waiting(message);
+    else this.#queue.push(message);
   }
 
   /** The message is answered: drop what is left of its body, so the next message starts at its first byte. */
@@ -114,18 +125,9 @@ export class MessageReader {
   }
 
   #onHead(head: ResponseHead): void {
-    const body = hasBody(head) ? this.#createBody() : undefined;
+    const body = hasBody(head) ? new BodyChannel(this.#bodySource) : undefined;
     this.#filling = body;
-    this.#queue.enqueue({ head, body });
-  }
-
-  #createBody(): BodyChannel {
-    const body: BodyChannel = new BodyChannel({
-      // The stream pulls when its reader made room; a cancelled body is drained from then on.
-      resume: () => this.#handle({ type: 'body-free', body }),
-      cancel: () => this.#handle({ type: 'body-free', body }),
-    });
-    return body;
+    this.#enqueue({ head, body });
   }
 
   /** The one place the state changes, and the input is paused or resumed to match. */
@@ -150,7 +152,9 @@ export class MessageReader {
         // A body cut short must fail, never end cleanly as if it were complete.
         this.#filling?.error(event.failure ?? new Error('Input ended in the middle of a message'));
         this.#filling = undefined;
-        this.#queue.close();
+        // No more messages: a next() waiting now, or after those queued, gets undefined.
+        this.#waiting?.(undefined);
+        this.#waiting = undefined;
     }
   }
 }

@@ -52,6 +52,15 @@ type State =
   | 'closed'
   | 'failed';
 
+/** A line's content in `bytes[start, end)`, `base` the stream offset of `bytes[0]`, `size` with CRLF. */
+interface Line {
+  bytes: Uint8Array | undefined;
+  start: number;
+  end: number;
+  base: number;
+  size: number;
+}
+
 const FORBIDDEN_TRAILERS = new Set(['content-length', 'transfer-encoding', 'connection', 'trailer']);
 
 /**
@@ -85,6 +94,8 @@ export class ResponseParser {
     connectionClose: false,
   };
   #context = new Map<string, string>();
+  /** The line {@link #readLine} found: one object, reused, as a head has many lines. */
+  readonly #line: Line = { bytes: undefined, start: 0, end: 0, base: 0, size: 0 };
   #remaining = 0;
   #bodyBytes = 0;
   #close = false;
@@ -147,17 +158,14 @@ export class ResponseParser {
           this.#startMessage();
           this.#state = 'head';
           break;
-        case 'head':
-          i = this.#readLine(
-            chunk,
-            i,
-            this.#limits.maxHeaderBytes - this.#headBytes,
-            (bytes, s, e, base, size) => {
-              this.#headBytes += size;
-              this.#onHeadLine(bytes, s, e, base);
-            },
-          );
+        case 'head': {
+          i = this.#readLine(chunk, i, this.#limits.maxHeaderBytes - this.#headBytes);
+          const line = this.#line;
+          if (line.bytes === undefined) break;
+          this.#headBytes += line.size;
+          this.#onHeadLine(line.bytes, line.start, line.end, line.base);
           break;
+        }
         case 'body': {
           const take = Math.min(this.#remaining, end - i);
           this.#remaining -= take;
@@ -170,16 +178,18 @@ export class ResponseParser {
           this.#emitBody(i === 0 ? chunk : chunk.subarray(i), i);
           i = end;
           break;
-        case 'chunk-size':
-          i = this.#readLine(chunk, i, MAX_CHUNK_LINE_BYTES, (bytes, s, e, base) => {
-            this.#remaining = parseChunkSizeLine(bytes, s, e, base);
-            this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data';
-            if (this.#remaining === 0) {
-              this.#headBytes = 0;
-              this.#fieldCount = 0;
-            }
-          });
+        case 'chunk-size': {
+          i = this.#readLine(chunk, i, MAX_CHUNK_LINE_BYTES);
+          const line = this.#line;
+          if (line.bytes === undefined) break;
+          this.#remaining = parseChunkSizeLine(line.bytes, line.start, line.end, line.base);
+          this.#state = this.#remaining === 0 ? 'trailers' : 'chunk-data';
+          if (this.#remaining === 0) {
+            this.#headBytes = 0;
+            this.#fieldCount = 0;
+          }
           break;
+        }
         case 'chunk-data': {
           const take = Math.min(this.#remaining, end - i);
           this.#remaining -= take;
@@ -201,17 +211,14 @@ export class ResponseParser {
           if (this.#remaining === 0) this.#remaining = 1;
           else this.#state = 'chunk-size';
           break;
-        case 'trailers':
-          i = this.#readLine(
-            chunk,
-            i,
-            this.#limits.maxHeaderBytes - this.#headBytes,
-            (bytes, s, e, base, size) => {
-              this.#headBytes += size;
-              this.#onTrailerLine(bytes, s, e, base);
-            },
-          );
+        case 'trailers': {
+          i = this.#readLine(chunk, i, this.#limits.maxHeaderBytes - this.#headBytes);
+          const line = this.#line;
+          if (line.bytes === undefined) break;
+          this.#headBytes += line.size;
+          this.#onTrailerLine(line.bytes, line.start, line.end, line.base);
           break;
+        }
         case 'closed':
           throw new WireError('ERR_WIRE_SYNTAX', 'Bytes after a Connection: close message', this.#base + i);
         default:
@@ -231,15 +238,13 @@ export class ResponseParser {
   }
 
   /**
-   * Find the line that starts at `i`, joining it with bytes buffered from earlier chunks, and hand its
-   * content (without CRLF) to `onLine`. Returns where parsing goes on. `budget` bounds the line's size.
+   * Find the line that starts at `i`, joining it with bytes buffered from earlier chunks, and leave its
+   * content (without CRLF) in {@link #line}, whose `bytes` stay undefined while the line is incomplete.
+   * Returns where parsing goes on. `budget` bounds the line's size.
    */
-  #readLine(
-    chunk: Uint8Array,
-    i: number,
-    budget: number,
-    onLine: (bytes: Uint8Array, start: number, end: number, base: number, size: number) => void,
-  ): number {
+  #readLine(chunk: Uint8Array, i: number, budget: number): number {
+    const line = this.#line;
+    line.bytes = undefined;
     const lf = chunk.indexOf(LF, i);
     const partial = this.#partial;
     this.#checkBareCr(chunk, i, lf === -1 ? chunk.byteLength : lf, budget - (partial?.byteLength ?? 0));
@@ -267,7 +272,11 @@ export class ResponseParser {
     if (lineFeed === start || bytes[lineFeed - 1] !== CR) {
       throw new WireError('ERR_WIRE_SYNTAX', 'Bare LF: lines must end with CRLF', base + lineFeed);
     }
-    onLine(bytes, start, lineFeed - 1, base, size);
+    line.bytes = bytes;
+    line.start = start;
+    line.end = lineFeed - 1;
+    line.base = base;
+    line.size = size;
     return lf + 1;
   }
 
