@@ -5,6 +5,7 @@ await import('./overhead.ts');
 await import('./render.ts');
 await import('./throughput.ts');
 await import('./memory.ts');
+await import('./floor.ts');
 await import('./http.ts');
 await import('./runtimes.ts');
 const { resultsPath } = await import('./common.ts');

@@ -28,6 +28,7 @@ const EXPECTED: Record<string, string[]> = {
   memory: ['library', 'raw'].flatMap((mode) =>
     ['baselineMiB', 'peakMiB', 'deltaMiB'].map((f) => `${mode}.${f}`),
   ),
+  floor: ['bare', 'raw pipe', 'floor', 'pool'].map((run) => `table.${run}.µs per response`),
   http: ['bare', 'sidecall', 'cat:src', 'child:src'].map((target) => `targets.${target}.req/s`),
   parentCpu: ['bare.µs per response', 'cat:src.µs per response', 'cat:src.added µs'],
   runtimes: ['node', 'bun', 'deno'].flatMap((runtime) => [
