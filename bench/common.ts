@@ -4,6 +4,8 @@ import { readFile, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import { join } from 'node:path';
 import process from 'node:process';
+import type { ResultPromise } from 'execa';
+import type { TransformPool } from '../src/index.ts';
 
 /** BENCH_TINY=1: every benchmark with tiny sizes and counts, to check that the suite runs (test/bench.test.ts). */
 export const TINY = process.env.BENCH_TINY === '1';
@@ -115,4 +117,40 @@ export async function report(
   console.log(`\n${title}\n`);
   console.table(table);
   await writeSection(key, section);
+}
+
+const CHUNK = new Uint8Array(64 * 1024).fill(120);
+
+/** A body of `size` bytes in 64 KiB chunks (one buffer, sent again and again), made as it is read. */
+export function pulledBody(size: number): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    pull(controller) {
+      controller.enqueue(CHUNK);
+      sent += CHUNK.byteLength;
+      if (sent >= size) controller.close();
+    },
+  });
+}
+
+/** `size` bytes through the pool's `cat` as a pulled body, read to the end: the bytes received. */
+export async function streamThroughPool(pool: TransformPool, size: number): Promise<number> {
+  const response = await pool.transform(new Response(pulledBody(size)));
+  let received = 0;
+  for await (const chunk of response.body as ReadableStream<Uint8Array>) received += chunk.byteLength;
+  return received;
+}
+
+/** `size` bytes in 64 KiB writes to a started `cat` (waiting for drain), read back: the bytes received. */
+export async function streamThroughCat(cat: ResultPromise, size: number): Promise<number> {
+  const reading = (async () => {
+    let received = 0;
+    for await (const chunk of cat.stdout as AsyncIterable<Uint8Array>) received += chunk.byteLength;
+    return received;
+  })();
+  for (let sent = 0; sent < size; sent += CHUNK.byteLength) {
+    if (!cat.stdin?.write(CHUNK)) await new Promise((resolve) => cat.stdin?.once('drain', resolve));
+  }
+  cat.stdin?.end();
+  return reading;
 }

@@ -5,22 +5,11 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
+import { streamThroughCat, streamThroughPool } from './common.ts';
 
 const mode = process.argv[2] === 'raw' ? 'raw' : 'library';
 const SIZE = Number(process.argv[3]) * 1024 * 1024;
-const CHUNK = new Uint8Array(64 * 1024).fill(120);
 const MiB = 1024 * 1024;
-
-function body(): ReadableStream<Uint8Array> {
-  let sent = 0;
-  return new ReadableStream({
-    pull(controller) {
-      controller.enqueue(CHUNK);
-      sent += CHUNK.byteLength;
-      if (sent >= SIZE) controller.close();
-    },
-  });
-}
 
 /** Linux's own peak RSS (VmHWM), which sees spikes between samples; undefined elsewhere. */
 function highWaterMark(): number | undefined {
@@ -36,9 +25,7 @@ async function streamThroughLibrary(): Promise<() => Promise<number>> {
   const pool = createTransformPool({ command: 'cat', processes: 1 });
   await (await pool.transform(new Response('warm'))).text();
   return async () => {
-    let received = 0;
-    const response = await pool.transform(new Response(body()));
-    for await (const chunk of response.body as ReadableStream<Uint8Array>) received += chunk.byteLength;
+    const received = await streamThroughPool(pool, SIZE);
     await pool.close();
     return received;
   };
@@ -47,18 +34,7 @@ async function streamThroughLibrary(): Promise<() => Promise<number>> {
 async function streamRaw(): Promise<() => Promise<number>> {
   // Started before the baseline, as the library's pool is.
   const cat = execa('cat', { buffer: false, reject: false });
-  return async () => {
-    const reading = (async () => {
-      let received = 0;
-      for await (const chunk of cat.stdout as AsyncIterable<Uint8Array>) received += chunk.byteLength;
-      return received;
-    })();
-    for (let sent = 0; sent < SIZE; sent += CHUNK.byteLength) {
-      if (!cat.stdin?.write(CHUNK)) await new Promise((resolve) => cat.stdin?.once('drain', resolve));
-    }
-    cat.stdin?.end();
-    return reading;
-  };
+  return () => streamThroughCat(cat, SIZE);
 }
 
 const stream = mode === 'raw' ? await streamRaw() : await streamThroughLibrary();

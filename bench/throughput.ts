@@ -3,46 +3,22 @@
 // Runtime-neutral: bench/runtimes.ts runs it under Bun and Deno too. SIZE_MIB, RUNS.
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
-import { median, report, round, setting } from './common.ts';
+import { median, report, round, setting, streamThroughCat, streamThroughPool } from './common.ts';
 
 const SIZE_MIB = setting('SIZE_MIB', 256, 4);
 const SIZE = SIZE_MIB * 1024 * 1024;
-const CHUNK = new Uint8Array(64 * 1024).fill(120);
-
-function body(): ReadableStream<Uint8Array> {
-  let sent = 0;
-  return new ReadableStream({
-    pull(controller) {
-      controller.enqueue(CHUNK);
-      sent += CHUNK.byteLength;
-      if (sent >= SIZE) controller.close();
-    },
-  });
-}
-
 async function raw(): Promise<number> {
   const cat = execa('cat', { buffer: false, reject: false });
   const start = performance.now();
-  const reading = (async () => {
-    let received = 0;
-    for await (const chunk of cat.stdout as AsyncIterable<Uint8Array>) received += chunk.byteLength;
-    return received;
-  })();
-  for (let sent = 0; sent < SIZE; sent += CHUNK.byteLength) {
-    if (!cat.stdin?.write(CHUNK)) await new Promise((resolve) => cat.stdin?.once('drain', resolve));
-  }
-  cat.stdin?.end();
-  await reading;
-  return SIZE / 1e6 / ((performance.now() - start) / 1000);
+  const received = await streamThroughCat(cat, SIZE);
+  return received / 1e6 / ((performance.now() - start) / 1000);
 }
 
 async function library(): Promise<number> {
   const pool = createTransformPool({ command: 'cat', processes: 1 });
   await (await pool.transform(new Response('warm'))).text();
   const start = performance.now();
-  const response = await pool.transform(new Response(body()));
-  let received = 0;
-  for await (const chunk of response.body as ReadableStream<Uint8Array>) received += chunk.byteLength;
+  const received = await streamThroughPool(pool, SIZE);
   const rate = received / 1e6 / ((performance.now() - start) / 1000);
   await pool.close();
   return rate;
