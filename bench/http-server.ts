@@ -11,7 +11,10 @@ type WithTransform = typeof import('../src/index.ts').withTransform;
 const PAGE = `<!doctype html><title>bench</title><p>${'x'.repeat(1024 - 42)}</p>`;
 const here = new URL('.', import.meta.url).pathname;
 const sources = JSON.parse(process.argv[2] ?? '{}') as Record<string, string>;
-if (Object.keys(sources).length === 0) sources.src = new URL('../src', import.meta.url).pathname;
+// Trees named: each runs as source, server and child alike. None: this tree's source for the server and the
+// built package for the children (identity-child.ts).
+const comparingTrees = Object.keys(sources).length > 0;
+if (!comparingTrees) sources.src = new URL('../src', import.meta.url).pathname;
 
 const app = new Hono();
 app.get('/', (c) => c.html(PAGE));
@@ -52,7 +55,7 @@ for (const [name, src] of Object.entries(sources)) {
   ports[`child:${name}`] = await listen(
     withTransform(handler, {
       command: [process.execPath, '--import', 'tsx', `${here}identity-child.ts`],
-      env: { BENCH_SRC: src },
+      env: comparingTrees ? { BENCH_SRC: src } : {},
       processes: 2,
     }),
   );

@@ -1,4 +1,5 @@
-// The identity transform for the HTTP benchmark: serveTransform from the source tree in BENCH_SRC (default ../src).
-const src = process.env.BENCH_SRC ?? new URL('../src', import.meta.url).pathname;
-const { serveTransform } = (await import(`${src}/child/index.ts`)) as typeof import('../src/child/index.ts');
+// The identity transform of the benchmarks: serveTransform from BENCH_SRC, or the built package (common.ts).
+import { childLibrary } from './common.ts';
+
+const { serveTransform } = (await childLibrary('child/index')) as typeof import('../src/child/index.ts');
 await serveTransform((response) => response);
