@@ -1,6 +1,8 @@
 // serveTransform's input loop, through real processes: bodies of every size against every reading pace, on
 // one process, so a stalled input shows up as a lost answer instead of passing on a fresh process.
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type TransformPool } from '../src/index.ts';
 import { nodeFixture, track } from './_utils.ts';
@@ -116,4 +118,22 @@ describe('serveTransform input', () => {
     expect(pids.size).toBe(1);
     expect(pool.stats()).toMatchObject({ started: 1, exited: 0 });
   });
+
+  it('stops an answer whose body trickles forever, and exits, once its reader closed stdout', async () => {
+    // process.stdout takes writes after an EPIPE as if nothing happened: only its error event says so.
+    const [command = '', ...args] = nodeFixture('serve-trickle.mjs');
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'ignore'] });
+    const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    try {
+      child.stdin.write('HTTP/1.1 200 OK\r\nTransform-Request-Id: a\r\nContent-Length: 0\r\n\r\n');
+      await once(child.stdout, 'data');
+      child.stdout.destroy();
+      child.stdin.end();
+      // It exits on its own (in well under a second), not by the kill below once the test timed out.
+      const [, signal] = await exited;
+      expect(signal).toBeNull();
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 15_000);
 });

@@ -102,11 +102,15 @@ export async function serveTransform(
   const output = options.output ?? process.stdout;
   if (output === process.stdout) routeConsoleToStderr();
   const messages = new MessageReader(input, options.limits);
-  output.on('error', (error) => messages.stop(error));
+  const sink: Sink = { output, failed: false };
+  output.on('error', (error) => {
+    sink.failed = true;
+    messages.stop(error);
+  });
   for (let message = await messages.next(); message !== undefined; message = await messages.next()) {
     let written: boolean;
     try {
-      written = await answer(fn, message, output);
+      written = await answer(fn, message, sink);
     } finally {
       messages.release(message);
     }
@@ -139,8 +143,18 @@ function getUnreadBody(
   return { chunks, bytes };
 }
 
+/**
+ * Where answers go, and whether it failed: process.stdout is never destroyed and takes writes after an EPIPE
+ * as if nothing happened, so its `error` event is the only sign that the reader is gone.
+ */
+interface Sink {
+  output: Writable;
+  failed: boolean;
+}
+
 /** Answer one message; false when the output is gone. */
-async function answer(fn: TransformFunction, message: Message, output: Writable): Promise<boolean> {
+async function answer(fn: TransformFunction, message: Message, sink: Sink): Promise<boolean> {
+  const { output } = sink;
   const { head, body } = message;
   const id = head.context.get('id');
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
@@ -153,6 +167,7 @@ async function answer(fn: TransformFunction, message: Message, output: Writable)
     console.error(error);
     result = getFailureResponse(error);
   }
+  if (sink.failed) return false;
   const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
   const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
@@ -168,6 +183,8 @@ async function answer(fn: TransformFunction, message: Message, output: Writable)
   }
   try {
     for await (const batch of encodeResponse(result, { fields })) {
+      // Leaving the loop cancels the body: a body that trickles forever is read no more.
+      if (sink.failed) return false;
       if (!writeBatch(output, batch)) await waitForDrain(output);
     }
   } catch (error) {
