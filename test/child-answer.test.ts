@@ -266,4 +266,30 @@ describe('the response a transform is given', () => {
     );
     expect(await readAnswers(output)).toEqual({ ids: ['a', 'b'], bodies: ['hello', 'world'] });
   });
+
+  it('stops reading an answer that trickles once its output is destroyed', async () => {
+    // A destroyed stream queues nothing and says false to every write: the writer must stop, not read on.
+    const input = new PassThrough();
+    const output = new PassThrough();
+    output.once('data', () => output.destroy());
+    let cancelled = false;
+    const served = serveTransform(
+      () =>
+        new Response(
+          new ReadableStream({
+            async pull(controller) {
+              await nextTask();
+              controller.enqueue(new Uint8Array(1024));
+            },
+            cancel() {
+              cancelled = true;
+            },
+          }),
+        ),
+      { input, output, exitOnEnd: false },
+    );
+    input.end(message('a', ''));
+    await served;
+    expect(cancelled).toBe(true);
+  });
 });
