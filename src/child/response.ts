@@ -1,5 +1,6 @@
 import type { BodyChannel } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
+import { concatBytes } from '../wire/serialize.ts';
 
 /** UTF-8 decode as the Fetch standard's text() does: a leading BOM dropped, bad bytes replaced. */
 const utf8 = new TextDecoder();
@@ -49,15 +50,12 @@ export class MessageResponse extends Response {
     const chunks = this.#inner === undefined && !this.#taken ? this.#channel.chunks : undefined;
     if (chunks === undefined) return undefined;
     this.#taken = true;
-    let size = 0;
-    for (const chunk of chunks) size += chunk.byteLength;
-    const bytes = new Uint8Array(size);
-    let offset = 0;
-    for (const chunk of chunks) {
-      bytes.set(chunk, offset);
-      offset += chunk.byteLength;
-    }
-    return bytes;
+    // Always a copy (`new Uint8Array`: a Buffer's slice() is a view): a chunk is a view into a larger read
+    // buffer, and arrayBuffer() hands out the whole buffer.
+    const [only] = chunks;
+    return (
+      chunks.length === 1 && only !== undefined ? new Uint8Array(only) : concatBytes(chunks)
+    ) as Uint8Array<ArrayBuffer>;
   }
 
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {
