@@ -170,25 +170,19 @@ async function answer(fn: TransformFunction, message: Message, sink: Sink): Prom
   if (sink.failed) return false;
   const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
   const whole = getUnreadBody(result, given, body);
-  if (whole !== undefined) {
-    // What the encoder would write for a body complete without waiting, without reading the stream.
-    const batch = [encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks];
-    if (writeBatch(output, batch)) return true;
-    try {
-      await waitForDrain(output);
-      return true;
-    } catch {
-      return false;
-    }
-  }
+  // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.
+  const batches =
+    whole === undefined
+      ? encodeResponse(result, { fields })
+      : [[encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks]];
   try {
-    for await (const batch of encodeResponse(result, { fields })) {
+    for await (const batch of batches) {
       // Leaving the loop cancels the body: a body that trickles forever is read no more.
       if (sink.failed) return false;
       if (!writeBatch(output, batch)) await waitForDrain(output);
     }
   } catch (error) {
-    if (output.destroyed || output.writableEnded) return false;
+    if (sink.failed || output.destroyed || output.writableEnded) return false;
     // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
     console.error("subprocess-transform: the transform's response body failed; stopping", error);
     output.destroy();
