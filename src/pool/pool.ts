@@ -152,6 +152,7 @@ export class Pool implements TransformPool {
       restarted: stats.restarted,
       ok: stats.ok,
       failed: stats.failed,
+      aborted: stats.aborted,
       timedOut: stats.timedOut,
       latency: stats.getLatency(),
       processes,
