@@ -51,6 +51,8 @@ describe('pool options', () => {
     [{ stderr: 'loud' }, TypeError, /`stderr` to be 'inherit', 'ignore' or a function, got "loud"$/],
     [{ requestContext: 'accept' }, TypeError, /`requestContext` .* header names, got "accept"$/],
     [{ requestContext: [1] }, TypeError, /`requestContext` .* header names, got \[1\]$/],
+    [{ command: '' }, RangeError, /`command` to name a program, got ""$/],
+    [{ command: [] }, RangeError, /`command` to name a program, got \[\]$/],
     [{ command: 42 }, TypeError, /`command` to be a string or an array of strings, got 42$/],
     [{ command: ['node', 1] }, TypeError, /`command` .* got \["node",1\]$/],
     [{ protocol: 'lines' }, TypeError, /`protocol` to be 'http' or 'body', got "lines"$/],

@@ -13,7 +13,7 @@ export function parseCommand(command: unknown): [file: string, ...args: string[]
     );
   }
   if (argv.length === 0 || argv[0] === '')
-    throw new RangeError('Expected `command` to name a program, got nothing');
+    throw new RangeError(`Expected \`command\` to name a program, got ${describeValue(command)}`);
   return argv as [string, ...string[]];
 }
 
