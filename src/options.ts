@@ -265,17 +265,14 @@ function validatePoolOnly(options: object): void {
 
 /**
  * Check the shape of pool options before any value: an object, no selection option, no unknown key.
+ * `withTransform` and the middleware check their own object first, so only `createTransformPool` is named.
  *
- * @param options What the caller was given.
- * @param caller The function it was given to, for the message when there is no object at all.
+ * @param options What `createTransformPool` was given.
  */
-export function validatePoolOptions(
-  options: unknown,
-  caller = 'createTransformPool',
-): asserts options is PoolOptions {
+export function validatePoolOptions(options: unknown): asserts options is PoolOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
-      `Expected the options of ${caller}() to be an object such as { command: ['cat'] }, got ${describeValue(options)}`,
+      `Expected the options of createTransformPool() to be an object such as { command: ['cat'] }, got ${describeValue(options)}`,
     );
   }
   validatePoolOnly(options);
