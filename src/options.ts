@@ -1,10 +1,11 @@
 import { availableParallelism } from 'node:os';
 import { describeValue } from './describe-value.ts';
+import { validateKnownKeys } from './option-keys.ts';
 import { formatCommand, parseCommand } from './pool/command.ts';
 import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
 import { type StderrOption, validateStderr } from './pool/stderr.ts';
 import { validateTimeout } from './pool/timeout.ts';
-import { getSelectionKeys, type SelectionOptions } from './selection.ts';
+import { getSelectionKeys, SELECTION_KEYS, type SelectionOptions } from './selection.ts';
 import { resolveLimits, type WireLimits } from './wire/limits.ts';
 
 /** What a process has done so far, passed to the `recycle` hook after each transform. */
@@ -90,6 +91,36 @@ export interface PoolSettings {
    */
   onEvent?: (event: ProcessEvent) => void;
 }
+
+/** The keys of {@link PoolSettings}, to refuse any other at run time. */
+export const POOL_KEYS = Object.freeze([
+  'command',
+  'cwd',
+  'env',
+  'extendEnv',
+  'uid',
+  'gid',
+  'processes',
+  'timeout',
+  'startTimeout',
+  'requireRequestId',
+  'protocol',
+  'outputType',
+  'maxQueue',
+  'maxRequestsPerProcess',
+  'recycle',
+  'stderr',
+  'requestContext',
+  'limits',
+  'decode',
+  'preserveValidators',
+  'onEvent',
+] as const satisfies readonly (keyof PoolSettings)[]);
+
+// A pool option added to the interface but not to the list fails to compile here.
+const everyKeyListed: Exclude<keyof PoolSettings, (typeof POOL_KEYS)[number]> extends never ? true : never =
+  true;
+void everyKeyListed;
 
 /** Makes each key of `T` one that may not be given. */
 type Forbidden<T> = { [K in keyof T]?: never };
@@ -218,7 +249,9 @@ function validateRequestContext(value: unknown): readonly string[] | undefined {
   if (value === false) return undefined;
   if (Array.isArray(value) && value.every((name) => typeof name === 'string'))
     return value.map((name) => name.toLowerCase());
-  throw new TypeError('Expected `requestContext` to be a boolean or a list of header names');
+  throw new TypeError(
+    `Expected \`requestContext\` to be a boolean or a list of header names, got ${describeValue(value)}`,
+  );
 }
 
 /** A pool never selects: selection options given to it would be ignored, so they are refused. */
@@ -230,14 +263,27 @@ function validatePoolOnly(options: object): void {
   );
 }
 
-/** Validate options once, when a pool is made, so a request never pays for it. */
-export function resolveOptions(options: PoolOptions): ResolvedOptions {
+/**
+ * Check the shape of pool options before any value: an object, no selection option, no unknown key.
+ * `withTransform` and the middleware check their own object first, so only `createTransformPool` is named.
+ *
+ * @param options What `createTransformPool` was given.
+ */
+export function validatePoolOptions(options: unknown): asserts options is PoolOptions {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
-      `Expected options to be an object, got ${options === null ? 'null' : typeof options}`,
+      `Expected the options of createTransformPool() to be an object such as { command: ['cat'] }, got ${describeValue(options)}`,
     );
   }
   validatePoolOnly(options);
+  // A selection key was refused above unless its value is undefined, which the types allow.
+  const keys = Object.keys(options).filter((key) => !(SELECTION_KEYS as readonly string[]).includes(key));
+  validateKnownKeys(keys, POOL_KEYS);
+}
+
+/** Validate options once, when a pool is made, so a request never pays for it. */
+export function resolveOptions(options: PoolOptions): ResolvedOptions {
+  validatePoolOptions(options);
   const argv = parseCommand(options.command);
   const timeout = validateTimeout(options.timeout === undefined ? DEFAULTS.timeout : options.timeout);
   return {

@@ -1,3 +1,5 @@
+import { describeValue } from './describe-value.ts';
+
 /** Decides whether a response goes through the transform. */
 export type ShouldTransform = (
   response: Response,
@@ -45,7 +47,9 @@ export function compileContentType(matcher: ContentTypeMatcher): (mediaType: str
   if (matcher instanceof RegExp) return (mediaType) => matcher.test(mediaType);
   const list = typeof matcher === 'string' ? [matcher] : matcher;
   if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) {
-    throw new TypeError('Expected `contentType` to be a string, a list of strings or a RegExp');
+    throw new TypeError(
+      `Expected \`contentType\` to be a string, a list of strings or a RegExp, got ${describeValue(matcher)}`,
+    );
   }
   const types = new Set(list.map((type) => type.trim().toLowerCase()));
   return (mediaType) => types.has(mediaType);
@@ -64,7 +68,9 @@ export function createSelector(
 ): ShouldTransform {
   const { shouldTransform, contentType } = options;
   if (shouldTransform !== undefined && typeof shouldTransform !== 'function') {
-    throw new TypeError(`Expected \`shouldTransform\` to be a function, got ${typeof shouldTransform}`);
+    throw new TypeError(
+      `Expected \`shouldTransform\` to be a function, got ${describeValue(shouldTransform)}`,
+    );
   }
   const matchesType = contentType === undefined ? undefined : compileContentType(contentType);
   const base = shouldTransform ?? isTransformable;

@@ -1,3 +1,4 @@
+import { describeValue } from './describe-value.ts';
 import type { TransformError } from './errors.ts';
 import { type ContentTypeMatcher, createSelector, type ShouldTransform } from './select.ts';
 
@@ -65,7 +66,7 @@ export function getSelectionKeys(options: object): string[] {
 
 function validateAfterTransform(value: unknown): SelectionOptions['afterTransform'] {
   if (value !== undefined && typeof value !== 'function') {
-    throw new TypeError(`Expected \`afterTransform\` to be a function, got ${typeof value}`);
+    throw new TypeError(`Expected \`afterTransform\` to be a function, got ${describeValue(value)}`);
   }
   return value as SelectionOptions['afterTransform'];
 }
@@ -74,7 +75,7 @@ function validateOnError(value: unknown): OnError {
   if (value === undefined) return 'respond';
   if (value === 'respond' || value === 'passthrough' || typeof value === 'function') return value as OnError;
   throw new TypeError(
-    `Expected \`onError\` to be 'respond', 'passthrough' or a function, got ${String(value)}`,
+    `Expected \`onError\` to be 'respond', 'passthrough' or a function, got ${describeValue(value)}`,
   );
 }
 

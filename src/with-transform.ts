@@ -1,11 +1,13 @@
+import { describeValue } from './describe-value.ts';
 import { createErrorResponse, isTransformError } from './errors.ts';
-import type { PoolSettings, TransformOptions } from './options.ts';
+import { validateKnownKeys } from './option-keys.ts';
+import { POOL_KEYS, type PoolSettings, type TransformOptions } from './options.ts';
 import { getPoolDecode, isTransformPool } from './pool/brand.ts';
 import { createTransformPool, Pool, type TransformPool } from './pool/pool.ts';
 import {
-  getSelectionKeys,
   type OnError,
   resolveSelection,
+  SELECTION_KEYS,
   type Selection,
   type SelectionOptions,
 } from './selection.ts';
@@ -45,18 +47,27 @@ export interface TransformStep {
   selection: Selection;
 }
 
-function describe(value: unknown): string {
-  return value === null ? 'null' : typeof value;
-}
+/** Keys of the options for a pool of its own: the pool's and the selection's. */
+const TRANSFORM_KEYS: readonly string[] = [...POOL_KEYS, ...SELECTION_KEYS];
+/** Keys of the options next to a shared pool: the selection's. */
+const SHARED_KEYS: readonly string[] = ['pool', ...SELECTION_KEYS];
 
-/** Split options into a pool of their own and the selection, or take the pool they share. */
-export function resolveTransformStep(target: TransformTarget): TransformStep {
+/**
+ * Split options into a pool of their own and the selection, or take the pool they share.
+ *
+ * @param target What `withTransform` or the middleware was given.
+ * @param caller Its name, for the message when it was given nothing usable.
+ */
+export function resolveTransformStep(target: TransformTarget, caller = 'withTransform'): TransformStep {
   if (isTransformPool(target))
     return { pool: target, selection: resolveSelection({}, getPoolDecode(target)) };
   if (typeof target !== 'object' || target === null) {
-    throw new TypeError(`Expected options or a pool, got ${describe(target)}`);
+    throw new TypeError(
+      `Expected the options of ${caller}() to be an object such as { command: ['cat'] }, a pool, or { pool, ...selection }, got ${describeValue(target)}`,
+    );
   }
-  if ('pool' in target && target.pool !== undefined) return resolveShared(target);
+  if ('pool' in target) return resolveShared(target);
+  validateKnownKeys(Object.keys(target), TRANSFORM_KEYS);
   const { shouldTransform, contentType, afterTransform, onError, ...poolOptions } =
     target as TransformOptions;
   const selection = resolveSelection(
@@ -69,17 +80,24 @@ export function resolveTransformStep(target: TransformTarget): TransformStep {
 function resolveShared(options: SharedPoolOptions): TransformStep {
   const { pool } = options;
   if (!isTransformPool(pool)) {
-    throw new TypeError(`Expected \`pool\` to be a pool made by createTransformPool, got ${describe(pool)}`);
-  }
-  const allowed = new Set<string>(['pool', ...getSelectionKeys(options)]);
-  const extra = Object.keys(options).find(
-    (key) => !allowed.has(key) && (options as unknown as Record<string, unknown>)[key] !== undefined,
-  );
-  if (extra !== undefined) {
     throw new TypeError(
-      `Expected only selection options next to \`pool\`, got \`${extra}\`: pool options are given to createTransformPool`,
+      `Expected \`pool\` to be a pool made by createTransformPool, got ${describeValue(pool)}`,
     );
   }
+  const given = options as unknown as Record<string, unknown>;
+  // The types allow a pool option next to the pool only as undefined: it says nothing, so it is ignored.
+  const poolKey = Object.keys(given).find(
+    (key) => (POOL_KEYS as readonly string[]).includes(key) && given[key] !== undefined,
+  );
+  if (poolKey !== undefined) {
+    throw new TypeError(
+      `Expected only selection options next to \`pool\`, got \`${poolKey}\`: pool options are given to createTransformPool`,
+    );
+  }
+  validateKnownKeys(
+    Object.keys(given).filter((key) => !(POOL_KEYS as readonly string[]).includes(key)),
+    SHARED_KEYS,
+  );
   return { pool, selection: resolveSelection(options, getPoolDecode(pool)) };
 }
 
@@ -170,7 +188,7 @@ export function withTransform<Rest extends unknown[]>(
   options: TransformTarget,
 ): TransformedHandler<Rest> {
   if (typeof handler !== 'function')
-    throw new TypeError(`Expected \`handler\` to be a function, got ${typeof handler}`);
+    throw new TypeError(`Expected \`handler\` to be a function, got ${describeValue(handler)}`);
   const step = resolveTransformStep(options);
   async function transformed(request: Request, ...rest: Rest): Promise<Response> {
     return transformResponse(step, await handler(request, ...rest), request);

@@ -1,9 +1,17 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
@@ -28,19 +36,20 @@ describe('the package', () => {
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
   });
 
-  it('packs the built JavaScript, its types, README.md and LICENSE, and no sources, tests or maps', async () => {
-    // Scripts are skipped: vitest built dist/ before the run, and `prepare` would build it again.
+  it('packs the built JavaScript, its types, README.md, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
+    // Scripts are skipped: vitest built dist/ before the run, and `prepack` would build it again.
     const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
     const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
     const files = packed.files.map((file) => file.path);
-    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'package.json']));
+    expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json']));
     expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts']));
     expect(files).toEqual(
       expect.arrayContaining(['dist/child/index.js', 'dist/wire/index.js', 'dist/cli/main.js']),
     );
     const unexpected = files.filter(
       (file) =>
-        !['LICENSE', 'README.md', 'package.json'].includes(file) && !/^dist\/.+\.(js|d\.ts)$/.test(file),
+        !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json'].includes(file) &&
+        !/^dist\/.+\.(js|d\.ts)$/.test(file),
     );
     expect(unexpected).toEqual([]);
     expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
@@ -100,4 +109,59 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
       hono: ['transform'],
     });
   });
+
+  // npm install takes seconds alone and far longer on a busy machine: a generous bound, never a measure.
+  it(
+    'installs from its tarball into an empty folder with no warning from this package, and runs',
+    {
+      timeout: 300_000,
+    },
+    async () => {
+      const folder = mkdtempSync(join(tmpdir(), 'tarball-'));
+      onTestFinished(() => rmSync(folder, { recursive: true, force: true }));
+      // dist/ was built by vitest's global setup: `prepack` need not build it again.
+      const { stdout: packed } = await execa(
+        'npm',
+        ['pack', '--json', '--ignore-scripts', '--pack-destination', folder],
+        { cwd: root },
+      );
+      const [{ filename }] = JSON.parse(packed) as [{ filename: string }];
+      const app = join(folder, 'app');
+      mkdirSync(app);
+      writeFileSync(
+        join(app, 'package.json'),
+        JSON.stringify({ name: 'app', private: true, type: 'module' }),
+      );
+      // Its dependencies come from npm's cache when they are there, as for a user who installed before.
+      const install = await execa(
+        'npm',
+        ['install', '--prefer-offline', '--no-audit', '--no-fund', join(folder, filename)],
+        { cwd: app, all: true, env: { npm_config_loglevel: 'warn' } },
+      );
+      const installed = join(app, 'node_modules', 'subprocess-transform');
+      const { scripts = {} } = JSON.parse(readFileSync(join(installed, 'package.json'), 'utf8')) as {
+        scripts?: Record<string, string>;
+      };
+      // npm runs (or, since npm 11, warns about) these when a package is installed: the build runs on prepack.
+      const installScripts = ['preinstall', 'install', 'postinstall', 'prepare'].filter(
+        (name) => name in scripts,
+      );
+      expect(installScripts).toEqual([]);
+      const ours = install.all
+        .split('\n')
+        .filter((line) => /warn|err/i.test(line) && /subprocess-transform/.test(line));
+      expect(ours, install.all).toEqual([]);
+      expect(existsSync(join(installed, 'CHANGELOG.md'))).toBe(true);
+      writeFileSync(
+        join(app, 'main.js'),
+        `import { createTransformPool } from 'subprocess-transform';
+const pool = createTransformPool({ command: ['cat'], processes: 1 });
+console.log(await (await pool.transform(new Response('from the tarball'))).text());
+await pool.close();
+`,
+      );
+      const { stdout } = await execa(process.execPath, ['main.js'], { cwd: app });
+      expect(stdout).toBe('from the tarball');
+    },
+  );
 });

@@ -45,6 +45,14 @@ function misusePoolOptionTypes(): void {
   createTransformPool({ command: 'cat', timeout: '1s' });
   // @ts-expect-error: stderr is 'inherit', 'ignore' or a function
   createTransformPool({ command: 'cat', stderr: 'loud' });
+  // @ts-expect-error: an unknown key is refused (at run time too, naming "timeout")
+  createTransformPool({ command: 'cat', timeOut: 5 });
+  // @ts-expect-error: limits has three keys only
+  createTransformPool({ command: 'cat', limits: { maxBodySize: 10 } });
+  // @ts-expect-error: watch is not implemented yet
+  createTransformPool({ command: 'cat', watch: ['src'] });
+  // @ts-expect-error: pipeline is not implemented yet
+  createTransformPool({ command: 'cat', pipeline: 4 });
 }
 
 function misuseWithTransform(): void {
@@ -67,6 +75,8 @@ function misuseWithTransform(): void {
 function misuseMiddleware(): void {
   // @ts-expect-error: selection goes next to the pool, pool options do not
   transform({ pool, timeout: 5 });
+  // @ts-expect-error: an unknown selection key next to the pool
+  transform({ pool, contenType: 'text/html' });
   // @ts-expect-error: command is required when no pool is given
   transform({ contentType: 'text/html' });
 }
@@ -113,6 +123,8 @@ describe('TransformPool', () => {
     expectTypeOf<PoolStats['alive']>().toEqualTypeOf<number>();
     expectTypeOf<PoolStats['queued']>().toEqualTypeOf<number>();
     expectTypeOf<PoolStats['ok']>().toEqualTypeOf<number>();
+    expectTypeOf<PoolStats['failed']>().toEqualTypeOf<number>();
+    expectTypeOf<PoolStats['aborted']>().toEqualTypeOf<number>();
   });
 });
 

@@ -80,6 +80,7 @@ export class BodyPool implements TransformPool {
       restarted: 0,
       ok: stats.ok,
       failed: stats.failed,
+      aborted: stats.aborted,
       timedOut: stats.timedOut,
       latency: stats.getLatency(),
       // One process per response, alive only while it works: none is worth listing as a pool member.
@@ -161,7 +162,7 @@ export class BodyPool implements TransformPool {
   }
 
   #error(code: ConstructorParameters<typeof TransformError>[0], message: string): TransformError {
-    if (code !== 'ERR_TRANSFORM_ABORTED') this.#stats.failedWith(code);
+    this.#stats.failedWith(code);
     return new TransformError(code, message, { command: this.#options.commandText });
   }
 }

@@ -28,7 +28,7 @@ export type TransformMiddleware = MiddlewareHandler<Env> & { readonly pool: Tran
  * ```
  */
 export function transform(options: TransformTarget): TransformMiddleware {
-  const step = resolveTransformStep(options);
+  const step = resolveTransformStep(options, 'transform');
   async function transform(c: Context<Env>, next: Next): Promise<void> {
     await next();
     const original = c.res;

@@ -1,3 +1,5 @@
+import { describeValue } from '../describe-value.ts';
+
 /**
  * Split a command like a POSIX shell splits words, without running one: whitespace separates words,
  * single quotes keep everything, double quotes keep all but `\"` and `\\`, a backslash escapes the next
@@ -6,10 +8,12 @@
 export function parseCommand(command: unknown): [file: string, ...args: string[]] {
   const argv = typeof command === 'string' ? splitWords(command) : command;
   if (!Array.isArray(argv) || !argv.every((word) => typeof word === 'string')) {
-    throw new TypeError(`Expected \`command\` to be a string or an array of strings, got ${typeof command}`);
+    throw new TypeError(
+      `Expected \`command\` to be a string or an array of strings, got ${describeValue(command)}`,
+    );
   }
   if (argv.length === 0 || argv[0] === '')
-    throw new RangeError('Expected `command` to name a program, got nothing');
+    throw new RangeError(`Expected \`command\` to name a program, got ${describeValue(command)}`);
   return argv as [string, ...string[]];
 }
 

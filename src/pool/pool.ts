@@ -2,7 +2,7 @@ import { BodyPool } from '../body/body-pool.ts';
 import { getProtocol } from '../body/protocol.ts';
 import { decodeContent } from '../decode.ts';
 import { TransformError } from '../errors.ts';
-import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
+import { type PoolOptions, type ResolvedOptions, resolveOptions, validatePoolOptions } from '../options.ts';
 import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { StartBackoff } from './backoff.ts';
@@ -152,6 +152,7 @@ export class Pool implements TransformPool {
       restarted: stats.restarted,
       ok: stats.ok,
       failed: stats.failed,
+      aborted: stats.aborted,
       timedOut: stats.timedOut,
       latency: stats.getLatency(),
       processes,
@@ -393,5 +394,6 @@ export class Pool implements TransformPool {
  * ```
  */
 export function createTransformPool(options: PoolOptions): TransformPool {
+  validatePoolOptions(options);
   return getProtocol(options) === 'body' ? new BodyPool(options) : new Pool(options);
 }

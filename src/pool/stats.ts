@@ -43,8 +43,14 @@ export interface PoolStats {
   restarted: number;
   /** Transforms answered in full. */
   ok: number;
-  /** Transforms that failed, before or after their head was handed out. */
+  /**
+   * Transforms that failed, before or after their head was handed out; a client that left is not a failure
+   * and counts in `aborted` instead.
+   */
   failed: number;
+  /** Transforms the client abandoned: its request's signal aborted, or it cancelled the transformed body. */
+  aborted: number;
+  /** Failed transforms that failed by `timeout` (counted in `failed` too). */
   timedOut: number;
   /** From the call to the transformed head, queueing included. */
   latency: LatencyStats;
@@ -61,6 +67,7 @@ export class StatsRecorder {
   restarted = 0;
   ok = 0;
   failed = 0;
+  aborted = 0;
   timedOut = 0;
   readonly #latencies = new Float64Array(WINDOW);
   #recorded = 0;
@@ -69,7 +76,12 @@ export class StatsRecorder {
     this.#latencies[this.#recorded++ % WINDOW] = latencyMs;
   }
 
+  /** A transform ended without being answered in full: an abort when the client left, else a failure. */
   failedWith(code: string | undefined): void {
+    if (code === 'ERR_TRANSFORM_ABORTED') {
+      this.aborted++;
+      return;
+    }
     this.failed++;
     if (code === 'ERR_TRANSFORM_TIMEOUT') this.timedOut++;
   }

@@ -1,3 +1,4 @@
+import { describeValue } from '../describe-value.ts';
 import { STDERR_TAIL_BYTES } from '../errors.ts';
 
 /** Where a transform's stderr goes: inherited, discarded, or a callback per line. */
@@ -10,7 +11,9 @@ export function validateStderr(value: unknown): StderrOption | undefined {
   if (value === undefined || value === 'inherit' || value === 'ignore' || typeof value === 'function') {
     return value as StderrOption | undefined;
   }
-  throw new TypeError(`Expected \`stderr\` to be 'inherit', 'ignore' or a function, got ${String(value)}`);
+  throw new TypeError(
+    `Expected \`stderr\` to be 'inherit', 'ignore' or a function, got ${describeValue(value)}`,
+  );
 }
 
 /** The execa `stderr` setting for an option: only lines and tails need a pipe. */

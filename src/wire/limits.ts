@@ -1,3 +1,6 @@
+import { describeValue } from '../describe-value.ts';
+import { validateKnownKeys } from '../option-keys.ts';
+
 /** Bounds on what a parser buffers or accepts from one message. */
 export interface WireLimits {
   /**
@@ -30,13 +33,14 @@ export const MAX_CHUNK_LINE_BYTES = 4096;
 export function resolveLimits(limits: Partial<WireLimits> | undefined): WireLimits {
   if (limits === undefined) return DEFAULT_LIMITS;
   if (typeof limits !== 'object' || limits === null) {
-    throw new TypeError(`Expected \`limits\` to be an object, got ${typeof limits}`);
+    throw new TypeError(`Expected \`limits\` to be an object, got ${describeValue(limits)}`);
   }
+  validateKnownKeys(Object.keys(limits), Object.keys(DEFAULT_LIMITS), 'limits.');
   const resolved = { ...DEFAULT_LIMITS, ...limits };
   for (const key of ['maxHeaderBytes', 'maxHeaderCount', 'maxBodyBytes'] as const) {
     const value = resolved[key];
     if (typeof value !== 'number' || Number.isNaN(value)) {
-      throw new TypeError(`Expected \`limits.${key}\` to be a number, got ${String(value)}`);
+      throw new TypeError(`Expected \`limits.${key}\` to be a number, got ${describeValue(value)}`);
     }
     if (value < 1 || (value !== Number.POSITIVE_INFINITY && !Number.isInteger(value))) {
       throw new RangeError(`Expected \`limits.${key}\` to be a positive integer, got ${value}`);
