@@ -232,7 +232,8 @@ describe('a Transform-Error answer', () => {
     expect(await outcomeOf(pool.transform(new Response('error-stall')))).toBe(
       'rejected ERR_TRANSFORM_FAILED',
     );
-    // Queued behind the stalled discard, it runs on the replacement once `timeout` has passed.
+    // About 1 s of silence, then the kill: ten times that at most.
+    expect(await waitFor(() => exitsOf(events).length === 1, 10_000)).toBe(true);
     const next = await answerOf(pool, 'next');
     expect(next.text).toBe('next');
     expect(next.pid).not.toBe(warm.pid);
