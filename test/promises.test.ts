@@ -64,9 +64,7 @@ describe('the start backoff', () => {
     const counter = join(mkdtempSync(join(tmpdir(), 'st-promises-')), 'starts');
     // Starts 1, 2, 4 and 5 crash at once; 3 and 6 serve (3 exits with code 1 on "crash", once it answered).
     const script = `n=$(( $(cat ${counter} 2>/dev/null || echo 0) + 1 )); echo $n > ${counter}; case $n in 1|2|4|5) exit 3;; esac; exec "$0" "$@"`;
-    const { pool, events } = createPool(['sh', '-c', script, ...nodeFixture('crash-before-output.mjs')], {
-      stderr: 'ignore',
-    });
+    const { pool, events } = createPool(['sh', '-c', script, ...nodeFixture('crash-before-output.mjs')]);
     const spawns = () => events.filter((event) => event.type === 'spawn').length;
     expect(await waitFor(() => spawns() === 3, 20_000)).toBe(true);
     expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('warm');
@@ -155,14 +153,14 @@ describe('an abandoned answer', () => {
     // "slow" is answered 2.5 s after it is read: past the 1 s a drain may take, counted from the abort.
     const { pool, events } = createPool(nodeFixture('slow-head.mjs'), { env: { SLOW_MS: '2500' } });
     expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('warm');
-    const [process] = pool.stats().processes;
+    const [kept] = pool.stats().processes;
     const controller = new AbortController();
     const left = outcomeOf(pool.transform(new Response('left'), { signal: controller.signal }));
     // The process has the message already: its answer is drained, and it is kept.
     controller.abort();
     expect(await left).toBe('rejected ERR_TRANSFORM_ABORTED');
     expect(await outcomeOf(pool.transform(new Response('slow')))).toBe('slow');
-    expect(pool.stats().processes).toMatchObject([{ pid: process?.pid, transforms: 3 }]);
+    expect(pool.stats().processes).toMatchObject([{ pid: kept?.pid, transforms: 3 }]);
     expect(exitsOf(events)).toEqual([]);
   });
 });
@@ -175,8 +173,7 @@ describe('a message is never read twice', () => {
     expect(await outcomeOf(pool.transform(new Response('PARTIAL')))).toMatch(
       /^rejected ERR_TRANSFORM_(EXIT|PROTOCOL)$/,
     );
-    // A retry would be read at once by the replacement: wait until that one is ready to have read it.
-    await waitFor(() => pool.stats().idle === 1, 10_000);
+    // A retry would have been read before the transform failed for good.
     expect(linesOf(reads)).toHaveLength(1);
   });
 
@@ -200,7 +197,6 @@ describe('a message is never read twice', () => {
       },
     });
     expect(await outcomeOf(pool.transform(new Response(body)))).toBe('rejected ERR_TRANSFORM_EXIT');
-    await waitFor(() => pool.stats().idle === 1, 10_000);
     expect(linesOf(reads)).toHaveLength(1);
     expect(pool.stats()).toMatchObject({ started: 2, exited: 1 });
   });
