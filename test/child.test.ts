@@ -3,7 +3,7 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { createTransformPool, type TransformPool } from '../src/index.ts';
 import { nodeFixture, track } from './_utils.ts';
 import { createRandom } from './wire/cases.ts';
@@ -124,16 +124,17 @@ describe('serveTransform input', () => {
     const [command = '', ...args] = nodeFixture('serve-trickle.mjs');
     const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'ignore'] });
     const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
-    try {
-      child.stdin.write('HTTP/1.1 200 OK\r\nTransform-Request-Id: a\r\nContent-Length: 0\r\n\r\n');
-      await once(child.stdout, 'data');
-      child.stdout.destroy();
-      child.stdin.end();
-      // It exits on its own (in well under a second), not by the kill below once the test timed out.
-      const [, signal] = await exited;
-      expect(signal).toBeNull();
-    } finally {
-      child.kill('SIGKILL');
-    }
+    // Reaped however the test ends: a `finally` never runs once the test has timed out on an await.
+    onTestFinished(async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      await exited;
+    });
+    child.stdin.write('HTTP/1.1 200 OK\r\nTransform-Request-Id: a\r\nContent-Length: 0\r\n\r\n');
+    await once(child.stdout, 'data');
+    child.stdout.destroy();
+    child.stdin.end();
+    // It exits on its own (in well under a second), not by the kill after the test once it timed out.
+    const [, signal] = await exited;
+    expect(signal).toBeNull();
   }, 15_000);
 });

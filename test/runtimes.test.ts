@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { isRunning, listProcesses, type ProcInfo, waitFor } from './_utils.ts';
 import type { RuntimeName } from './runtimes/app.ts';
 import { pseudoRandomChunks } from './runtimes/body.ts';
@@ -301,14 +301,12 @@ describe('Deno.serve without --unstable-no-legacy-abort', () => {
     const server = new ServerProcess([bin('deno'), 'run', '-A', program('deno-server.ts')], {
       TRANSFORM: 'runtime',
     });
-    try {
-      const { port } = await server.ready;
-      expect((await get(`http://127.0.0.1:${port}/text`)).status).toBe(200);
-      expect(await waitFor(() => LEGACY_ABORT_WARNING.test(server.stderr), 10_000)).toBe(true);
-      server.child.kill('SIGTERM');
-      expect(await waitFor(() => server.exit !== undefined, 10_000)).toBe(true);
-    } finally {
-      server.kill();
-    }
+    // Killed however the test ends: a `finally` never runs once the test has timed out on an await.
+    onTestFinished(() => server.kill());
+    const { port } = await server.ready;
+    expect((await get(`http://127.0.0.1:${port}/text`)).status).toBe(200);
+    expect(await waitFor(() => LEGACY_ABORT_WARNING.test(server.stderr), 10_000)).toBe(true);
+    server.child.kill('SIGTERM');
+    expect(await waitFor(() => server.exit !== undefined, 10_000)).toBe(true);
   }, 60_000);
 });
