@@ -154,7 +154,6 @@ interface Sink {
 
 /** Answer one message; false when the output is gone. */
 async function answer(fn: TransformFunction, message: Message, sink: Sink): Promise<boolean> {
-  const { output } = sink;
   const { head, body } = message;
   const id = head.context.get('id');
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
@@ -175,18 +174,43 @@ async function answer(fn: TransformFunction, message: Message, sink: Sink): Prom
     whole === undefined
       ? encodeResponse(result, { fields })
       : [[encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks]];
+  const outcome = await writeAnswer(batches, sink);
+  if (outcome.type === 'written') return true;
+  if (outcome.type === 'output-gone') return false;
+  if (outcome.started) {
+    // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
+    console.error("subprocess-transform: the transform's response body failed; stopping", outcome.error);
+    sink.output.destroy();
+    return false;
+  }
+  // Not a byte is out (a locked body, one that fails at once): this message fails, the next is served.
+  console.error("subprocess-transform: the transform's response body cannot be read:", outcome.error);
+  const failure = getFailureResponse(`Its response body cannot be read: ${toReason(outcome.error)}`);
+  return (await writeAnswer(encodeResponse(failure, { fields }), sink)).type === 'written';
+}
+
+/** How writing one answer ended; `started` says whether any of its bytes went out before the body failed. */
+type WriteOutcome =
+  | { type: 'written' }
+  | { type: 'output-gone' }
+  | { type: 'body-failed'; error: unknown; started: boolean };
+
+async function writeAnswer(
+  batches: AsyncIterable<Uint8Array[]> | Iterable<Uint8Array[]>,
+  sink: Sink,
+): Promise<WriteOutcome> {
+  const { output } = sink;
+  let started = false;
   try {
     for await (const batch of batches) {
       // Leaving the loop cancels the body: a body that trickles forever is read no more.
-      if (sink.failed) return false;
+      if (sink.failed) return { type: 'output-gone' };
+      started = true;
       if (!writeBatch(output, batch)) await waitForDrain(output);
     }
   } catch (error) {
-    if (sink.failed || output.destroyed || output.writableEnded) return false;
-    // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
-    console.error("subprocess-transform: the transform's response body failed; stopping", error);
-    output.destroy();
-    return false;
+    if (sink.failed || output.destroyed || output.writableEnded) return { type: 'output-gone' };
+    return { type: 'body-failed', error, started };
   }
-  return true;
+  return { type: 'written' };
 }
