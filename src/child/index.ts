@@ -1,10 +1,11 @@
+// First, for its side effect: console.log goes to stderr from the moment this package is imported.
+import './console.ts';
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain, writeBatch } from '../io/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { encodeHead, encodeResponse } from '../wire/serialize.ts';
-import { routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
 import { MessageResponse } from './response.ts';
 
@@ -81,7 +82,9 @@ function getFailureResponse(error: unknown): Response {
  * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
  * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, the answer is a
- * `Transform-Error` (the stack goes to stderr) and serving goes on. `console.log` goes to stderr.
+ * `Transform-Error` (the stack goes to stderr) and serving goes on. `console.log` and friends go to stderr
+ * from the moment `subprocess-transform/child` is imported, before this is called: import the package before
+ * any module that logs while it loads.
  *
  * @param fn The transform.
  * @param options Streams and limits, for tests or embedding.
@@ -100,7 +103,6 @@ export async function serveTransform(
   if (typeof fn !== 'function') throw new TypeError(`Expected a transform function, got ${typeof fn}`);
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
-  if (output === process.stdout) routeConsoleToStderr();
   const messages = new MessageReader(input, options.limits);
   const sink: Sink = { output, failed: false };
   output.on('error', (error) => {

@@ -1,0 +1,43 @@
+// console.log in a serveTransform child goes to stderr from the moment `subprocess-transform/child` is
+// imported, not only once serveTransform() runs: a log while the transform's modules load must never reach
+// stdout, where the parent would read it as the first bytes of an answer. Under every runtime a child runs in.
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { createTransformPool } from '../src/index.ts';
+import { fixture, StderrLines, track } from './_utils.ts';
+
+const bin = (name: string) =>
+  fileURLToPath(new URL(join('..', 'node_modules', '.bin', name), import.meta.url));
+
+const RUNTIMES = [
+  { runtime: 'node', argv: [process.execPath] },
+  { runtime: 'bun', argv: [bin('bun')] },
+  { runtime: 'deno', argv: [bin('deno'), 'run', '-A'] },
+] as const;
+
+describe('console.log before serveTransform()', () => {
+  for (const { runtime, argv } of RUNTIMES) {
+    it(`goes to stderr and leaves the answers intact under ${runtime}`, async () => {
+      const stderr = new StderrLines();
+      const pool = track(
+        createTransformPool({
+          command: [...argv, fixture('log-at-import.mjs')],
+          processes: 1,
+          ...stderr.options(),
+        }),
+      );
+      for (const body of ['first', 'second']) {
+        const response = await pool.transform(new Response(body, { headers: { 'x-body': body } }));
+        expect(response.status).toBe(200);
+        expect(response.headers.get('x-body')).toBe(body);
+        expect(await response.text()).toBe(body.toUpperCase());
+      }
+      expect(pool.stats()).toMatchObject({ started: 1, exited: 0, ok: 2, failed: 0 });
+      for (const line of ['logged at import', 'info at import', 'logged before serveTransform()']) {
+        expect(stderr.lines).toContain(line);
+      }
+      expect(stderr.lines.some((line) => line.includes('table at import'))).toBe(true);
+    });
+  }
+});
