@@ -1,23 +1,13 @@
 // console.log in a serveTransform child goes to stderr from the moment `subprocess-transform/child` is
 // imported, not only once serveTransform() runs: a log while the transform's modules load must never reach
 // stdout, where the parent would read it as the first bytes of an answer. Under every runtime a child runs in.
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool } from '../src/index.ts';
+import { CHILD_RUNTIMES } from './_child-runtimes.ts';
 import { fixture, StderrLines, track } from './_utils.ts';
 
-const bin = (name: string) =>
-  fileURLToPath(new URL(join('..', 'node_modules', '.bin', name), import.meta.url));
-
-const RUNTIMES = [
-  { runtime: 'node', argv: [process.execPath] },
-  { runtime: 'bun', argv: [bin('bun')] },
-  { runtime: 'deno', argv: [bin('deno'), 'run', '-A'] },
-] as const;
-
 describe('console.log before serveTransform()', () => {
-  for (const { runtime, argv } of RUNTIMES) {
+  for (const { runtime, argv } of CHILD_RUNTIMES) {
     it(`goes to stderr and leaves the answers intact under ${runtime}`, async () => {
       const stderr = new StderrLines();
       const pool = track(

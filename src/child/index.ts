@@ -81,8 +81,9 @@ function getFailureResponse(error: unknown): Response {
 /**
  * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
- * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, the answer is a
- * `Transform-Error` (the stack goes to stderr) and serving goes on. `console.log` and friends go to stderr
+ * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
+ * body cannot be read (locked, or failing before its first byte), the answer is a `Transform-Error` (the
+ * error goes to stderr) and serving goes on. `console.log` and friends go to stderr
  * from the moment `subprocess-transform/child` is imported, before this is called: import the package before
  * any module that logs while it loads.
  *
