@@ -1,4 +1,4 @@
-// First, for its side effect: console.log goes to stderr from the moment this package is imported.
+// First, for its side effect: in a process a pool started, console.log goes to stderr from this import on.
 import './console.ts';
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain, writeBatch } from '../io/write.ts';
@@ -6,6 +6,7 @@ import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { encodeHead, encodeResponse } from '../wire/serialize.ts';
+import { routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
 import { MessageResponse } from './response.ts';
 
@@ -83,9 +84,10 @@ function getFailureResponse(error: unknown): Response {
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
  * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
  * body cannot be read (locked, or failing before its first byte), the answer is a `Transform-Error` (the
- * error goes to stderr) and serving goes on. `console.log` and friends go to stderr
- * from the moment `subprocess-transform/child` is imported, before this is called: import the package before
- * any module that logs while it loads.
+ * error goes to stderr) and serving goes on. `console.log` and friends go to stderr: in a process a pool
+ * started (it sets `SUBPROCESS_TRANSFORM_CHILD=1`) from the import of `subprocess-transform/child` on, so
+ * import it before any module that logs while it loads; in any other process from this call on, when
+ * `output` is process.stdout.
  *
  * @param fn The transform.
  * @param options Streams and limits, for tests or embedding.
@@ -104,6 +106,7 @@ export async function serveTransform(
   if (typeof fn !== 'function') throw new TypeError(`Expected a transform function, got ${typeof fn}`);
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
+  if (output === process.stdout) routeConsoleToStderr();
   const messages = new MessageReader(input, options.limits);
   const sink: Sink = { output, failed: false };
   output.on('error', (error) => {
