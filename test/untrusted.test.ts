@@ -26,7 +26,7 @@ describe('environment', () => {
     delete process.env.SECRET_TOKEN;
   });
 
-  it('extendEnv: false passes only env', async () => {
+  it('extendEnv: false passes only env, and the marker every transform gets', async () => {
     const pool = createPool({
       command: nodeFixture('echo-env-all.mjs'),
       env: { ONLY: '1' },
@@ -37,6 +37,7 @@ describe('environment', () => {
     expect(env.SECRET_TOKEN).toBeUndefined();
     // Not one of the server's variables, PATH and HOME included.
     expect(Object.keys(env).filter((name) => name !== 'ONLY' && name in process.env)).toEqual([]);
+    expect(env.SUBPROCESS_TRANSFORM_CHILD).toBe('1');
   });
 
   it("by default env extends the parent's environment", async () => {
