@@ -1,14 +1,31 @@
 // The demo's /pool page: the transform processes at work, live. `/api/pool` is the pool's stats() as JSON;
-// `/pool` is a page whose inline script polls it every second and redraws one row per process (pid, state,
-// transforms) with the pool's counters and latency percentiles. Two buttons make something happen: a burst
-// of page renders (processes go busy, counts rise) and a reload (old processes retire, fresh ones start).
+// `/pool` is a page rendered on the server from stats(), so its first paint already shows one row per
+// process (pid, state, transforms) with the pool's counters and latency percentiles. Its inline script then
+// fetches `/pool` again every second and swaps in the fresh parts: one renderer, here, for both. Two buttons
+// make something happen: a burst of page renders (processes go busy, counts rise) and a reload (old
+// processes retire, fresh ones start).
 import type { Hono } from 'hono';
-import type { TransformPool } from '../src/index.ts';
+import type { PoolStats, TransformPool } from '../src/index.ts';
 
-/** How often the page asks for fresh stats, in ms. */
+/** How often the page asks for a fresh copy of itself, in ms. */
 const REFRESH_MS = 1000;
 /** Pages rendered by one press of the burst button, all at once. */
 const BURST = 40;
+/** The elements the script replaces on each refresh, by id. */
+const LIVE_IDS = ['status', 'processes', 'count', 'latency', 'counters'];
+const COUNTERS = [
+  'alive',
+  'busy',
+  'idle',
+  'starting',
+  'queued',
+  'started',
+  'restarted',
+  'exited',
+  'ok',
+  'failed',
+  'timedOut',
+] as const;
 
 /** Mount `/pool` and `/api/pool` on `site`; `getPool` is called per request, so the pool may come later. */
 export function addPoolRoutes(site: Hono, getPool: () => TransformPool): void {
@@ -17,10 +34,42 @@ export function addPoolRoutes(site: Hono, getPool: () => TransformPool): void {
     await getPool().reload();
     return c.json(getPool().stats());
   });
-  site.get('/pool', (c) => c.html(POOL_HTML));
+  site.get('/pool', (c) => {
+    c.header('Cache-Control', 'no-store');
+    return c.html(renderPoolPage(getPool().stats(), Date.now()));
+  });
 }
 
-const POOL_HTML = `<!doctype html>
+const escapeHtml = (text: string): string => text.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+const ms = (value: number): string => value.toFixed(value < 10 ? 2 : 0);
+
+function renderList(id: string, entries: [string, string][]): string {
+  const items = entries.map(([name, value]) => `<dt>${escapeHtml(name)}</dt><dd>${escapeHtml(value)}</dd>`);
+  return `<dl id="${id}">${items.join('')}</dl>`;
+}
+
+function renderProcesses(stats: PoolStats, now: number): string {
+  const rows = stats.processes.map(({ pid, state, transforms, startedAt }) => {
+    const up = Math.max(0, Math.round((now - startedAt) / 1000));
+    const badge = `<span class="state ${escapeHtml(state)}">${escapeHtml(state)}</span>`;
+    return `<tr><td class="num">${pid}</td><td>${badge}</td><td class="num">${transforms}</td><td class="num">${up} s</td></tr>`;
+  });
+  return `<tbody id="processes">${rows.join('\n')}</tbody>`;
+}
+
+/** The whole page for one snapshot of the pool, taken at `now` (ms since the epoch). */
+export function renderPoolPage(stats: PoolStats, now: number): string {
+  const { latency } = stats;
+  const time = new Date(now).toISOString().slice(11, 19);
+  const percentiles: [string, string][] = [
+    ['p50', ms(latency.p50)],
+    ['p95', ms(latency.p95)],
+    ['p99', ms(latency.p99)],
+    ['max', ms(latency.max)],
+    ['mean', ms(latency.mean)],
+  ];
+  const counters = COUNTERS.map((name): [string, string] => [name, String(stats[name])]);
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -49,84 +98,52 @@ button { font: inherit; padding: .25rem .75rem; margin-right: .5rem; }
 <body>
 <nav><a href="/">Home</a></nav>
 <h1>Transform pool</h1>
-<p>The long-lived <code>render.ts</code> processes behind the HTML pages, refreshed every second from
-<a href="/api/pool">/api/pool</a>.</p>
+<p>The long-lived <code>render.ts</code> processes behind the HTML pages, refreshed every second (as JSON:
+<a href="/api/pool">/api/pool</a>).</p>
 <p><button id="burst">Render /planets ${BURST} times</button><button id="reload">Reload processes</button>
-<span id="status">Loading…</span></p>
+<span id="status">Updated ${time} UTC</span></p>
 <h2>Processes</h2>
 <table>
 <thead><tr><th class="num">pid</th><th>state</th><th class="num">transforms</th><th class="num">up</th></tr></thead>
-<tbody id="processes"></tbody>
+${renderProcesses(stats, now)}
 </table>
-<h2>Latency, ms <small>(last <span id="count">0</span> transforms)</small></h2>
-<dl id="latency"></dl>
+<h2>Latency, ms <small>(last <span id="count">${latency.count}</span> transforms)</small></h2>
+${renderList('latency', percentiles)}
 <h2>Counters</h2>
-<dl id="counters"></dl>
+${renderList('counters', counters)}
 <script type="module">
-const $ = (id) => document.getElementById(id);
-const cell = (text, className = '') => {
-  const td = document.createElement('td');
-  td.className = className;
-  td.textContent = text;
-  return td;
-};
-const list = (target, entries) =>
-  target.replaceChildren(...entries.flatMap(([name, value]) => {
-    const dt = document.createElement('dt');
-    const dd = document.createElement('dd');
-    dt.textContent = name;
-    dd.textContent = value;
-    return [dt, dd];
-  }));
-const ms = (value) => value.toFixed(value < 10 ? 2 : 0);
-
-function draw(stats) {
-  const now = Date.now();
-  $('processes').replaceChildren(...stats.processes.map((process) => {
-    const row = document.createElement('tr');
-    const state = cell('');
-    const badge = document.createElement('span');
-    badge.className = 'state ' + process.state;
-    badge.textContent = process.state;
-    state.append(badge);
-    const up = Math.max(0, Math.round((now - process.startedAt) / 1000));
-    row.append(cell(String(process.pid), 'num'), state, cell(String(process.transforms), 'num'), cell(up + ' s', 'num'));
-    return row;
-  }));
-  const { latency } = stats;
-  $('count').textContent = String(latency.count);
-  list($('latency'), [['p50', ms(latency.p50)], ['p95', ms(latency.p95)], ['p99', ms(latency.p99)],
-    ['max', ms(latency.max)], ['mean', ms(latency.mean)]]);
-  list($('counters'), ['alive', 'busy', 'idle', 'queued', 'started', 'restarted', 'exited', 'ok', 'failed',
-    'timedOut'].map((name) => [name, String(stats[name])]));
-}
+// The server renders the page; this swaps in the parts that change from a fresh copy of it.
+const LIVE_IDS = ${JSON.stringify(LIVE_IDS)};
 
 async function refresh() {
   try {
-    const response = await fetch('/api/pool', { cache: 'no-store' });
-    draw(await response.json());
-    $('status').textContent = 'Updated ' + new Date().toLocaleTimeString();
+    const response = await fetch('/pool', { cache: 'no-store' });
+    const page = new DOMParser().parseFromString(await response.text(), 'text/html');
+    for (const id of LIVE_IDS) {
+      const fresh = page.getElementById(id);
+      if (fresh) document.getElementById(id).replaceWith(fresh);
+    }
   } catch (error) {
-    $('status').textContent = 'Cannot reach the server: ' + error.message;
+    document.getElementById('status').textContent = 'Cannot reach the server: ' + error.message;
   }
 }
 
-$('burst').onclick = async () => {
+document.getElementById('burst').onclick = async () => {
   const renders = Array.from({ length: ${BURST} }, () => fetch('/planets').then((response) => response.text()));
   setTimeout(refresh, 50); // while they run
   await Promise.allSettled(renders);
   await refresh();
 };
-$('reload').onclick = async () => {
+document.getElementById('reload').onclick = async () => {
   const reloading = fetch('/api/pool/reload', { method: 'POST' });
   setTimeout(refresh, 50);
   await reloading;
   await refresh();
 };
 
-await refresh();
 setInterval(refresh, ${REFRESH_MS});
 </script>
 </body>
 </html>
 `;
+}

@@ -5,7 +5,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { createTransformPool, type TransformPool } from '../src/index.ts';
-import { nodeFixture, track } from './_utils.ts';
+import { CHILD_RUNTIMES } from './_child-runtimes.ts';
+import { fixture, nodeFixture, track } from './_utils.ts';
 import { createRandom } from './wire/cases.ts';
 
 /** The queue of a body the transform has not read yet holds this much before input pauses. */
@@ -137,4 +138,52 @@ describe('serveTransform input', () => {
     const [, signal] = await exited;
     expect(signal).toBeNull();
   }, 15_000);
+});
+
+describe('a transform that returns a body nobody can read', () => {
+  // Nothing was written when the body turned out unreadable: the answer can still be a Transform-Error.
+  for (const { runtime, argv } of CHILD_RUNTIMES) {
+    it(`answers a locked or failing body with Transform-Error, and the same process goes on serving, under ${runtime}`, async () => {
+      const reasons: string[] = [];
+      const pool = track(
+        createTransformPool({
+          command: [...argv, fixture('serve-locked.mjs')],
+          processes: 1,
+          stderr: 'ignore',
+          onEvent: (event) => {
+            if (event.type === 'transform-error') reasons.push(event.reason);
+          },
+        }),
+      );
+      const pids = new Set<string | null>();
+      // The last body is still arriving when the transform answers: the rest is drained. (A text() left
+      // pending on such a body is rejected then, and a transform that never awaits it dies of its own
+      // unhandled rejection: only a body that came whole is given to text() here.)
+      const sends = [
+        { lock: 'reader', body: 'locked by a reader' },
+        { lock: 'text', body: 'locked by text()' },
+        { lock: 'error', body: 'failing at once' },
+        { lock: 'reader', body: bodyOf(1024 * 1024) },
+      ];
+      for (const { lock, body } of sends) {
+        const error = await pool.transform(new Response(body, { headers: { 'x-lock': lock } })).then(
+          () => undefined,
+          (reason: unknown) => reason,
+        );
+        expect(error).toMatchObject({ code: 'ERR_TRANSFORM_FAILED' });
+        // The same process answers next, byte-exact.
+        const response = await pool.transform(new Response(`after ${lock}`));
+        pids.add(response.headers.get('x-pid'));
+        expect(await response.text()).toBe(`after ${lock}`);
+      }
+      expect(reasons).toEqual([
+        expect.stringMatching(/^Its response body cannot be read: .*locked/i),
+        expect.stringMatching(/^Its response body cannot be read: .*locked/i),
+        'Its response body cannot be read: no bytes',
+        expect.stringMatching(/^Its response body cannot be read: .*locked/i),
+      ]);
+      expect(pids.size).toBe(1);
+      expect(pool.stats()).toMatchObject({ started: 1, exited: 0, ok: sends.length });
+    });
+  }
 });

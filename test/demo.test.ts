@@ -188,7 +188,7 @@ describe('the demo server', () => {
     expect(html).toContain('href="/api/planets"');
   });
 
-  it('links the /pool page from the home page, and serves it as a page that polls /api/pool by itself', async () => {
+  it('links the /pool page from the home page, and serves it as a page that refreshes itself', async () => {
     expect(await (await get('/')).text()).toContain('href="/pool"');
     const response = await get('/pool');
     expect(response.status).toBe(200);
@@ -196,9 +196,11 @@ describe('the demo server', () => {
     expect(response.headers.get('x-rendered-by')).toBeNull(); // HTML already: not sent through the pool
     const html = await response.text();
     expect(html).toContain('<title>Transform pool</title>');
-    expect(html).toContain("fetch('/api/pool'");
+    expect(html).toContain("fetch('/pool'");
     expect(html).toMatch(/setInterval\(refresh, \d+\)/);
-    for (const id of ['processes', 'latency', 'counters']) expect(html).toContain(`id="${id}"`);
+    for (const id of ['status', 'processes', 'count', 'latency', 'counters']) {
+      expect(html).toContain(`id="${id}"`);
+    }
   });
 
   it('reports each render.ts process at /api/pool: pid, state, transforms, and latency percentiles', async () => {
@@ -220,6 +222,30 @@ describe('the demo server', () => {
     expect(after.latency.count).toBeGreaterThanOrEqual(8);
     expect(after.latency.p50).toBeGreaterThan(0);
     expect(after.latency.p99).toBeGreaterThanOrEqual(after.latency.p50);
+  });
+
+  it('renders the pool into /pool on the server: the first paint shows every process and the counters', async () => {
+    // The renders above are done: every process is idle and its count stays put between the two requests.
+    const stats = (await (await get('/api/pool')).json()) as PoolStats;
+    const response = await get('/pool');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const html = await response.text();
+    const tbody = /<tbody id="processes">([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
+    const rows = [
+      ...tbody.matchAll(
+        /<tr><td class="num">(\d+)<\/td><td><span class="state (\w+)">\2<\/span><\/td><td class="num">(\d+)<\/td><td class="num">\d+ s<\/td><\/tr>/g,
+      ),
+    ].map(([, pid, state, transforms]) => ({ pid: Number(pid), state, transforms: Number(transforms) }));
+    expect(rows).toEqual(stats.processes.map(({ pid, state, transforms }) => ({ pid, state, transforms })));
+    expect(rows).toHaveLength(2);
+    expect(rows.every((row) => row.state === 'idle' && row.transforms > 0)).toBe(true);
+    expect(html).not.toContain('Loading');
+    expect(html).toMatch(/<span id="status">Updated \d\d:\d\d:\d\d UTC<\/span>/);
+    expect(html).toContain(`<span id="count">${stats.latency.count}</span>`);
+    expect(html).toMatch(/<dl id="latency"><dt>p50<\/dt><dd>\d+(\.\d+)?<\/dd>/);
+    for (const name of ['alive', 'started', 'ok', 'failed'] as const) {
+      expect(html).toContain(`<dt>${name}</dt><dd>${stats[name]}</dd>`);
+    }
   });
 
   it('replaces both processes on POST /api/pool/reload, with new pids', async () => {

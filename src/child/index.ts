@@ -1,3 +1,5 @@
+// First, for its side effect: in a process a pool started, console.log goes to stderr from this import on.
+import './console.ts';
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain, writeBatch } from '../io/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
@@ -80,8 +82,12 @@ function getFailureResponse(error: unknown): Response {
 /**
  * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
- * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, the answer is a
- * `Transform-Error` (the stack goes to stderr) and serving goes on. `console.log` goes to stderr.
+ * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
+ * body cannot be read (locked, or failing before its first byte), the answer is a `Transform-Error` (the
+ * error goes to stderr) and serving goes on. `console.log` and friends go to stderr: in a process a pool
+ * started (it sets `SUBPROCESS_TRANSFORM_CHILD=1`) from the import of `subprocess-transform/child` on, so
+ * import it before any module that logs while it loads; in any other process from this call on, when
+ * `output` is process.stdout.
  *
  * @param fn The transform.
  * @param options Streams and limits, for tests or embedding.
@@ -154,7 +160,6 @@ interface Sink {
 
 /** Answer one message; false when the output is gone. */
 async function answer(fn: TransformFunction, message: Message, sink: Sink): Promise<boolean> {
-  const { output } = sink;
   const { head, body } = message;
   const id = head.context.get('id');
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
@@ -175,18 +180,43 @@ async function answer(fn: TransformFunction, message: Message, sink: Sink): Prom
     whole === undefined
       ? encodeResponse(result, { fields })
       : [[encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks]];
+  const outcome = await writeAnswer(batches, sink);
+  if (outcome.type === 'written') return true;
+  if (outcome.type === 'output-gone') return false;
+  if (outcome.started) {
+    // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
+    console.error("subprocess-transform: the transform's response body failed; stopping", outcome.error);
+    sink.output.destroy();
+    return false;
+  }
+  // Not a byte is out (a locked body, one that fails at once): this message fails, the next is served.
+  console.error("subprocess-transform: the transform's response body cannot be read:", outcome.error);
+  const failure = getFailureResponse(`Its response body cannot be read: ${toReason(outcome.error)}`);
+  return (await writeAnswer(encodeResponse(failure, { fields }), sink)).type === 'written';
+}
+
+/** How writing one answer ended; `started` says whether any of its bytes went out before the body failed. */
+type WriteOutcome =
+  | { type: 'written' }
+  | { type: 'output-gone' }
+  | { type: 'body-failed'; error: unknown; started: boolean };
+
+async function writeAnswer(
+  batches: AsyncIterable<Uint8Array[]> | Iterable<Uint8Array[]>,
+  sink: Sink,
+): Promise<WriteOutcome> {
+  const { output } = sink;
+  let started = false;
   try {
     for await (const batch of batches) {
       // Leaving the loop cancels the body: a body that trickles forever is read no more.
-      if (sink.failed) return false;
+      if (sink.failed) return { type: 'output-gone' };
+      started = true;
       if (!writeBatch(output, batch)) await waitForDrain(output);
     }
   } catch (error) {
-    if (sink.failed || output.destroyed || output.writableEnded) return false;
-    // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
-    console.error("subprocess-transform: the transform's response body failed; stopping", error);
-    output.destroy();
-    return false;
+    if (sink.failed || output.destroyed || output.writableEnded) return { type: 'output-gone' };
+    return { type: 'body-failed', error, started };
   }
-  return true;
+  return { type: 'written' };
 }

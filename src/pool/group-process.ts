@@ -1,4 +1,5 @@
 import { execa, type ResultPromise } from 'execa';
+import { CHILD_MARKER } from '../child/marker.ts';
 import { waitForDrain, writeBatch } from '../io/write.ts';
 import type { ResolvedOptions } from '../options.ts';
 import { killOnParentExit } from './reaper.ts';
@@ -51,7 +52,8 @@ export class GroupProcess {
     const [file, ...args] = options.argv;
     const subprocess = execa(file, args, {
       cwd: options.cwd,
-      env: options.env,
+      // Tells `subprocess-transform/child` that stdout is the protocol from the first byte.
+      env: { ...options.env, [CHILD_MARKER]: '1' },
       extendEnv: options.extendEnv,
       uid: options.uid,
       gid: options.gid,
