@@ -326,7 +326,11 @@ describe('subprocess-transform proxy --metrics', () => {
       '--',
       ...nodeFixture('misbehaves.mjs'),
     ]);
-    const line = /^subprocess-transform metrics on (http:\/\/\S+)$/m.exec(proxy.stdout());
+    // Its own line, right after the listening one: it may come in the next read of the pipe.
+    const METRICS_LINE = /^subprocess-transform metrics on (http:\/\/\S+)$/m;
+    const stdout = (proxy as Running).stdout;
+    expect(await waitFor(() => METRICS_LINE.test(stdout()), 15_000)).toBe(true);
+    const line = METRICS_LINE.exec(stdout());
     expect(line).not.toBeNull();
     const metricsUrl = (line as RegExpExecArray)[1] as string;
     expect(new URL(metricsUrl).pathname).toBe('/metrics');
