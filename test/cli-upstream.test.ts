@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kill, type Running, readMemory, startProxy, startPython, transformsOf } from './_cli.ts';
+import { kill, type Running, readMemory, sendRaw, startProxy, startPython, transformsOf } from './_cli.ts';
 import { fixture, waitFor } from './_utils.ts';
 
 const UPPER = ['--', process.execPath, fixture('upper.mjs')];
@@ -120,6 +120,21 @@ describe('proxy in front of a Python http.server', () => {
     const seen = (await (await fetch(`${proxy.url}/headers`)).json()) as Record<string, string>;
     expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.expect).toBeUndefined();
+  });
+
+  it('never lets the body of a GET run as a request, though http.server ignores a GET body', async () => {
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n';
+    const response = await sendRaw(
+      proxy.url,
+      `GET /json HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    );
+    expect([response.status, response.body]).toEqual([200, '{"HELLO": "WORLD", "PATH": "/JSON"}']);
+    // The next request: on a kept connection, http.server would have run the body as a request before it.
+    const next = await fetch(`${proxy.url}/missing`);
+    expect(next.status).toBe(404);
+    expect(await next.text()).toBe('not found');
+    expect(await waitFor(() => python.stdout().includes('not found /missing\n'))).toBe(true);
+    expect(python.stdout()).not.toContain('/smuggled');
   });
 
   it('takes an upload sent with Expect: 100-continue, as curl sends it', async () => {
