@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -341,6 +341,29 @@ describe('proxy --body-filter with tr and sed', () => {
     proxies.push(proxy);
     const response = await fetch(`${proxy.url}/json`);
     expect(await response.text()).toBe('{"HELLO": "WORLD", "PATH": "/JSON"}');
+  });
+
+  it('logs every start failure of the filter with its cause, one line each', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'subprocess-transform-filter-'));
+    const filter = join(folder, 'upper-filter');
+    writeFileSync(filter, '#!/bin/sh\nexec tr a-z A-Z\n', { mode: 0o755 });
+    try {
+      const proxy = await startProxy(['--upstream', python.url, '--body-filter', '--', filter]);
+      proxies.push(proxy);
+      expect(await (await fetch(`${proxy.url}/json`)).text()).toBe('{"HELLO": "WORLD", "PATH": "/JSON"}');
+      // It passed the start check; now it is gone.
+      rmSync(filter);
+      const line = `subprocess-transform: transform "${filter}" could not be started: spawn ${filter} ENOENT\n`;
+      for (let i = 1; i <= 2; i++) {
+        const response = await fetch(`${proxy.url}/json`);
+        expect(response.status).toBe(502);
+        await response.text();
+        expect(await waitFor(() => proxy.stderr().split(line).length - 1 === i)).toBe(true);
+      }
+      expect(proxy.stderr()).toBe(line.repeat(2));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('gives sed the request method and URL in its environment', async () => {

@@ -65,6 +65,9 @@ Options:
   -h, --help            Print this help
   --version             Print the version
 
+COMMAND is a program on PATH or a path to an executable file, checked at start (exit code 2 if it cannot run).
+Write the program and each argument as words of their own: -- tr a-z A-Z, not -- 'tr a-z A-Z'.
+
 Signals: SIGHUP replaces the transform processes without failing a request; SIGINT and SIGTERM shut down.
 
 Example:
