@@ -10,7 +10,7 @@ import { kill, type Running, readMemory, sendRaw, startProxy, startPython, trans
 import { fixture, waitFor } from './_utils.ts';
 
 const UPPER = ['--', process.execPath, fixture('upper.mjs')];
-const ACCESS_LINE = /^(GET|PUT) (\S+) (\d{3}) (\d+) (\d+)ms (transformed|passed)$/gm;
+const ACCESS_LINE = /^(GET|PUT) (\S+) (\d{3}) (\d+) (\d+)ms (transformed|passed|failed|aborted)$/gm;
 
 let python: Running & { url: string };
 
@@ -54,6 +54,11 @@ function sha256(chunk: Buffer, count: number): string {
 
 function accessLines(stdout: string): RegExpExecArray[] {
   return [...stdout.matchAll(ACCESS_LINE)];
+}
+
+/** The access lines of `stdout` whole, but for the milliseconds, which read `Nms`. */
+function accessLog(stdout: string): string[] {
+  return accessLines(stdout).map((line) => line[0].replace(/ \d+ms /, ' Nms '));
 }
 
 /** A port nothing listens on: bound, then released. */
@@ -258,6 +263,75 @@ describe('proxy when things go wrong', () => {
     const response = await fetch(`${proxy.url}/json`);
     expect(response.status).toBe(200);
     expect(await response.text()).toBe('{"hello": "world", "path": "/json"}');
+  });
+});
+
+describe('proxy --log says what became of each response', () => {
+  const proxies: Running[] = [];
+
+  afterAll(async () => {
+    for (const proxy of proxies) await kill(proxy);
+  });
+
+  async function start(fixtureName: string): Promise<Running & { url: string }> {
+    const proxy = await startProxy([
+      '--upstream',
+      python.url,
+      '--log',
+      '--content-type',
+      'application/json',
+      '--',
+      process.execPath,
+      fixture(fixtureName),
+    ]);
+    proxies.push(proxy);
+    return proxy;
+  }
+
+  it('says transformed, passed, and failed for a transform that failed before its answer', async () => {
+    const proxy = await start('crash-before-output.mjs');
+    const transformed = await (await fetch(`${proxy.url}/json`)).text();
+    const passed = await (await fetch(`${proxy.url}/missing`)).text();
+    const response = await fetch(`${proxy.url}/crash`);
+    expect(response.status).toBe(502);
+    const failed = await response.text();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 3)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual([
+      `GET /json 200 ${transformed.length} Nms transformed`,
+      `GET /missing 404 ${passed.length} Nms passed`,
+      `GET /crash 502 ${failed.length} Nms failed`,
+    ]);
+  });
+
+  it('says failed for a transform that died in the middle of its answer', async () => {
+    const proxy = await start('crash-mid-body.mjs');
+    const response = await fetch(`${proxy.url}/crash`);
+    expect(response.status).toBe(200);
+    await expect(response.text()).rejects.toThrow();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual(['GET /crash 200 10 Nms failed']);
+  });
+
+  it('says aborted, with 499, for a client that left before the answer', async () => {
+    const proxy = await start('slow-render.mjs');
+    const client = new AbortController();
+    const pending = fetch(`${proxy.url}/json`, { signal: client.signal });
+    expect(await waitFor(() => proxy.stderr().includes('rendering'), 10_000)).toBe(true);
+    client.abort();
+    await expect(pending).rejects.toThrow();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual(['GET /json 499 0 Nms aborted']);
+  });
+
+  it('says aborted, with the status sent, for a client that left in the middle of the body', async () => {
+    const proxy = await start('silent-mid-body.mjs');
+    const request = httpRequest(`${proxy.url}/stall`);
+    request.end();
+    const [response] = (await once(request, 'response')) as [IncomingMessage];
+    expect(String((await once(response, 'data'))[0])).toBe('hello');
+    request.destroy();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual(['GET /stall 200 5 Nms aborted']);
   });
 });
 

@@ -212,6 +212,9 @@ describe.concurrent('subprocess-transform arguments', () => {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toMatch(/Example:\n\s+subprocess-transform proxy --upstream/);
+    // The access log's words, and the start check with its exit code.
+    expect(stdout).toMatch(/transformed, passed .*\n.* failed .* aborted/);
+    expect(stdout).toContain('checked at start (exit code 2 if it cannot run)');
   });
 
   it('prints the version', async () => {

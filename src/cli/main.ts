@@ -33,6 +33,8 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     maxQueue: args.maxQueue,
     requireRequestId: args.requireRequestId,
     protocol: args.bodyFilter ? 'body' : 'http',
+    // As 'respond' does, and the access line says `failed`.
+    onError: accessLog?.onError,
   });
   let server: Awaited<ReturnType<typeof serveFetch>>;
   try {
