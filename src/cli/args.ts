@@ -25,7 +25,7 @@ export interface ProxyArgs {
   upstreamTimeout: number;
   /** Whether transforms must echo `Transform-Request-Id`. */
   requireRequestId: boolean;
-  /** Whether to write one access line per request on stdout. */
+  /** Whether to write one access line per request on stdout (see createAccessLog). */
   log: boolean;
   /** Whether COMMAND is a plain filter run once per response (`protocol: 'body'`). */
   bodyFilter: boolean;
@@ -61,9 +61,13 @@ Options:
   --body-filter         COMMAND is a plain filter such as tr, sed or jq: one process per response, the body on
                         its stdin, the new body from its stdout (headers kept)
   --log                 Write one access line per request on stdout:
-                        method, path, status, bytes sent, ms, transformed or passed
+                        method, path, status, bytes sent, ms, and transformed, passed (sent as the
+                        upstream sent it), failed (the transform failed) or aborted (the client left)
   -h, --help            Print this help
   --version             Print the version
+
+COMMAND is a program on PATH or a path to an executable file, checked at start (exit code 2 if it cannot run).
+Write the program and each argument as words of their own: -- tr a-z A-Z, not -- 'tr a-z A-Z'.
 
 Signals: SIGHUP replaces the transform processes without failing a request; SIGINT and SIGTERM shut down.
 
