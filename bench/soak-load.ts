@@ -1,5 +1,5 @@
 // The soak's clients: keep-alive HTTP GETs of `/page/<token>`, each marked `X-Soak: <action>` from a seeded mix,
-// and the tally of what came back. The token is unique per request and the only correct answer is
+// a hostile client's bursts of poison, and the tally of what came back. The token is unique per request and the only correct answer is
 // "transformed page <token>", so an answer that reached the wrong request names the request it belongs to.
 import http from 'node:http';
 
@@ -137,24 +137,42 @@ export interface Load {
   /** Ms a client waits for one answer before giving up on it. */
   deadline: number;
   pick: () => Action;
+  /** A hostile client: every `every` ms, `size` requests at once with the same poison. */
+  burst: { size: number; every: number };
   tally: Tally;
 }
 
-let nextIndex = 0;
+/** Faults that end their process at once: what the hostile client sends, one kind per burst. */
+const POISON: readonly Fault[] = ['crash', 'poison-headers', 'exit0', 'garble'];
 
-/** `load.clients` clients on one keep-alive agent until `until` (ms since the epoch), then their sockets closed. */
+let nextIndex = 0;
+let nextBurst = 0;
+
+/**
+ * `load.clients` clients and the hostile one on one keep-alive agent until `until` (ms since the epoch), then
+ * their sockets closed.
+ */
 export async function runLoad(load: Load, until: number): Promise<void> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: load.clients });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: load.clients + load.burst.size });
+  const send = async (action: Action): Promise<void> => {
+    const token = `${(nextIndex++).toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    const result = await get(agent, load.port, `/page/${token}`, action, load.deadline);
+    const { outcome, detail } = classify(result, token);
+    load.tally.add(action, outcome, detail);
+  };
   const client = async (): Promise<void> => {
-    while (Date.now() < until) {
-      const action = load.pick();
-      const token = `${(nextIndex++).toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
-      const result = await get(agent, load.port, `/page/${token}`, action, load.deadline);
-      const { outcome, detail } = classify(result, token);
-      load.tally.add(action, outcome, detail);
+    while (Date.now() < until) await send(load.pick());
+  };
+  const hostile = async (): Promise<void> => {
+    const { size, every } = load.burst;
+    if (size === 0) return;
+    while (Date.now() + every < until) {
+      await new Promise((resolve) => setTimeout(resolve, every));
+      const poison = POISON[nextBurst++ % POISON.length] as Fault;
+      await Promise.all(Array.from({ length: size }, () => send(poison)));
     }
   };
-  await Promise.all(Array.from({ length: load.clients }, client));
+  await Promise.all([...Array.from({ length: load.clients }, client), hostile()]);
   agent.destroy();
 }
 

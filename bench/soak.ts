@@ -1,8 +1,9 @@
 // `npm run soak [-- --seconds N]`: a bounded soak under HTTP load. Hono on @hono/node-server (bench/soak-server.ts,
 // its own process) sends every page through a transform that misbehaves on the requests marked so by the client
-// (bench/soak-transform.mjs: crashes, hangs, garbles, repeats an answer, ...). A request marked ok is innocent and
-// must get 200 with its own exact body; no request may ever get another's body; the server's RSS and open fds,
-// measured with the pool at rest after the warm-up and at the end, must not grow past a bound.
+// (bench/soak-transform.mjs: crashes, hangs, garbles, repeats an answer, ...), and a hostile client sends bursts
+// of the same poison at once. A request marked ok is innocent and must get 200 with its own exact body; no
+// request may ever get another's body; the server's RSS and open fds, measured with the pool at rest after the
+// warm-up and at the end, must not grow past a bound; the pool must come back to rest.
 // Exit 0: all held; 1: something failed (the tables say what); 2: the soak itself broke.
 // BENCH_TINY=1: a few seconds, few clients (test/bench.test.ts runs it so); figures go to a temporary file.
 import { spawn } from 'node:child_process';
@@ -27,6 +28,8 @@ const { values: args } = parseArgs({
     warmup: { type: 'string', default: TINY ? '1' : '10' },
     clients: { type: 'string', default: TINY ? '8' : '32' },
     'fault-rate': { type: 'string', default: '0.02' },
+    burst: { type: 'string', default: '8' },
+    'burst-every': { type: 'string', default: TINY ? '1' : '10' },
     faults: { type: 'string', default: FAULTS.join(',') },
     processes: { type: 'string', default: TINY ? '2' : '4' },
     timeout: { type: 'string', default: '3000' },
@@ -59,6 +62,9 @@ interface ServerStats {
   events: Record<string, number>;
 }
 
+/** What the server wrote to stderr (Node prints errors of bodies that failed mid-stream there), bounded. */
+const serverStderr = { lines: 0, head: [] as string[] };
+
 /** The server, started and ready; `stop()` ends its stdin (it closes its pool and exits) and waits for it. */
 async function startServer(): Promise<{ port: number; stop: () => Promise<void> }> {
   const server = spawn(
@@ -70,11 +76,16 @@ async function startServer(): Promise<{ port: number; stop: () => Promise<void> 
       new URL('soak-server.ts', import.meta.url).pathname,
       JSON.stringify({ processes, timeout, startTimeout }),
     ],
-    { stdio: ['pipe', 'pipe', 'inherit'] },
+    { stdio: ['pipe', 'pipe', 'pipe'] },
   );
+  createInterface({ input: server.stderr }).on('line', (line) => {
+    serverStderr.lines++;
+    if (serverStderr.head.length < 20) serverStderr.head.push(line);
+  });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const first = await createInterface({ input: server.stdout })[Symbol.asyncIterator]().next();
-  if (first.done) throw new Error('The soak server exited before it listened');
+  if (first.done)
+    throw new Error(`The soak server exited before it listened:\n${serverStderr.head.join('\n')}`);
   const { port } = JSON.parse(first.value as string) as { port: number };
   return {
     port,
@@ -131,6 +142,7 @@ async function main(): Promise<number> {
       clients: Number(args.clients),
       deadline,
       pick: createPicker(faults, Number(args['fault-rate']), seed),
+      burst: { size: Number(args.burst), every: Number(args['burst-every']) * 1000 },
       tally,
     };
     await runLoad(load, Date.now() + warmup * 1000);
@@ -229,7 +241,8 @@ async function summarize(run: {
 
   console.log(
     `\nSoak: ${args.clients} clients for ${seconds} s after ${warmup} s of warm-up, fault rate ${args['fault-rate']}` +
-      ` (${faults.join(', ')}), ${processes} processes, timeout ${timeout} ms, seed ${seed}\n`,
+      ` (${faults.join(', ')}), a burst of ${args.burst} poison requests every ${args['burst-every']} s,` +
+      ` ${processes} processes, timeout ${timeout} ms, seed ${seed}\n`,
   );
   console.table({ soak: summary });
   console.log('\nInnocent requests that failed, by outcome and reason');
@@ -241,6 +254,10 @@ async function summarize(run: {
   console.log('\nProcess events');
   console.table(end.events);
   for (const sample of tally.samples) console.log(`  ${sample}`);
+  if (serverStderr.lines > 0) {
+    console.log(`\nThe server wrote ${serverStderr.lines} lines to stderr, first:`);
+    for (const line of serverStderr.head.slice(0, 3)) console.log(`  ${line}`);
+  }
   console.log(findings.length === 0 ? '\nPASS' : `\nFAIL: ${findings.join('; ')}`);
 
   await writeSection('soak', {
@@ -249,6 +266,8 @@ async function summarize(run: {
     clients: Number(args.clients),
     faultRate: Number(args['fault-rate']),
     faults,
+    burst: Number(args.burst),
+    burstEvery: Number(args['burst-every']),
     processes,
     timeout,
     seed,
