@@ -60,7 +60,8 @@ export class Tally {
     if ((outcome === 'cross-delivered' || outcome === 'wrong body') && this.samples.length < 10)
       this.samples.push(`${action}: ${detail}`);
     if (action === 'ok' && outcome !== 'ok') {
-      const key = `${outcome}: ${detail}`;
+      const key =
+        outcome === 'cross-delivered' || outcome === 'wrong body' ? outcome : `${outcome}: ${detail}`;
       this.innocentReasons.set(key, (this.innocentReasons.get(key) ?? 0) + 1);
     }
   }

@@ -2,8 +2,8 @@
 // @hono/node-server on 127.0.0.1, `/page/:token` answering "page <token>" through the `subprocess-transform/hono`
 // middleware and bench/soak-transform.mjs, which misbehaves when the request says so (X-Soak). A failed
 // transform answers its status with the code in X-Soak-Error and the message, ids and numbers left out, in
-// X-Soak-Reason. `/soak/stats` (not transformed) reports RSS after
-// a GC, open fds, open connections, pool.stats() and process events by kind. argv[2]: JSON
+// X-Soak-Reason. `/soak/stats` (not transformed) reports RSS and
+// the heap in use after a GC, open fds, open connections, pool.stats() and process events by kind. argv[2]: JSON
 // `{ processes, timeout, startTimeout }`. Prints `{"port": N}` when ready.
 import { readdirSync } from 'node:fs';
 import process from 'node:process';
@@ -60,6 +60,7 @@ app.get('/soak/stats', async (c) => {
   );
   return c.json({
     rss: process.memoryUsage.rss(),
+    heapUsed: process.memoryUsage().heapUsed,
     fds: countOpenFds(),
     connections,
     pool: middleware.pool.stats(),

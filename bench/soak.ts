@@ -56,6 +56,7 @@ const deadline = 10 * Math.max(timeout, startTimeout);
 
 interface ServerStats {
   rss: number;
+  heapUsed: number;
   fds: number;
   connections: number;
   pool: PoolStats;
@@ -214,16 +215,24 @@ async function summarize(run: {
     ]),
   );
   const resources = {
-    start: { 'RSS MiB': mib(start.rss), fds: start.fds, processes: describeStates(start), 'at rest': '' },
+    start: {
+      'RSS MiB': mib(start.rss),
+      'heap MiB': mib(start.heapUsed),
+      fds: start.fds,
+      processes: describeStates(start),
+      'at rest': '',
+    },
     'after warm-up': {
       'RSS MiB': mib(warm.rss),
+      'heap MiB': mib(warm.heapUsed),
       fds: warm.fds,
       processes: describeStates(warm),
       'at rest': warm.atRest ? 'yes' : 'NO',
     },
-    peak: { 'RSS MiB': mib(peak.rss), fds: peak.fds, processes: '', 'at rest': '' },
+    peak: { 'RSS MiB': mib(peak.rss), 'heap MiB': '', fds: peak.fds, processes: '', 'at rest': '' },
     end: {
       'RSS MiB': mib(end.rss),
+      'heap MiB': mib(end.heapUsed),
       fds: end.fds,
       processes: describeStates(end),
       'at rest': end.atRest ? 'yes' : 'NO',
@@ -276,6 +285,7 @@ async function summarize(run: {
     innocentReasons: Object.fromEntries(innocentReasons),
     byAction,
     rssMiB: { start: mib(start.rss), warm: mib(warm.rss), peak: mib(peak.rss), end: mib(end.rss) },
+    heapMiB: { start: mib(start.heapUsed), warm: mib(warm.heapUsed), end: mib(end.heapUsed) },
     fds: { start: start.fds, warm: warm.fds, peak: peak.fds, end: end.fds },
     events: end.events,
     findings,
