@@ -85,8 +85,10 @@ async function startServer(): Promise<{ port: number; stop: () => Promise<void> 
   });
   const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
   const first = await createInterface({ input: server.stdout })[Symbol.asyncIterator]().next();
-  if (first.done)
+  if (first.done) {
+    await exited; // Its last stderr lines, the reason, arrive before its exit.
     throw new Error(`The soak server exited before it listened:\n${serverStderr.head.join('\n')}`);
+  }
   const { port } = JSON.parse(first.value as string) as { port: number };
   return {
     port,
