@@ -83,10 +83,10 @@ async function startServer(): Promise<{ port: number; stop: () => Promise<void> 
     serverStderr.lines++;
     if (serverStderr.head.length < 20) serverStderr.head.push(line);
   });
-  const exited = new Promise<void>((resolve) => server.once('exit', () => resolve()));
+  const exited = new Promise<void>((resolve) => server.once('close', () => resolve()));
   const first = await createInterface({ input: server.stdout })[Symbol.asyncIterator]().next();
   if (first.done) {
-    await exited; // Its last stderr lines, the reason, arrive before its exit.
+    await exited; // 'close': after its last stderr line, the reason.
     throw new Error(`The soak server exited before it listened:\n${serverStderr.head.join('\n')}`);
   }
   const { port } = JSON.parse(first.value as string) as { port: number };
