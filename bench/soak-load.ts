@@ -52,8 +52,15 @@ export class Tally {
   readonly samples: string[] = [];
   /** Innocent failures by outcome and the server's reason (`502 ERR_TRANSFORM_PROTOCOL: ...`). */
   readonly innocentReasons = new Map<string, number>();
+  /** Ms from request to the end of the answer, by action. */
+  readonly latencies = new Map<Action, number[]>();
+  /** The action of every request sent, by the body the transform receives (`page <token>`). */
+  readonly actionOf = new Map<string, Action>();
 
-  add(action: Action, outcome: string, detail: string): void {
+  add(action: Action, outcome: string, detail: string, ms: number): void {
+    const latencies = this.latencies.get(action) ?? [];
+    this.latencies.set(action, latencies);
+    latencies.push(ms);
     const outcomes = this.byAction.get(action) ?? new Map<string, number>();
     this.byAction.set(action, outcomes);
     outcomes.set(outcome, (outcomes.get(outcome) ?? 0) + 1);
@@ -157,9 +164,11 @@ export async function runLoad(load: Load, until: number): Promise<void> {
   const agent = new http.Agent({ keepAlive: true, maxSockets: load.clients + load.burst.size });
   const send = async (action: Action): Promise<void> => {
     const token = `${(nextIndex++).toString(36)}-${Math.random().toString(36).slice(2, 10)}`;
+    load.tally.actionOf.set(`page ${token}`, action);
+    const sent = performance.now();
     const result = await get(agent, load.port, `/page/${token}`, action, load.deadline);
     const { outcome, detail } = classify(result, token);
-    load.tally.add(action, outcome, detail);
+    load.tally.add(action, outcome, detail, performance.now() - sent);
   };
   const client = async (): Promise<void> => {
     while (Date.now() < until) await send(load.pick());

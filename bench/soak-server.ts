@@ -4,7 +4,7 @@
 // transform answers its status with the code in X-Soak-Error and the message, ids and numbers left out, in
 // X-Soak-Reason. `/soak/stats` (not transformed) reports RSS and
 // the heap in use after a GC, open fds, open connections, pool.stats() and process events by kind. argv[2]: JSON
-// `{ processes, timeout, startTimeout }`. Prints `{"port": N}` when ready.
+// `{ processes, timeout, startTimeout, readLog }`. Prints `{"port": N}` when ready.
 import { readdirSync } from 'node:fs';
 import process from 'node:process';
 import { serve } from '@hono/node-server';
@@ -16,6 +16,7 @@ const config = JSON.parse(process.argv[2] ?? '{}') as {
   processes: number;
   timeout: number;
   startTimeout: number;
+  readLog: string;
 };
 
 const events: Record<string, number> = {};
@@ -40,6 +41,7 @@ const middleware = transform({
   timeout: config.timeout,
   startTimeout: config.startTimeout,
   requestContext: ['X-Soak'],
+  env: { SOAK_READ_LOG: config.readLog },
   stderr: 'ignore',
   onEvent: countEvent,
   onError: (error) =>

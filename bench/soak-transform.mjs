@@ -11,7 +11,7 @@
 //   late-duplicate  the answer, then the same answer again 1-30 ms later (often after later messages)
 //   close-stdout    half an answer, then stdout closed while the process lingers
 //   error-endless   a Transform-Error head, then a body that trickles for ever
-import { closeSync } from 'node:fs';
+import { appendFileSync, closeSync } from 'node:fs';
 import { answer, serveRaw } from '../test/fixtures/_raw.mjs';
 
 const pick = (list) => list[Math.floor(Math.random() * list.length)];
@@ -31,7 +31,12 @@ function garble(message, body) {
   );
 }
 
+// SOAK_READ_LOG: a file to which each message's body is appended as it is taken up (one short O_APPEND write,
+// so lines from processes at once never mix): the soak counts the messages read more than once.
+const readLog = process.env.SOAK_READ_LOG;
+
 serveRaw(async (message) => {
+  if (readLog) appendFileSync(readLog, `${message.body}\n`);
   const action = message.fields.get('transform-request-header-x-soak') ?? 'ok';
   const body = `transformed ${message.body}`;
   const bytes = answer(message, body);

@@ -3,14 +3,18 @@
 // (bench/soak-transform.mjs: crashes, hangs, garbles, repeats an answer, ...), and a hostile client sends bursts
 // of the same poison at once. A request marked ok is innocent and must get 200 with its own exact body; no
 // request may ever get another's body; the server's RSS and open fds, measured with the pool at rest after the
-// warm-up and at the end, must not grow past a bound; the pool must come back to rest.
+// warm-up and at the end, must not grow past a bound; the pool must come back to rest; no message may be read
+// more than twice (the transforms log each message they take up; a retry happens at most once).
 // Exit 0: all held; 1: something failed (the tables say what); 2: the soak itself broke.
 // BENCH_TINY=1: a few seconds, few clients (test/bench.test.ts runs it so); figures go to a temporary file.
 import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import type { PoolStats } from '../src/index.ts';
-import { TINY, writeSection } from './common.ts';
+import { median, round, TINY, writeSection } from './common.ts';
 import {
   type Action,
   createPicker,
@@ -63,6 +67,26 @@ interface ServerStats {
   events: Record<string, number>;
 }
 
+const readLogDirectory = mkdtempSync(join(tmpdir(), 'soak-'));
+/** Every message the transforms took up, one line each (bench/soak-transform.mjs). */
+const readLog = join(readLogDirectory, 'read.log');
+
+/** How many messages of each action the transforms read twice, and more than twice (a retry is at most once). */
+function countRereads(tally: Tally): { twice: Map<Action, number>; more: number } {
+  const reads = new Map<string, number>();
+  for (const line of readFileSync(readLog, 'utf8').split('\n'))
+    if (line !== '') reads.set(line, (reads.get(line) ?? 0) + 1);
+  const twice = new Map<Action, number>();
+  let more = 0;
+  for (const [body, n] of reads) {
+    const action = tally.actionOf.get(body);
+    if (action === undefined || n < 2) continue;
+    twice.set(action, (twice.get(action) ?? 0) + 1);
+    if (n > 2) more++;
+  }
+  return { twice, more };
+}
+
 /** What the server wrote to stderr (Node prints errors of bodies that failed mid-stream there), bounded. */
 const serverStderr = { lines: 0, head: [] as string[] };
 
@@ -75,7 +99,7 @@ async function startServer(): Promise<{ port: number; stop: () => Promise<void> 
       '--import',
       'tsx',
       new URL('soak-server.ts', import.meta.url).pathname,
-      JSON.stringify({ processes, timeout, startTimeout }),
+      JSON.stringify({ processes, timeout, startTimeout, readLog }),
     ],
     { stdio: ['pipe', 'pipe', 'pipe'] },
   );
@@ -172,6 +196,7 @@ async function main(): Promise<number> {
     return await summarize({ tally, start, warm, peak, end, rate: (tally.count() - before) / elapsed });
   } finally {
     await stop();
+    rmSync(readLogDirectory, { recursive: true, force: true });
   }
 }
 
@@ -204,11 +229,18 @@ async function summarize(run: {
     [...(tally.byAction.get('ok') ?? [])].filter(([outcome]) => outcome !== 'ok').sort(),
   );
   const innocentReasons = [...tally.innocentReasons].sort((a, b) => b[1] - a[1]);
+  const rereads = countRereads(tally);
   const byAction = Object.fromEntries(
     [...tally.byAction].sort().map(([action, outcomes]) => [
       action,
       {
         sent: [...outcomes.values()].reduce((a, b) => a + b, 0),
+        'p50 ms': round(median(tally.latencies.get(action) ?? [0]), 0),
+        'max ms': round(
+          (tally.latencies.get(action) ?? [0]).reduce((a, b) => Math.max(a, b)),
+          0,
+        ),
+        'read twice': rereads.twice.get(action) ?? 0,
         outcomes: [...outcomes]
           .sort((a, b) => b[1] - a[1])
           .map(([outcome, n]) => `${outcome} ${n}`)
@@ -247,6 +279,7 @@ async function summarize(run: {
     crossDelivered > 0 && `${crossDelivered} answers reached the wrong request`,
     rssGrowth > rssBoundMiB && `RSS grew ${rssGrowth} MiB after warm-up (bound ${rssBoundMiB})`,
     fdGrowth > fdBound && `open fds grew by ${fdGrowth} after warm-up (bound ${fdBound})`,
+    rereads.more > 0 && `${rereads.more} messages were read more than twice (a retry is at most once)`,
     !end.atRest && 'the pool was not at rest at the end',
   ].filter((finding): finding is string => typeof finding === 'string');
 
@@ -258,7 +291,7 @@ async function summarize(run: {
   console.table({ soak: summary });
   console.log('\nInnocent requests that failed, by outcome and reason');
   for (const [reason, n] of innocentReasons) console.log(`  ${String(n).padStart(6)}  ${reason}`);
-  console.log('\nEvery action, by outcome');
+  console.log('\nEvery action: latency, messages the transforms read twice, outcomes');
   console.table(byAction);
   console.log('\nThe server process (pool at rest after warm-up and at the end)');
   console.table(resources);
