@@ -33,9 +33,10 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: TINY ? '8' : '32' },
     'fault-rate': { type: 'string', default: '0.02' },
     burst: { type: 'string', default: '8' },
-    'burst-every': { type: 'string', default: TINY ? '1' : '10' },
+    'burst-every': { type: 'string', default: TINY ? '1' : '5' },
     faults: { type: 'string', default: FAULTS.join(',') },
-    processes: { type: 'string', default: TINY ? '2' : '4' },
+    // The library's default on a 2-core machine: os.availableParallelism().
+    processes: { type: 'string', default: '2' },
     timeout: { type: 'string', default: '3000' },
     'start-timeout': { type: 'string', default: '10000' },
     seed: { type: 'string', default: String(Date.now() % 1e9) },
