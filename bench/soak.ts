@@ -26,6 +26,10 @@ import {
   Tally,
 } from './soak-load.ts';
 
+// Flags: --seconds of measured load after --warmup seconds; --clients innocent keep-alive clients; --fault-rate
+// of their requests marked with one of --faults (comma-separated; '' for none); a hostile client's --burst
+// requests with one poison every --burst-every seconds (0: none); the pool's --processes, --timeout and
+// --start-timeout (ms); --seed of the action mix; the growth allowed after warm-up: --rss-bound MiB, --fd-bound.
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: TINY ? '2' : '60' },
@@ -45,6 +49,10 @@ const { values: args } = parseArgs({
   },
 });
 
+for (const [name, value] of Object.entries(args)) {
+  if (name !== 'faults' && !(Number(value) >= 0))
+    throw new RangeError(`Expected --${name} to be a number >= 0, got ${value}`);
+}
 const seconds = Number(args.seconds);
 const warmup = Number(args.warmup);
 const processes = Number(args.processes);
@@ -75,8 +83,13 @@ const readLog = join(readLogDirectory, 'read.log');
 /** How many messages of each action the transforms read twice, and more than twice (a retry is at most once). */
 function countRereads(tally: Tally): { twice: Map<Action, number>; more: number } {
   const reads = new Map<string, number>();
-  for (const line of readFileSync(readLog, 'utf8').split('\n'))
-    if (line !== '') reads.set(line, (reads.get(line) ?? 0) + 1);
+  let log = '';
+  try {
+    log = readFileSync(readLog, 'utf8');
+  } catch {
+    // No transform took up a message: nothing was read twice.
+  }
+  for (const line of log.split('\n')) if (line !== '') reads.set(line, (reads.get(line) ?? 0) + 1);
   const twice = new Map<Action, number>();
   let more = 0;
   for (const [body, n] of reads) {
