@@ -175,7 +175,7 @@ export async function runLoad(load: Load, until: number): Promise<void> {
   };
   const hostile = async (): Promise<void> => {
     const { size, every } = load.burst;
-    if (size === 0) return;
+    if (size === 0 || every === 0) return;
     while (Date.now() + every < until) {
       await new Promise((resolve) => setTimeout(resolve, every));
       const poison = POISON[nextBurst++ % POISON.length] as Fault;

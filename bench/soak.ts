@@ -28,8 +28,9 @@ import {
 
 // Flags: --seconds of measured load after --warmup seconds; --clients innocent keep-alive clients; --fault-rate
 // of their requests marked with one of --faults (comma-separated; '' for none); a hostile client's --burst
-// requests with one poison every --burst-every seconds (0: none); the pool's --processes, --timeout and
-// --start-timeout (ms); --seed of the action mix; the growth allowed after warm-up: --rss-bound MiB, --fd-bound.
+// requests with one poison every --burst-every seconds (either 0: no hostile client); the pool's --processes,
+// --timeout and --start-timeout (ms); --seed of the action mix; the growth allowed after warm-up: --rss-bound
+// MiB, --fd-bound.
 const { values: args } = parseArgs({
   options: {
     seconds: { type: 'string', default: TINY ? '2' : '60' },
@@ -152,7 +153,10 @@ function isAtRest(stats: ServerStats): boolean {
   );
 }
 
-/** The server's figures once the pool is at rest (a hung process is killed within `startTimeout`), or after 30 s. */
+/**
+ * The server's figures once the pool is at rest (a hung process is killed within `startTimeout`), or after
+ * 30 s (twice `startTimeout` if longer).
+ */
 async function measureAtRest(port: number): Promise<ServerStats & { atRest: boolean }> {
   const until = Date.now() + Math.max(30_000, 2 * startTimeout);
   await sleep(500);
@@ -192,6 +196,7 @@ async function main(): Promise<number> {
     // The measured run, sampling the server every 2 s for the peak.
     let peak = { rss: warm.rss, fds: warm.fds };
     let running = true;
+    // A failure is kept for after the load, never left an unhandled rejection meanwhile.
     const sampling = (async () => {
       while (running) {
         await sleep(2000);
@@ -199,13 +204,17 @@ async function main(): Promise<number> {
         const sample = await getJson<ServerStats>(port, '/soak/stats', deadline);
         peak = { rss: Math.max(peak.rss, sample.rss), fds: Math.max(peak.fds, sample.fds) };
       }
-    })();
+    })().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
     const began = Date.now();
     const before = tally.count();
     await runLoad(load, began + seconds * 1000);
     const elapsed = (Date.now() - began) / 1000;
     running = false;
-    await sampling;
+    const samplingError = await sampling;
+    if (samplingError !== undefined) throw samplingError;
     const end = await measureAtRest(port);
     return await summarize({ tally, start, warm, peak, end, rate: (tally.count() - before) / elapsed });
   } finally {
