@@ -67,8 +67,8 @@ export class Tally {
     if ((outcome === 'cross-delivered' || outcome === 'wrong body') && this.samples.length < 10)
       this.samples.push(`${action}: ${detail}`);
     if (action === 'ok' && outcome !== 'ok') {
-      const key =
-        outcome === 'cross-delivered' || outcome === 'wrong body' ? outcome : `${outcome}: ${detail}`;
+      const grouped = outcome === 'cross-delivered' || outcome === 'wrong body' || detail === '';
+      const key = grouped ? outcome : `${outcome}: ${detail}`;
       this.innocentReasons.set(key, (this.innocentReasons.get(key) ?? 0) + 1);
     }
   }
