@@ -219,7 +219,6 @@ async function main(): Promise<number> {
     return await summarize({ tally, start, warm, peak, end, rate: (tally.count() - before) / elapsed });
   } finally {
     await stop();
-    rmSync(readLogDirectory, { recursive: true, force: true });
   }
 }
 
@@ -372,4 +371,6 @@ try {
 } catch (error) {
   console.error(error);
   process.exitCode = 2;
+} finally {
+  rmSync(readLogDirectory, { recursive: true, force: true });
 }
