@@ -2,6 +2,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { fixture, isWatchdog, listProcesses, waitFor } from './_utils.ts';
 
@@ -79,4 +80,51 @@ export function readMemory(pid: number, field: 'VmRSS' | 'VmHWM'): number {
   const kib = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1];
   if (kib === undefined) throw new Error(`No ${field} for pid ${pid}`);
   return Number(kib) * 1024;
+}
+
+/** A raw HTTP response, its chunked body decoded. */
+export interface RawResponse {
+  status: number;
+  /** Every field but Date, names lower-cased, sorted. */
+  headers: string[];
+  body: string;
+}
+
+function decodeChunked(bytes: Buffer): string {
+  let body = '';
+  let at = 0;
+  for (;;) {
+    const end = bytes.indexOf('\r\n', at);
+    const size = Number.parseInt(bytes.subarray(at, end).toString('latin1'), 16);
+    if (!(size > 0)) return body;
+    body += bytes.subarray(end + 2, end + 2 + size).toString('latin1');
+    at = end + 2 + size + 2;
+  }
+}
+
+function parseRaw(bytes: Buffer): RawResponse {
+  const headEnd = bytes.indexOf('\r\n\r\n');
+  const [statusLine, ...lines] = bytes.subarray(0, headEnd).toString('latin1').split('\r\n');
+  const headers = lines
+    .map((line) => line.replace(/^[^:]+/, (name) => name.toLowerCase()))
+    .filter((line) => !line.startsWith('date:'))
+    .sort();
+  const rest = bytes.subarray(headEnd + 4);
+  const body = headers.includes('transfer-encoding: chunked') ? decodeChunked(rest) : rest.toString('latin1');
+  return { status: Number(statusLine?.split(' ')[1]), headers, body };
+}
+
+/**
+ * Send `bytes` to the proxy on a fresh connection and read its answer to the end: every request here says
+ * `Connection: close`, so the proxy closes once it has answered.
+ */
+export async function sendRaw(url: string, bytes: string): Promise<RawResponse> {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  const chunks: Buffer[] = [];
+  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+  // write, not end: a half-closed client counts as gone for the proxy's server, which then answers nothing.
+  socket.write(bytes, 'latin1');
+  await once(socket, 'close');
+  return parseRaw(Buffer.concat(chunks));
 }

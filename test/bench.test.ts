@@ -60,3 +60,28 @@ it('runs every benchmark in tiny mode and writes every section', { timeout: 180_
     }
   }
 });
+
+// The soak's own verdict (innocent failures, cross-delivered answers, growth) is `npm run soak`'s to give, at full
+// length on a quiet machine: here only that a tiny soak runs to its verdict and reports figures.
+it('runs the HTTP soak in tiny mode and reports its figures', { timeout: 180_000 }, async () => {
+  const file = join(directory, 'soak.json');
+  const result = await execa(process.execPath, ['--import', 'tsx', 'bench/soak.ts'], {
+    cwd: ROOT,
+    env: { BENCH_TINY: '1', BENCH_RESULTS: file },
+    all: true,
+    reject: false,
+  });
+  // 0: every check held; 1: the soak found something; 2 or a signal: the soak itself broke.
+  expect([0, 1], result.all).toContain(result.exitCode);
+  expect(result.stdout).toMatch(/\n(PASS|FAIL: .+)\n?$/);
+  const soak = (JSON.parse(readFileSync(file, 'utf8')) as { soak: Record<string, unknown> }).soak;
+  expect(soak.requests as number, JSON.stringify(soak)).toBeGreaterThan(0);
+  const fields = ['innocentOk', 'innocentFailed', 'crossDelivered', 'faultsSent', 'restarts'];
+  const resources = ['start', 'warm', 'peak', 'end'].flatMap((at) => [`rssMiB.${at}`, `fds.${at}`]);
+  for (const field of [...fields, ...resources]) {
+    const value = at(soak, field);
+    expect(Number.isFinite(value), `soak.${field} = ${JSON.stringify(value)}`).toBe(true);
+  }
+  expect((soak.rssMiB as { end: number }).end).toBeGreaterThan(0);
+  expect((soak.fds as { end: number }).end).toBeGreaterThan(0);
+});

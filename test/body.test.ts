@@ -1,5 +1,5 @@
-import { describe, expect, it } from 'vitest';
-import { createTransformPool, TransformError, withTransform } from '../src/index.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { createTransformPool, type ProcessEvent, TransformError, withTransform } from '../src/index.ts';
 import { track } from './_utils.ts';
 
 const encoder = new TextEncoder();
@@ -127,10 +127,49 @@ describe("protocol: 'body'", () => {
     expect(pool.stats().timedOut).toBe(1);
   });
 
-  it('fails with ERR_TRANSFORM_SPAWN when the program does not exist', async () => {
-    const pool = track(createTransformPool({ command: ['/nonexistent/filter'], protocol: 'body' }));
-    const error = await getError(pool.transform(new Response('x')));
-    expect(error.code).toBe('ERR_TRANSFORM_SPAWN');
+  it('fails with ERR_TRANSFORM_SPAWN when the program does not exist, and reports each failure with its cause', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = track(
+      createTransformPool({
+        command: ['/nonexistent/filter'],
+        protocol: 'body',
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    for (let i = 0; i < 2; i++) {
+      const error = await getError(pool.transform(new Response('x')));
+      expect(error.code).toBe('ERR_TRANSFORM_SPAWN');
+      expect(error.message).toBe(
+        'Body filter "/nonexistent/filter" could not be started: spawn /nonexistent/filter ENOENT',
+      );
+    }
+    const failure = {
+      type: 'spawn-error',
+      command: '/nonexistent/filter',
+      reason: 'spawn /nonexistent/filter ENOENT',
+    };
+    expect(events).toEqual([failure, failure]);
+  });
+
+  it('logs one line per start failure on stderr by default, naming the cause and the cwd', async () => {
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
+    try {
+      const pool = track(
+        createTransformPool({ command: 'tr a-z A-Z', protocol: 'body', cwd: '/nonexistent' }),
+      );
+      const one = track(createTransformPool({ command: ['tr a-z A-Z'], protocol: 'body' }));
+      expect((await getError(pool.transform(new Response('x')))).code).toBe('ERR_TRANSFORM_SPAWN');
+      expect((await getError(one.transform(new Response('x')))).code).toBe('ERR_TRANSFORM_SPAWN');
+      expect(logged.mock.calls).toEqual([
+        [
+          'subprocess-transform: transform "tr a-z A-Z" could not be started: spawn tr ENOENT (cwd "/nonexistent")',
+        ],
+        // One word with spaces in it: the command text quotes it, so the line shows what was run.
+        ['subprocess-transform: transform ""tr a-z A-Z"" could not be started: spawn tr a-z A-Z ENOENT'],
+      ]);
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('streams both ways: output arrives before the input ends', async () => {

@@ -1,16 +1,16 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kill, type Running, readMemory, startProxy, startPython, transformsOf } from './_cli.ts';
+import { kill, type Running, readMemory, sendRaw, startProxy, startPython, transformsOf } from './_cli.ts';
 import { fixture, waitFor } from './_utils.ts';
 
 const UPPER = ['--', process.execPath, fixture('upper.mjs')];
-const ACCESS_LINE = /^(GET|PUT) (\S+) (\d{3}) (\d+) (\d+)ms (transformed|passed)$/gm;
+const ACCESS_LINE = /^(GET|PUT) (\S+) (\d{3}) (\d+) (\d+)ms (transformed|passed|failed|aborted)$/gm;
 
 let python: Running & { url: string };
 
@@ -54,6 +54,11 @@ function sha256(chunk: Buffer, count: number): string {
 
 function accessLines(stdout: string): RegExpExecArray[] {
   return [...stdout.matchAll(ACCESS_LINE)];
+}
+
+/** The access lines of `stdout` whole, but for the milliseconds, which read `Nms`. */
+function accessLog(stdout: string): string[] {
+  return accessLines(stdout).map((line) => line[0].replace(/ \d+ms /, ' Nms '));
 }
 
 /** A port nothing listens on: bound, then released. */
@@ -120,6 +125,21 @@ describe('proxy in front of a Python http.server', () => {
     const seen = (await (await fetch(`${proxy.url}/headers`)).json()) as Record<string, string>;
     expect(seen['x-forwarded-for']).toBe('127.0.0.1');
     expect(seen.expect).toBeUndefined();
+  });
+
+  it('never lets the body of a GET run as a request, though http.server ignores a GET body', async () => {
+    const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n';
+    const response = await sendRaw(
+      proxy.url,
+      `GET /json HTTP/1.1\r\nHost: proxy\r\nConnection: close\r\nContent-Length: ${smuggled.length}\r\n\r\n${smuggled}`,
+    );
+    expect([response.status, response.body]).toEqual([200, '{"HELLO": "WORLD", "PATH": "/JSON"}']);
+    // The next request: on a kept connection, http.server would have run the body as a request before it.
+    const next = await fetch(`${proxy.url}/missing`);
+    expect(next.status).toBe(404);
+    expect(await next.text()).toBe('not found');
+    expect(await waitFor(() => python.stdout().includes('not found /missing\n'))).toBe(true);
+    expect(python.stdout()).not.toContain('/smuggled');
   });
 
   it('takes an upload sent with Expect: 100-continue, as curl sends it', async () => {
@@ -246,6 +266,75 @@ describe('proxy when things go wrong', () => {
   });
 });
 
+describe('proxy --log says what became of each response', () => {
+  const proxies: Running[] = [];
+
+  afterAll(async () => {
+    for (const proxy of proxies) await kill(proxy);
+  });
+
+  async function start(fixtureName: string): Promise<Running & { url: string }> {
+    const proxy = await startProxy([
+      '--upstream',
+      python.url,
+      '--log',
+      '--content-type',
+      'application/json',
+      '--',
+      process.execPath,
+      fixture(fixtureName),
+    ]);
+    proxies.push(proxy);
+    return proxy;
+  }
+
+  it('says transformed, passed, and failed for a transform that failed before its answer', async () => {
+    const proxy = await start('crash-before-output.mjs');
+    const transformed = await (await fetch(`${proxy.url}/json`)).text();
+    const passed = await (await fetch(`${proxy.url}/missing`)).text();
+    const response = await fetch(`${proxy.url}/crash`);
+    expect(response.status).toBe(502);
+    const failed = await response.text();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 3)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual([
+      `GET /json 200 ${transformed.length} Nms transformed`,
+      `GET /missing 404 ${passed.length} Nms passed`,
+      `GET /crash 502 ${failed.length} Nms failed`,
+    ]);
+  });
+
+  it('says failed for a transform that died in the middle of its answer', async () => {
+    const proxy = await start('crash-mid-body.mjs');
+    const response = await fetch(`${proxy.url}/crash`);
+    expect(response.status).toBe(200);
+    await expect(response.text()).rejects.toThrow();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual(['GET /crash 200 10 Nms failed']);
+  });
+
+  it('says aborted, with 499, for a client that left before the answer', async () => {
+    const proxy = await start('slow-render.mjs');
+    const client = new AbortController();
+    const pending = fetch(`${proxy.url}/json`, { signal: client.signal });
+    expect(await waitFor(() => proxy.stderr().includes('rendering'), 10_000)).toBe(true);
+    client.abort();
+    await expect(pending).rejects.toThrow();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual(['GET /json 499 0 Nms aborted']);
+  });
+
+  it('says aborted, with the status sent, for a client that left in the middle of the body', async () => {
+    const proxy = await start('silent-mid-body.mjs');
+    const request = httpRequest(`${proxy.url}/stall`);
+    request.end();
+    const [response] = (await once(request, 'response')) as [IncomingMessage];
+    expect(String((await once(response, 'data'))[0])).toBe('hello');
+    request.destroy();
+    expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
+    expect(accessLog(proxy.stdout())).toEqual(['GET /stall 200 5 Nms aborted']);
+  });
+});
+
 describe('proxy upload memory', () => {
   let proxy: Running & { url: string };
 
@@ -326,6 +415,29 @@ describe('proxy --body-filter with tr and sed', () => {
     proxies.push(proxy);
     const response = await fetch(`${proxy.url}/json`);
     expect(await response.text()).toBe('{"HELLO": "WORLD", "PATH": "/JSON"}');
+  });
+
+  it('logs every start failure of the filter with its cause, one line each', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'subprocess-transform-filter-'));
+    const filter = join(folder, 'upper-filter');
+    writeFileSync(filter, '#!/bin/sh\nexec tr a-z A-Z\n', { mode: 0o755 });
+    try {
+      const proxy = await startProxy(['--upstream', python.url, '--body-filter', '--', filter]);
+      proxies.push(proxy);
+      expect(await (await fetch(`${proxy.url}/json`)).text()).toBe('{"HELLO": "WORLD", "PATH": "/JSON"}');
+      // It passed the start check; now it is gone.
+      rmSync(filter);
+      const line = `subprocess-transform: transform "${filter}" could not be started: spawn ${filter} ENOENT\n`;
+      for (let i = 1; i <= 2; i++) {
+        const response = await fetch(`${proxy.url}/json`);
+        expect(response.status).toBe(502);
+        await response.text();
+        expect(await waitFor(() => proxy.stderr().split(line).length - 1 === i)).toBe(true);
+      }
+      expect(proxy.stderr()).toBe(line.repeat(2));
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('gives sed the request method and URL in its environment', async () => {

@@ -18,10 +18,12 @@ interface Cli {
   exited: Promise<number | null>;
 }
 
-/** Run the CLI to its end. */
+/** Run the CLI to its end; one that is still running after 20 s (it should exit at once) is killed. */
 async function runToExit(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const run = runCli(args);
+  const timer = setTimeout(() => run.child.kill('SIGKILL'), 20_000);
   const [code] = (await once(run.child, 'close')) as [number | null];
+  clearTimeout(timer);
   return { code, stdout: run.stdout(), stderr: run.stderr() };
 }
 
@@ -210,6 +212,9 @@ describe.concurrent('subprocess-transform arguments', () => {
       expect(stdout).toContain(flag);
     }
     expect(stdout).toMatch(/Example:\n\s+subprocess-transform proxy --upstream/);
+    // The access log's words, and the start check with its exit code.
+    expect(stdout).toMatch(/transformed, passed .*\n.* failed .* aborted/);
+    expect(stdout).toContain('checked at start (exit code 2 if it cannot run)');
   });
 
   it('prints the version', async () => {
@@ -263,6 +268,34 @@ describe.concurrent('subprocess-transform arguments', () => {
     [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--port', '1', '--port', '2', '--', 'cat'],
       'Expected --port once',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--', 'no-such-transform'],
+      'Cannot run the command "no-such-transform": no such program on PATH\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--body-filter', '--', 'no-such-filter', '-x'],
+      'Cannot run the command "no-such-filter": no such program on PATH\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--body-filter', '--', 'tr a-z A-Z'],
+      'Cannot run the command "tr a-z A-Z": no such program on PATH; it is one word with spaces: write the program and each argument as words of their own, as in: -- tr a-z A-Z\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--', 'node  render.js '],
+      'Cannot run the command "node  render.js ": no such program on PATH; it is one word with spaces: write the program and each argument as words of their own, as in: -- node render.js\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--', './no-such-render.js'],
+      'Cannot run the command "./no-such-render.js": no such file\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--body-filter', '--', 'test/fixtures'],
+      'Cannot run the command "test/fixtures": it is a directory\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--', 'test/fixtures/upper.mjs'],
+      'Cannot run the command "test/fixtures/upper.mjs": it is not executable (chmod +x it, or name its interpreter first, as in: -- node render.js)\n',
     ],
   ])('exits 2 on %j', async (args, message) => {
     const { code, stderr } = await runToExit(args);

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises';
 import { decodeContent } from '../decode.ts';
 import { TransformError, type TransformErrorCode } from '../errors.ts';
 import type { ResolvedOptions } from '../options.ts';
+import { describeCause } from '../pool/backoff.ts';
 import type { ExitReason, ProcessEventSink } from '../pool/events.ts';
 import { killOnParentExit } from '../pool/reaper.ts';
 import { getStderrMode, StderrSink } from '../pool/stderr.ts';
@@ -106,7 +107,7 @@ export function runFilter(
     resolveHead = resolve;
     rejectHead = reject;
   });
-  const who = `Body filter "${options.commandText}" (pid ${pid ?? 'none'})`;
+  const who = `Body filter "${options.commandText}"${pid === undefined ? '' : ` (pid ${pid})`}`;
 
   const fail = (code: TransformErrorCode, reason: ExitReason, message: string): void => {
     if (failure !== undefined || phase === 'ended') return;
@@ -199,14 +200,13 @@ export function runFilter(
     phase = 'ended';
     let error: TransformError | undefined;
     if (spawnError !== undefined && pid === undefined) {
-      error = new TransformError(
-        'ERR_TRANSFORM_SPAWN',
-        `${who} could not be started: ${spawnError.message}`,
-        {
-          cause: spawnError,
-          command: options.commandText,
-        },
-      );
+      // No process, so no exit to log: the cause goes out as an event of its own, or nobody hears of it.
+      const reason = `${describeCause(spawnError)}${options.cwd === undefined ? '' : ` (cwd "${options.cwd}")`}`;
+      events.emit({ type: 'spawn-error', command: options.commandText, reason });
+      error = new TransformError('ERR_TRANSFORM_SPAWN', `${who} could not be started: ${reason}`, {
+        cause: spawnError,
+        command: options.commandText,
+      });
     } else {
       const ended =
         failure ??

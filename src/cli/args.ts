@@ -25,7 +25,7 @@ export interface ProxyArgs {
   upstreamTimeout: number;
   /** Whether transforms must echo `Transform-Request-Id`. */
   requireRequestId: boolean;
-  /** Whether to write one access line per request on stdout. */
+  /** Whether to write one access line per request on stdout (see createAccessLog). */
   log: boolean;
   /** Port serving GET /metrics (Prometheus text format) on `host`; undefined: none. */
   metrics: number | undefined;
@@ -65,9 +65,13 @@ Options:
   --metrics PORT        Serve the pool's counters, gauges and latency histogram in the Prometheus text format
                         at http://HOST:PORT/metrics (default: none)
   --log                 Write one access line per request on stdout:
-                        method, path, status, bytes sent, ms, transformed or passed
+                        method, path, status, bytes sent, ms, and transformed, passed (sent as the
+                        upstream sent it), failed (the transform failed) or aborted (the client left)
   -h, --help            Print this help
   --version             Print the version
+
+COMMAND is a program on PATH or a path to an executable file, checked at start (exit code 2 if it cannot run).
+Write the program and each argument as words of their own: -- tr a-z A-Z, not -- 'tr a-z A-Z'.
 
 Signals: SIGHUP replaces the transform processes without failing a request; SIGINT and SIGTERM shut down.
 

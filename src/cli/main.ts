@@ -4,6 +4,7 @@ import { withTransform } from '../index.ts';
 import { isTransformable } from '../select.ts';
 import { createAccessLog } from './access-log.ts';
 import { HELP, type ProxyArgs, parseCliArgs } from './args.ts';
+import { checkCommand } from './command-check.ts';
 import { METRICS_PATH, serveMetrics } from './metrics-server.ts';
 import { serveFetch } from './node-http.ts';
 import { createProxyHandler, isProxyError } from './proxy.ts';
@@ -19,6 +20,8 @@ function getVersion(): string {
 }
 
 async function runProxy(args: ProxyArgs): Promise<void> {
+  // Before listening: a command that cannot run would turn every request into a 502.
+  checkCommand(args.command, process.env, process.cwd());
   const accessLog = args.log ? createAccessLog() : undefined;
   const proxy = createProxyHandler({ upstream: args.upstream, upstreamTimeout: args.upstreamTimeout });
   const handler = withTransform(accessLog?.recordUpstream(proxy) ?? proxy, {
@@ -31,6 +34,8 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     maxQueue: args.maxQueue,
     requireRequestId: args.requireRequestId,
     protocol: args.bodyFilter ? 'body' : 'http',
+    // As 'respond' does, and the access line says `failed`.
+    onError: accessLog?.onError,
   });
   let server: Awaited<ReturnType<typeof serveFetch>>;
   try {

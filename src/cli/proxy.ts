@@ -1,8 +1,9 @@
 import { type ClientRequest, request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
-import { getConnectionTokens } from '../wire/fields.ts';
+import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
 import { isNullBodyStatus } from '../wire/syntax.ts';
+import { getFramingHeaders, getRequestFraming, type RequestFraming } from './framing.ts';
 
 /** Options of {@link createProxyHandler}. */
 export interface ProxyOptions {
@@ -17,28 +18,14 @@ export interface NodeBindings {
   incoming: IncomingMessage;
 }
 
-// RFC 9110 section 7.6.1: fields about one connection, never forwarded. Content-Length is kept on purpose:
-// with it, the upstream gets a length-delimited body, which servers without chunked support need.
-const HOP_BY_HOP = [
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authenticate',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-];
-
-/** Responses the proxy made itself (upstream down, silent): sent as they are, never into the transform. */
+/** Responses the proxy made itself (a refused request, upstream down or silent): sent as they are, never transformed. */
 const ownResponses = new WeakSet<Response>();
 
 /**
  * Whether `response` is the proxy's own error answer rather than the upstream's, so it must skip the transform.
  *
  * @param response A response returned by the proxy handler.
- * @returns True for the proxy's 502 and 504 answers.
+ * @returns True for the proxy's 400, 502 and 504 answers.
  * @example
  * ```ts
  * withTransform(proxy, { command: 'cat', shouldTransform: (r, q) => !isProxyError(r) && isTransformable(r, q) });
@@ -48,9 +35,16 @@ export function isProxyError(response: Response): boolean {
   return ownResponses.has(response);
 }
 
+/**
+ * Drop the fields about one connection (RFC 9110 section 7.6.1), and those its `Connection` field names.
+ * Content-Length stays: a passed response keeps its length (a HEAD answer's too), and a request gets the
+ * framing fields of its body from getFramingHeaders.
+ */
 function removeHopByHop(headers: Headers): Headers {
   for (const name of getConnectionTokens(headers.get('connection'))) headers.delete(name);
-  for (const name of HOP_BY_HOP) headers.delete(name);
+  for (const name of [...headers.keys()]) {
+    if (isHopByHop(name) && name !== 'content-length') headers.delete(name);
+  }
   return headers;
 }
 
@@ -59,7 +53,7 @@ function getTargetUrl(base: URL, request: Request): URL {
   return new URL(`${base.origin}${base.pathname.replace(/\/$/, '')}${pathname}${search}`);
 }
 
-function createOwnError(status: 502 | 504, text: string): Response {
+function createOwnError(status: 400 | 502 | 504, text: string): Response {
   const response = new Response(text, {
     status,
     headers: { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' },
@@ -69,8 +63,15 @@ function createOwnError(status: 502 | 504, text: string): Response {
 }
 
 /** The request's fields as the upstream gets them: what nginx's usual `proxy_set_header` lines add. */
-function getUpstreamHeaders(request: Request, node: NodeBindings | undefined): Record<string, string> {
+function getUpstreamHeaders(
+  request: Request,
+  node: NodeBindings | undefined,
+  framing: Exclude<RequestFraming, { kind: 'refused' }>,
+): Record<string, string> {
   const headers = removeHopByHop(new Headers(request.headers));
+  headers.delete('content-length');
+  for (const [name, value] of Object.entries(getFramingHeaders(request.method, framing)))
+    headers.set(name, value);
   const incoming = new URL(request.url);
   // node:http derives Host from the target; the name the client used travels in X-Forwarded-Host instead.
   headers.delete('host');
@@ -106,8 +107,14 @@ function toResponse(upstream: IncomingMessage, method: string): Response {
 // node:http, not fetch: Node's fetch throws on `Expect`, and a body streamed through it stayed as garbage until
 // a full GC (+327 MiB RSS for a 300 MB upload). Piping the client's IncomingMessage into a ClientRequest keeps
 // the 200 MiB upload of test/cli-upstream.test.ts at +36 MiB peak RSS above the proxy's start (limit: 64 MiB).
-function sendBody(request: Request, node: NodeBindings | undefined, outgoing: ClientRequest): void {
-  if (request.method === 'GET' || request.method === 'HEAD') outgoing.end();
+// The body goes whatever the method: node:http's stream holds it for a GET too, where the Request has none.
+function sendBody(
+  request: Request,
+  node: NodeBindings | undefined,
+  framing: RequestFraming,
+  outgoing: ClientRequest,
+): void {
+  if (framing.kind === 'none') outgoing.end();
   else if (node !== undefined) node.incoming.pipe(outgoing);
   else if (request.body !== null) Readable.fromWeb(request.body as never).pipe(outgoing);
   else outgoing.end();
@@ -116,7 +123,8 @@ function sendBody(request: Request, node: NodeBindings | undefined, outgoing: Cl
 /**
  * A fetch-style handler that forwards each request to `upstream` and returns its response as it is:
  * redirects are not followed, hop-by-hop fields are dropped both ways, `X-Forwarded-For`/`-Proto`/`-Host` are
- * set, an unreachable upstream answers 502 and a silent one 504 (see {@link isProxyError}).
+ * set, a request body goes with the framing the client gave it (or the request is refused with 400), an
+ * unreachable upstream answers 502 and a silent one 504 (see {@link isProxyError}).
  *
  * @param options The upstream base URL and read timeout.
  * @returns The handler, to pass to `withTransform`; give it `@hono/node-server`'s bindings as second argument.
@@ -134,11 +142,15 @@ export function createProxyHandler(
   }
   const send = base.protocol === 'https:' ? httpsRequest : httpRequest;
   const timeout = options.upstreamTimeout ?? 0;
-  return function proxy(request, node) {
+  return async function proxy(request, node) {
+    const framing = getRequestFraming(request, node?.incoming);
+    if (framing.kind === 'refused') {
+      return createOwnError(400, `Bad request: ${framing.reason}\n`);
+    }
     return new Promise<Response>((resolve, reject) => {
       const outgoing = send(getTargetUrl(base, request), {
         method: request.method,
-        headers: getUpstreamHeaders(request, node),
+        headers: getUpstreamHeaders(request, node, framing),
         signal: request.signal,
         timeout,
       });
@@ -158,7 +170,7 @@ export function createProxyHandler(
             : createOwnError(502, 'Bad gateway: the upstream server could not be reached\n'),
         );
       });
-      sendBody(request, node, outgoing);
+      sendBody(request, node, framing, outgoing);
     });
   };
 }

@@ -12,12 +12,14 @@ interface EventBase {
 }
 
 /**
- * A process event, for loggers and metrics: `spawn`; `exit` with its code or signal and why; a
+ * A process event, for loggers and metrics: `spawn`; `spawn-error` when the command could not be started at
+ * all (no process, so no `pid`), with the cause; `exit` with its code or signal and why; a
  * `protocol-error` with the first offending bytes, escaped; a `transform-error` with the transform's
  * reason; a start `backoff` with its delay and why the last start failed (`pid` is that process's).
  */
 export type ProcessEvent =
   | ({ type: 'spawn' } & EventBase)
+  | { type: 'spawn-error'; pid?: undefined; command: string; reason: string }
   | ({ type: 'exit'; code: number | undefined; signal: string | undefined; reason: ExitReason } & EventBase)
   | ({ type: 'protocol-error'; message: string; bytes: string } & EventBase)
   | ({ type: 'transform-error'; reason: string } & EventBase)
@@ -43,6 +45,8 @@ export function describeEvent(event: ProcessEvent): string | undefined {
   switch (event.type) {
     case 'spawn':
       return undefined;
+    case 'spawn-error':
+      return `transform "${event.command}" could not be started: ${event.reason}`;
     case 'exit': {
       if (ROUTINE_EXITS.has(event.reason)) return undefined;
       const how =
