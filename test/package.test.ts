@@ -90,7 +90,14 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
     const { stdout } = await execa(process.execPath, ['main.js'], { cwd: consumer });
     expect(JSON.parse(stdout)).toEqual({
       text: 'by name',
-      main: ['TransformError', 'createTransformPool', 'isTransformable', 'withTransform'],
+      main: [
+        'TransformError',
+        'createMetricsHandler',
+        'createTransformPool',
+        'formatMetrics',
+        'isTransformable',
+        'withTransform',
+      ],
       child: ['serveTransform'],
       wire: [
         'BodyChannel',

@@ -81,8 +81,13 @@ export class BodyPool implements TransformPool {
       ok: stats.ok,
       failed: stats.failed,
       aborted: stats.aborted,
+      failedByCode: stats.getFailedByCode(),
       timedOut: stats.timedOut,
+      // A filter that fails to start fails its own response only: there is no start loop to hold back.
+      backoffs: 0,
+      backingOff: false,
       latency: stats.getLatency(),
+      latencyHistogram: stats.getLatencyHistogram(),
       // One process per response, alive only while it works: none is worth listing as a pool member.
       processes: [],
     };

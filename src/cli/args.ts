@@ -27,6 +27,8 @@ export interface ProxyArgs {
   requireRequestId: boolean;
   /** Whether to write one access line per request on stdout (see createAccessLog). */
   log: boolean;
+  /** Port serving GET /metrics (Prometheus text format) on `host`; undefined: none. */
+  metrics: number | undefined;
   /** Whether COMMAND is a plain filter run once per response (`protocol: 'body'`). */
   bodyFilter: boolean;
   /** The transform program and its arguments, from after `--`. */
@@ -60,6 +62,8 @@ Options:
                         Accept transforms that never echo Transform-Request-Id (answers are matched by order)
   --body-filter         COMMAND is a plain filter such as tr, sed or jq: one process per response, the body on
                         its stdin, the new body from its stdout (headers kept)
+  --metrics PORT        Serve the pool's counters, gauges and latency histogram in the Prometheus text format
+                        at http://HOST:PORT/metrics (default: none)
   --log                 Write one access line per request on stdout:
                         method, path, status, bytes sent, ms, and transformed, passed (sent as the
                         upstream sent it), failed (the transform failed) or aborted (the client left)
@@ -94,6 +98,7 @@ const OPTIONS = {
   'upstream-timeout': { type: 'string' },
   'no-require-request-id': { type: 'boolean' },
   'body-filter': { type: 'boolean' },
+  metrics: { type: 'string' },
   log: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -210,10 +215,14 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (command.length === 0 || command[0] === '') {
     fail('Expected a transform command after --, as in: -- node render.js');
   }
+  const port = parseOptionalInteger('--port', values.port, 0, 65_535) ?? DEFAULTS.port;
+  const metrics = parseOptionalInteger('--metrics', values.metrics, 0, 65_535);
+  if (metrics !== undefined && metrics !== 0 && metrics === port)
+    fail(`Expected --metrics to be another port than --port, got ${metrics} for both`);
   return {
     kind: 'proxy',
     upstream: parseUpstream(values.upstream),
-    port: parseOptionalInteger('--port', values.port, 0, 65_535) ?? DEFAULTS.port,
+    port,
     host: parseHost(values.host ?? DEFAULTS.host),
     processes: parseOptionalInteger('--processes', values.processes, 1),
     contentType: (values['content-type'] ?? []).map(parseMediaType),
@@ -223,6 +232,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       parseOptionalInteger('--upstream-timeout', values['upstream-timeout'], 0, MAX_TIMER_MS) ??
       DEFAULTS.upstreamTimeout,
     requireRequestId: values['no-require-request-id'] !== true,
+    metrics,
     log: values.log === true,
     bodyFilter: values['body-filter'] === true,
     command: command as [string, ...string[]],

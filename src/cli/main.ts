@@ -5,6 +5,7 @@ import { isTransformable } from '../select.ts';
 import { createAccessLog } from './access-log.ts';
 import { HELP, type ProxyArgs, parseCliArgs } from './args.ts';
 import { checkCommand } from './command-check.ts';
+import { METRICS_PATH, serveMetrics } from './metrics-server.ts';
 import { serveFetch } from './node-http.ts';
 import { createProxyHandler, isProxyError } from './proxy.ts';
 
@@ -43,7 +44,18 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     await handler.pool.close({ timeout: 0 });
     throw error;
   }
+  let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
+  if (args.metrics !== undefined) {
+    try {
+      metrics = await serveMetrics(handler.pool, { port: args.metrics, host: args.host });
+    } catch (error) {
+      await server.close({ timeout: 0 });
+      await handler.pool.close({ timeout: 0 });
+      throw error;
+    }
+  }
   console.log(`${NAME} proxy listening on ${server.url} -> ${args.upstream.href}`);
+  if (metrics !== undefined) console.log(`${NAME} metrics on ${metrics.url}${METRICS_PATH}`);
 
   let stopping = false;
   async function stop(signal: NodeJS.Signals): Promise<void> {
@@ -53,6 +65,7 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     console.error(`${NAME}: ${signal}, shutting down`);
     // Responses in flight finish first (they may still need the transforms), then the pool drains.
     await server.close({ timeout: SHUTDOWN_TIMEOUT_MS });
+    await metrics?.close({ timeout: 0 });
     await handler.pool.close({ timeout: SHUTDOWN_TIMEOUT_MS });
     process.exit(0);
   }

@@ -153,8 +153,12 @@ export class Pool implements TransformPool {
       ok: stats.ok,
       failed: stats.failed,
       aborted: stats.aborted,
+      failedByCode: stats.getFailedByCode(),
       timedOut: stats.timedOut,
+      backoffs: stats.backoffs,
+      backingOff: this.#backoff.wait > 0,
       latency: stats.getLatency(),
+      latencyHistogram: stats.getLatencyHistogram(),
       processes,
     };
   }
@@ -356,6 +360,7 @@ export class Pool implements TransformPool {
     this.#forget(process);
     const backoff = this.#backoff.record(process.pid, exit);
     if (backoff !== undefined) {
+      this.#stats.backoffs++;
       this.#events.emit({
         type: 'backoff',
         pid: process.pid ?? 0,

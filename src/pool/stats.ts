@@ -1,3 +1,5 @@
+import type { TransformErrorCode } from '../errors.ts';
+
 /** Latency over the most recent transforms, in milliseconds. */
 export interface LatencyStats {
   /** Transforms measured (at most the last 1024). */
@@ -7,6 +9,21 @@ export interface LatencyStats {
   p95: number;
   p99: number;
   max: number;
+}
+
+/**
+ * Latency of every transform since the pool was created, counted into fixed buckets (Prometheus'
+ * default ones, in milliseconds here).
+ */
+export interface LatencyHistogram {
+  /** Upper bounds of the buckets in milliseconds, ascending; the last bucket (`+Inf`) is implied. */
+  bounds: readonly number[];
+  /** Transforms at or under each bound, cumulative (one entry per bound). */
+  counts: number[];
+  /** Transforms measured, the `+Inf` bucket. */
+  count: number;
+  /** Their latencies added up, in milliseconds. */
+  sum: number;
 }
 
 /**
@@ -50,15 +67,25 @@ export interface PoolStats {
   failed: number;
   /** Transforms the client abandoned: its request's signal aborted, or it cancelled the transformed body. */
   aborted: number;
+  /** `failed` split by error code (codes never seen are absent). */
+  failedByCode: Partial<Record<TransformErrorCode, number>>;
   /** Failed transforms that failed by `timeout` (counted in `failed` too). */
   timedOut: number;
+  /** Times new processes were held back because the command kept failing at start. */
+  backoffs: number;
+  /** Whether new processes are held back right now. */
+  backingOff: boolean;
   /** From the call to the transformed head, queueing included. */
   latency: LatencyStats;
+  /** The same latency for every transform so far, in fixed buckets. */
+  latencyHistogram: LatencyHistogram;
   /** One entry per live process, oldest first, retiring ones included. */
   processes: ProcessStats[];
 }
 
 const WINDOW = 1024;
+/** Prometheus' default histogram buckets (5 ms to 10 s), so dashboards built for other services fit. */
+const BUCKET_BOUNDS_MS = Object.freeze([5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000]);
 
 /** Counters and a ring of recent latencies; recording is O(1), percentiles are computed on demand. */
 export class StatsRecorder {
@@ -69,11 +96,19 @@ export class StatsRecorder {
   failed = 0;
   aborted = 0;
   timedOut = 0;
+  backoffs = 0;
+  readonly #failedByCode: Partial<Record<TransformErrorCode, number>> = {};
   readonly #latencies = new Float64Array(WINDOW);
   #recorded = 0;
+  /** Per bucket, not cumulative: a transform adds to one bucket only (none past the last bound). */
+  readonly #buckets = new Array<number>(BUCKET_BOUNDS_MS.length).fill(0);
+  #latencySum = 0;
 
   delivered(latencyMs: number): void {
     this.#latencies[this.#recorded++ % WINDOW] = latencyMs;
+    this.#latencySum += latencyMs;
+    const bucket = BUCKET_BOUNDS_MS.findIndex((bound) => latencyMs <= bound);
+    if (bucket !== -1) this.#buckets[bucket] = (this.#buckets[bucket] as number) + 1;
   }
 
   /** A transform ended without being answered in full: an abort when the client left, else a failure. */
@@ -83,7 +118,24 @@ export class StatsRecorder {
       return;
     }
     this.failed++;
+    // Anything else thrown on the way counts as a failure to run the transform at all.
+    const key = (code ?? 'ERR_TRANSFORM_FAILED') as TransformErrorCode;
+    this.#failedByCode[key] = (this.#failedByCode[key] ?? 0) + 1;
     if (code === 'ERR_TRANSFORM_TIMEOUT') this.timedOut++;
+  }
+
+  getFailedByCode(): Partial<Record<TransformErrorCode, number>> {
+    return { ...this.#failedByCode };
+  }
+
+  getLatencyHistogram(): LatencyHistogram {
+    const counts: number[] = [];
+    let total = 0;
+    for (const inBucket of this.#buckets) {
+      total += inBucket;
+      counts.push(total);
+    }
+    return { bounds: BUCKET_BOUNDS_MS, counts, count: this.#recorded, sum: this.#latencySum };
   }
 
   getLatency(): LatencyStats {
