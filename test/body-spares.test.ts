@@ -163,6 +163,36 @@ describe('body filters started ahead', () => {
     }
   });
 
+  it('logs a spare that cannot be started once, and starts no other until a filter runs', async () => {
+    const events: ProcessEvent[] = [];
+    const cwd = mkdtempSync(join(tmpdir(), 'spares-'));
+    try {
+      const pool = track(
+        createTransformPool({
+          protocol: 'body',
+          command: ['cat'],
+          cwd,
+          processes: 2,
+          onEvent: (event) => events.push(event),
+        }),
+      );
+      await run(pool);
+      await waitForSpares(pool, 2);
+      rmSync(cwd, { recursive: true });
+      // Both responses meet the spares started before: they run. Their replacements cannot start.
+      expect(await run(pool, 'one')).toBe('one');
+      expect(await run(pool, 'two')).toBe('two');
+      expect(await waitFor(() => pool.stats().alive === 0)).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(events.filter((event) => event.type === 'spawn-error')).toEqual([
+        { type: 'spawn-error', command: 'cat', reason: expect.stringContaining('ENOENT') },
+      ]);
+      expect(events.filter((event) => event.type === 'spawn')).toHaveLength(3);
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
   it('gives a spare the request method and URL of its response', async () => {
     const pool = track(
       createTransformPool({

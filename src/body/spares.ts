@@ -51,7 +51,10 @@ export class Spares {
 
   /** The oldest live spare, taken out of the set, or undefined when none waits. */
   take(): FilterProcess | undefined {
-    const index = this.#spares.findIndex((spare) => spare.state !== 'ending');
+    // No pid: the spawn failed, and its error event has yet to drop it.
+    const index = this.#spares.findIndex(
+      (spare) => spare.state !== 'ending' && spare.filter.pid !== undefined,
+    );
     if (index === -1) return undefined;
     const [spare] = this.#spares.splice(index, 1) as [Spare];
     spare.detach();
