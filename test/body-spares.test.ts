@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -195,6 +195,37 @@ describe('body filters started ahead', () => {
       expect(events.filter((event) => event.type === 'spawn')).toHaveLength(3);
     } finally {
       rmSync(cwd, { recursive: true, force: true });
+    }
+  });
+
+  it('gives no response to a spare whose command file is gone: the spawn reports ENOENT, as without spares', async () => {
+    const events: ProcessEvent[] = [];
+    const folder = mkdtempSync(join(tmpdir(), 'spares-'));
+    const filter = join(folder, 'upper');
+    writeFileSync(filter, '#!/bin/sh\nexec tr a-z A-Z\n', { mode: 0o755 });
+    try {
+      const pool = track(
+        createTransformPool({
+          protocol: 'body',
+          command: [filter],
+          processes: 2,
+          onEvent: (event) => events.push(event),
+        }),
+      );
+      expect(await run(pool, 'abc')).toBe('ABC');
+      const spares = await waitForSpares(pool, 2);
+      rmSync(filter);
+      await expect(pool.transform(new Response('x'))).rejects.toMatchObject({
+        code: 'ERR_TRANSFORM_SPAWN',
+        message: `Body filter "${filter}" could not be started: spawn ${filter} ENOENT`,
+      });
+      expect(await waitFor(() => spares.filter(isRunning).length === 0)).toBe(true);
+      expect(events.filter((event) => event.type === 'exit').map((event) => event.reason)).toEqual([
+        'reload',
+        'reload',
+      ]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
     }
   });
 

@@ -1,7 +1,7 @@
 import { describeCause } from '../pool/backoff.ts';
 import type { ExitReason } from '../pool/events.ts';
 import type { ProcessStats, StatsRecorder } from '../pool/stats.ts';
-import { type FilterProcess, killGroup, type SpawnSettings, spawnFilter } from './spawn-filter.ts';
+import { canRun, type FilterProcess, killGroup, type SpawnSettings, spawnFilter } from './spawn-filter.ts';
 
 /**
  * How many filters wait ready at most. Two covers a request arriving while the last one's replacement is
@@ -51,6 +51,13 @@ export class Spares {
 
   /** The oldest live spare, taken out of the set, or undefined when none waits. */
   take(): FilterProcess | undefined {
+    if (this.#spares.length === 0) return undefined;
+    if (!canRun(this.#settings.options)) {
+      // The command is gone (an edit, a removed file): a spawn reports that, and the stale spares go.
+      this.#enabled = false;
+      void this.end('reload');
+      return undefined;
+    }
     // No pid: the spawn failed, and its error event has yet to drop it.
     const index = this.#spares.findIndex(
       (spare) => spare.state !== 'ending' && spare.filter.pid !== undefined,
@@ -145,7 +152,8 @@ export class Spares {
       if (spare.state !== 'ending') this.#enabled = false;
       this.#stats.exited++;
       drop();
-      if (pid === undefined) return;
+      // The prelude found no command: not worth a line, the spawn a response then makes reports why.
+      if (pid === undefined || (filter.readsContext && code === 127)) return;
       events.emit({
         type: 'exit',
         pid,

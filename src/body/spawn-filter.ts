@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { accessSync, constants, statSync } from 'node:fs';
+import { delimiter, join, resolve } from 'node:path';
 import type { ResolvedOptions } from '../options.ts';
 import type { ProcessEventSink } from '../pool/events.ts';
 import { killOnParentExit } from '../pool/reaper.ts';
@@ -89,6 +91,30 @@ export function spawnFilter(settings: SpawnSettings, request: Request | undefine
     settings.events.emit({ type: 'spawn', pid, command: options.commandText });
   }
   return { child, pid, startedAt: Date.now(), readsContext, forget };
+}
+
+function isExecutable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK);
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Whether the command is still there to run, found as a spawn finds it: a path with a slash from `cwd`, a name
+ * on the filter's PATH. A spare started before it went would otherwise meet the response and fail differently
+ * from a spawn (sh's exit 127 instead of ENOENT).
+ *
+ * @param options The pool's options.
+ * @returns True when a spawn of the command now would find an executable file.
+ */
+export function canRun(options: ResolvedOptions): boolean {
+  const [command] = options.argv;
+  if (command.includes('/')) return isExecutable(resolve(options.cwd ?? '.', command));
+  const path = options.env?.PATH ?? (options.extendEnv ? process.env.PATH : undefined) ?? '/usr/bin:/bin';
+  return path.split(delimiter).some((folder) => isExecutable(join(folder || '.', command)));
 }
 
 /** SIGKILL the filter's whole group, so whatever a shell filter started goes too. */
