@@ -7,6 +7,7 @@ await import('./throughput.ts');
 await import('./memory.ts');
 await import('./floor.ts');
 await import('./http.ts');
+await import('./filter.ts');
 await import('./runtimes.ts');
 const { resultsPath } = await import('./common.ts');
 console.log(`\nFigures written to ${resultsPath()}`);

@@ -24,6 +24,7 @@ const EXPECTED: Record<string, string[]> = {
   ],
   overhead: overheadFields,
   render: ['persistentUs', 'perResponseUs', 'ratio'],
+  filter: ['spawnP50Ms', 'sparesP50Ms', 'p50Ratio', 'spawnReqPerSec', 'sparesReqPerSec', 'reqPerSecRatio'],
   throughput: throughputFields,
   memory: ['library', 'raw'].flatMap((mode) =>
     ['baselineMiB', 'peakMiB', 'deltaMiB'].map((f) => `${mode}.${f}`),

@@ -8,6 +8,7 @@ import { type PoolStats, StatsRecorder } from '../pool/stats.ts';
 import { GroupWatchdog } from '../pool/watchdog.ts';
 import { validateOutputType } from './protocol.ts';
 import { type FilterSettings, runFilter } from './run-filter.ts';
+import { Spares } from './spares.ts';
 
 /** A transform waiting for a free slot. */
 interface Waiting {
@@ -17,8 +18,8 @@ interface Waiting {
 
 /**
  * The pool of `protocol: 'body'`, like Apache's mod_ext_filter: one process per response, at most `processes`
- * at once, the rest waiting in one FIFO queue of at most `maxQueue`. There is nothing long-lived to reload:
- * each response already meets a fresh process.
+ * at once, the rest waiting in one FIFO queue of at most `maxQueue`. Up to two more wait ready on stdin
+ * (see `Spares`), each still used once; busy and ready ones together never exceed `processes`.
  */
 export class BodyPool implements TransformPool {
   readonly [POOL_BRAND]: PoolBrand;
@@ -28,6 +29,7 @@ export class BodyPool implements TransformPool {
   readonly #queue: Waiting[] = [];
   readonly #idle = new Set<() => void>();
   readonly #closeTimeout = new AbortController();
+  readonly #spares: Spares;
   #running = 0;
   #closed = false;
 
@@ -40,6 +42,7 @@ export class BodyPool implements TransformPool {
       closed: this.#closeTimeout.signal,
       watchdog: GroupWatchdog.start(),
     };
+    this.#spares = new Spares(this.#settings, this.#stats);
     this[POOL_BRAND] = Object.freeze({ decode: this.#options.decode });
     // Every running filter listens to it: up to `processes` (1024) at once, beyond the default warning at 10.
     setMaxListeners(this.#options.processes + 1, this.#closeTimeout.signal);
@@ -52,14 +55,22 @@ export class BodyPool implements TransformPool {
     // A waiter is handed the slot of the run that ended (see #release): counting it again would overbook.
     if (this.#running >= this.#options.processes) await this.#wait(init.signal);
     else this.#running++;
-    this.#stats.started++;
+    const spare = this.#spares.take();
+    if (spare === undefined) this.#stats.started++;
     try {
-      const output = await runFilter(response, init, this.#settings, (outcome) => {
-        this.#stats.exited++;
-        if (outcome === undefined) this.#stats.ok++;
-        else this.#stats.failedWith(outcome.code);
-        this.#release();
-      });
+      const output = await runFilter(
+        response,
+        init,
+        this.#settings,
+        (outcome) => {
+          this.#stats.exited++;
+          if (outcome === undefined) this.#stats.ok++;
+          else this.#stats.failedWith(outcome.code);
+          if (spare === undefined && outcome?.code !== 'ERR_TRANSFORM_SPAWN') this.#spares.enable();
+          this.#release();
+        },
+        spare,
+      );
       this.#stats.delivered(performance.now() - started);
       return output;
     } catch (error) {
@@ -70,10 +81,10 @@ export class BodyPool implements TransformPool {
   stats(): PoolStats {
     const stats = this.#stats;
     return {
-      alive: this.#running,
+      alive: this.#running + this.#spares.size,
       busy: this.#running,
-      idle: 0,
-      starting: 0,
+      idle: this.#spares.count('ready'),
+      starting: this.#spares.count('starting'),
       queued: this.#queue.length,
       started: stats.started,
       exited: stats.exited,
@@ -88,18 +99,21 @@ export class BodyPool implements TransformPool {
       backingOff: false,
       latency: stats.getLatency(),
       latencyHistogram: stats.getLatencyHistogram(),
-      // One process per response, alive only while it works: none is worth listing as a pool member.
-      processes: [],
+      // The spares: a busy filter is alive only while it works, none is worth listing as a pool member.
+      processes: this.#spares.list(),
     };
   }
 
-  /** Nothing to replace: the next response gets a fresh process anyway. */
-  async reload(): Promise<void> {}
+  /** Replaces the spares (filters at work finish as they are): the next response meets the new command files. */
+  async reload(): Promise<void> {
+    await this.#spares.end('reload');
+    this.#refill();
+  }
 
   async close({ timeout = 10_000 }: { timeout?: number } = {}): Promise<void> {
     this.#closed = true;
     try {
-      await this.#drain(timeout);
+      await Promise.all([this.#spares.end('close'), this.#drain(timeout)]);
     } finally {
       this.#settings.watchdog.close();
     }
@@ -164,6 +178,12 @@ export class BodyPool implements TransformPool {
       for (const resolve of this.#idle) resolve();
       this.#idle.clear();
     }
+    // After the output that just ended is on its way: a spawn blocks the event loop for milliseconds.
+    setImmediate(() => this.#refill());
+  }
+
+  #refill(): void {
+    if (!this.#closed) this.#spares.fill(this.#options.processes - this.#running);
   }
 
   #error(code: ConstructorParameters<typeof TransformError>[0], message: string): TransformError {

@@ -1,42 +1,30 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { decodeContent } from '../decode.ts';
 import { TransformError, type TransformErrorCode } from '../errors.ts';
-import type { ResolvedOptions } from '../options.ts';
 import { describeCause } from '../pool/backoff.ts';
-import type { ExitReason, ProcessEventSink } from '../pool/events.ts';
-import { killOnParentExit } from '../pool/reaper.ts';
-import { getStderrMode, StderrSink } from '../pool/stderr.ts';
-import type { GroupWatchdog } from '../pool/watchdog.ts';
+import type { ExitReason } from '../pool/events.ts';
+import { StderrSink } from '../pool/stderr.ts';
 import { weakenValidators } from '../validators.ts';
 import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
+import {
+  type FilterProcess,
+  getContextLines,
+  killGroup,
+  type SpawnSettings,
+  spawnFilter,
+} from './spawn-filter.ts';
 
 /** What one run needs from its pool. */
-export interface FilterSettings {
-  options: ResolvedOptions;
+export interface FilterSettings extends SpawnSettings {
   /** The output's Content-Type; undefined keeps the input's. */
   outputType: string | undefined;
-  events: ProcessEventSink;
   /** Aborts when the pool's `close()` timeout passed: every filter still running is killed. */
   closed: AbortSignal;
-  /** Kills every filter's group if the parent dies, however it dies. */
-  watchdog: GroupWatchdog;
 }
 
 /** How a run ended, for the pool's counters: undefined when the filter exited 0 and its output was read. */
 export type FilterOutcome = TransformError | undefined;
-
-function getEnv(options: ResolvedOptions, request: Request | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...(options.extendEnv ? process.env : {}), ...options.env };
-  // The filter knows nothing of HTTP: the request it answers comes as variables, like CGI's.
-  if (request !== undefined && options.contextHeaders !== undefined) {
-    env.TRANSFORM_REQUEST_METHOD = request.method;
-    env.TRANSFORM_REQUEST_URL = request.url;
-  }
-  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
-  return env;
-}
 
 /** The input's fields, less framing (the output's length is unknown until it ends), validators as asked. */
 function getOutputHeaders(input: Response, settings: FilterSettings): Headers {
@@ -46,15 +34,6 @@ function getOutputHeaders(input: Response, settings: FilterSettings): Headers {
   if (!settings.options.preserveValidators) weakenValidators(headers);
   if (settings.outputType !== undefined) headers.set('content-type', settings.outputType);
   return headers;
-}
-
-function killGroup(child: ChildProcess): void {
-  try {
-    // Negative: the whole group, so whatever a shell filter started goes too.
-    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
 }
 
 function isClosedPipe(error: unknown): boolean {
@@ -72,6 +51,7 @@ function isClosedPipe(error: unknown): boolean {
  * @param init The request (for the environment) and a signal that aborts the run before its head.
  * @param settings The pool's options and event sink.
  * @param onEnd Called with the outcome once the process exited.
+ * @param spare A filter started ahead, waiting on stdin; without it, one is spawned now.
  * @returns The filtered response.
  */
 export function runFilter(
@@ -79,23 +59,14 @@ export function runFilter(
   init: { request?: Request | undefined; signal?: AbortSignal | undefined },
   settings: FilterSettings,
   onEnd: (outcome: FilterOutcome) => void,
+  spare?: FilterProcess,
 ): Promise<Response> {
   const { options, events } = settings;
   const decoded = options.decode ? decodeContent(input) : input;
-  const child = spawn(options.argv[0], options.argv.slice(1), {
-    cwd: options.cwd,
-    env: getEnv(options, init.request),
-    uid: options.uid,
-    gid: options.gid,
-    detached: true,
-    stdio: ['pipe', 'pipe', getStderrMode(options.stderr)],
-  });
-  const pid = child.pid;
-  const forget = pid === undefined ? () => false : killOnParentExit(pid);
-  if (pid !== undefined) settings.watchdog.watch(pid);
+  const filter = spare ?? spawnFilter(settings, init.request);
+  const { child, pid, forget } = filter;
   const stderr = pid === undefined || child.stderr === null ? undefined : new StderrSink(options.stderr, pid);
   child.stderr?.on('data', (chunk: Buffer) => stderr?.write(chunk));
-  if (pid !== undefined) events.emit({ type: 'spawn', pid, command: options.commandText });
 
   type Phase = 'head' | 'body' | 'ended';
   let phase: Phase = 'head';
@@ -176,6 +147,7 @@ export function runFilter(
   });
   armTimer();
 
+  if (filter.readsContext) child.stdin?.write(getContextLines(init.request));
   const source = decoded.body;
   if (source === null) child.stdin?.end();
   else if (child.stdin !== null) {
@@ -192,7 +164,6 @@ export function runFilter(
   child.once('close', (code, signal) => {
     clearTimeout(timer);
     forget();
-    if (pid !== undefined) settings.watchdog.unwatch(pid);
     stderr?.end();
     init.signal?.removeEventListener('abort', onAbort);
     settings.closed.removeEventListener('abort', onClosed);
