@@ -324,7 +324,13 @@ export class ResponseParser {
       }
       framing[key] = value;
     } else if (name.startsWith(CONTEXT_PREFIX)) {
-      this.#context.set(name.slice(CONTEXT_PREFIX.length), value);
+      const key = name.slice(CONTEXT_PREFIX.length);
+      // Two ids leave the reader to pick one: whichever it picks, a transform could pass off one answer as
+      // another's. Exactly one, in either order.
+      if (key === 'id' && this.#context.has(key)) {
+        throw new WireError('ERR_WIRE_SYNTAX', 'Duplicate Transform-Request-Id', base + start);
+      }
+      this.#context.set(key, value);
     } else {
       if (name === 'connection' && getConnectionTokens(value).includes('close'))
         framing.connectionClose = true;
