@@ -34,6 +34,17 @@ describe('the request after a misbehaving answer', () => {
     expect(pool.stats()).toMatchObject({ ok: 10, failed: 0, exited: 5 });
   });
 
+  it('is retried when a stale answer arrives two messages late, an id answered before the previous one', async () => {
+    const pool = createPool({ command: nodeFixture('stale-two-back.mjs') });
+    for (let round = 0; round < 3; round++) {
+      expect(await outcomeOf(pool.transform(new Response(`a${round}`)))).toBe(`echo a${round}`);
+      expect(await outcomeOf(pool.transform(new Response(`b${round}`)))).toBe(`echo b${round}`);
+      // Its process writes the answer to a<round> again first: killed, and this message runs on the next one.
+      expect(await outcomeOf(pool.transform(new Response('replay')))).toBe('echo replay');
+    }
+    expect(pool.stats()).toMatchObject({ ok: 9, failed: 0, started: 4 });
+  });
+
   it('still fails when the answer is not stale but wrong: a transform that crashes on its input is not retried', async () => {
     const pool = createPool({ command: nodeFixture('crash-before-output.mjs') });
     expect(await outcomeOf(pool.transform(new Response('crash')))).toBe('rejected ERR_TRANSFORM_EXIT');

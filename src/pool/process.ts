@@ -6,7 +6,7 @@ import { describeCause } from './backoff.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
-import { RequestIdCheck } from './request-id.ts';
+import { AnsweredIds, RequestIdCheck } from './request-id.ts';
 import type { GroupWatchdog } from './watchdog.ts';
 
 /** How a process ended. */
@@ -91,8 +91,8 @@ export class TransformProcess implements ExchangeHost {
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
   readonly #ids: RequestIdCheck;
-  /** The id of the last message it answered, to tell a late second answer to it from a wrong one. */
-  #previousId: string | undefined;
+  /** Ids of the messages it answered, to tell a late second answer to any of them from a wrong one. */
+  readonly #answeredIds = new AnsweredIds();
   /** Stops a process that closed its stdout in the middle of a message but did not exit. */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** The protocol error of a stale answer, found while parsing a read. */
@@ -301,8 +301,9 @@ export class TransformProcess implements ExchangeHost {
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
       const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
-      // A second answer to the message before: provably not this message's answer, nor its fault.
-      if (id !== undefined && id === this.#previousId) this.#staleAnswer = error;
+      // A second answer to a message it answered before, however long ago: provably not this message's
+      // answer, nor its fault.
+      if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
       throw error;
     }
     this.#answered = true;
@@ -385,7 +386,7 @@ export class TransformProcess implements ExchangeHost {
     if (state.kind !== 'busy' || !state.written || !state.answered) return;
     const { exchange, retireAfter } = state;
     this.transforms++;
-    this.#previousId = exchange.id;
+    this.#answeredIds.add(exchange.id);
     // The last chunk may have filled the reader's queue: the next transform must find output flowing.
     this.#child.resumeOutput();
     this.#child.setRef(false);
