@@ -2,7 +2,14 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, TransformError, type TransformOptions, withTransform } from '../src/index.ts';
+import {
+  createTransformPool,
+  type PoolOptions,
+  TransformError,
+  type TransformOptions,
+  type TransformPool,
+  withTransform,
+} from '../src/index.ts';
 import {
   exists,
   fixture,
@@ -334,6 +341,47 @@ describe('Transform-Error', () => {
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_FAILED' });
     expect(error.message).toMatch(/cannot render this one/);
     expect(handler.pool.stats()).toMatchObject({ started: 2, exited: 0 });
+  });
+});
+
+describe('a Transform-Error answer with an endless body', () => {
+  /** Resolves to `fallback` if `promise` has not settled within `ms`: a hang reads as a failed assertion. */
+  function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<T>((resolve) => {
+      timer = setTimeout(() => resolve(fallback), ms);
+    });
+    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
+  }
+
+  async function expectDiscardBounded(options: Partial<PoolOptions>): Promise<TransformPool> {
+    const log = new StderrLines();
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('error-endless-body.mjs'),
+        processes: 1,
+        ...options,
+        ...log.options(),
+      }),
+    );
+    await log.allReady(pool);
+    expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+    const error = await rejection(pool.transform(new Response('fail')));
+    expect(error.code).toBe('ERR_TRANSFORM_FAILED');
+    // Queued behind the endless discard: served once the process is killed and replaced.
+    const next = pool.transform(new Response('next')).then((response) => response.text());
+    expect(await within(next, 30_000, 'still waiting after 30 s')).toBe('next');
+    expect(pool.stats()).toMatchObject({ started: 2, exited: 1, ok: 2 });
+    expect(pool.stats().failed).toBe(1);
+    return pool;
+  }
+
+  it('is discarded for `timeout` at most in total, then the process is replaced', async () => {
+    await expectDiscardBounded({ timeout: 1000 });
+  });
+
+  it('is discarded up to maxBodyBytes at most, then the process is replaced', async () => {
+    await expectDiscardBounded({ timeout: 0, limits: { maxBodyBytes: 1024 * 1024 } });
   });
 });
 

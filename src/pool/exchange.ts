@@ -73,13 +73,19 @@ type State =
       early: Uint8Array[];
       body: BodyChannel | undefined;
     }
-  | {
-      kind: 'discarding';
-      host: ExchangeHost;
-      drain: { bytes: number; timer: ReturnType<typeof setTimeout> } | undefined;
-    }
+  | { kind: 'discarding'; host: ExchangeHost; drain: Drain }
   | { kind: 'done' }
   | { kind: 'failed' };
+
+/**
+ * How much of an unwanted answer is read and dropped to keep its process: past `maxBytes` (besides the
+ * parser's `maxBodyBytes`) or when `timer` fires, the process is killed instead.
+ */
+interface Drain {
+  bytes: number;
+  maxBytes: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /** Its output, as far as the transform got: what a timeout message says it failed to do. */
 type Output = 'none' | 'started' | 'answered';
@@ -214,10 +220,20 @@ export class Exchange {
     if (state.kind !== 'running') return;
     const reason = head.headers.get('transform-error');
     if (reason !== null) {
-      // "I could not transform this one": fail it, keep reading so the process stays in step, keep it.
+      // "I could not transform this one": fail it, keep reading so the process stays in step, keep it. The
+      // body it sends is bounded as any: `timeout` in total (silence is the timer's), `maxBodyBytes` (the parser's).
+      const { timeout } = this.#init;
       this.#discard(
         state.host,
         state.host.createError('ERR_TRANSFORM_FAILED', `could not transform the response: ${reason}`),
+        {
+          bytes: 0,
+          maxBytes: Number.POSITIVE_INFINITY,
+          timer:
+            timeout === Number.POSITIVE_INFINITY
+              ? undefined
+              : setTimeout(() => this.#giveUp(state.host, 'timeout'), timeout),
+        },
       );
       return;
     }
@@ -231,9 +247,8 @@ export class Exchange {
     const state = this.#state;
     if (state.kind === 'discarding') {
       const drain = state.drain;
-      if (drain === undefined) return true;
       drain.bytes += chunk.byteLength;
-      if (drain.bytes > DRAIN_MAX_BYTES) this.#giveUp(state.host, 'abort');
+      if (drain.bytes > drain.maxBytes) this.#giveUp(state.host, 'abort');
       return true;
     }
     if (state.kind !== 'streaming') return true;
@@ -297,7 +312,7 @@ export class Exchange {
   onDone(): void {
     const state = this.#state;
     this.#timer.stop();
-    if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
+    if (state.kind === 'discarding') clearTimeout(state.drain.timer);
     if (state.kind === 'streaming') this.#init.recorder.succeeded();
     if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
   }
@@ -340,17 +355,14 @@ export class Exchange {
     // DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
     this.#discard(state.host, error, {
       bytes: 0,
+      maxBytes: DRAIN_MAX_BYTES,
       timer: setTimeout(() => this.#giveUp(state.host, 'abort'), DRAIN_MAX_MS),
     });
     this.#resumeOutput();
   }
 
   /** -> discarding: tell the caller, and read the rest of the answer only to drop it. */
-  #discard(
-    host: ExchangeHost,
-    error: unknown,
-    drain?: { bytes: number; timer: ReturnType<typeof setTimeout> },
-  ): void {
+  #discard(host: ExchangeHost, error: unknown, drain: Drain): void {
     this.#report(error);
     this.#state = { kind: 'discarding', host, drain };
   }
@@ -372,7 +384,7 @@ export class Exchange {
 
   #toFailed(): void {
     const state = this.#state;
-    if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
+    if (state.kind === 'discarding') clearTimeout(state.drain.timer);
     this.#timer.stop();
     // A body never read (refused, aborted or timed out while queued) stays the caller's, still sendable:
     // onError 'passthrough' returns it, and a caller who does not send it cancels it.
