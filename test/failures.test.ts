@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -82,6 +82,15 @@ async function expectIsolated(
   expect(next.status).toBe(200);
   expect(await next.text()).toBe('next');
   return handler;
+}
+
+/** Resolves to `fallback` if `promise` has not settled within `ms`: a hang reads as a failed assertion. */
+function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<TransformError> {
@@ -203,6 +212,68 @@ describe('a process that crashes', () => {
     expect(await response.text()).toBe('retried');
     expect(handler.pool.stats()).toMatchObject({ failed: 0, ok: 2 });
   });
+});
+
+describe('a process that stops answering after it read its message', () => {
+  /** The lines of the side-effect log: one per message read, `<pid> <body>`. */
+  function readsOf(log: string): string[] {
+    return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  for (const [trigger, how] of [
+    ['exit', 'exits with code 0'],
+    ['close', 'closes its stdout and lingers'],
+  ] as const) {
+    it(`and ${how}: that message fails with ERR_TRANSFORM_EXIT and is never read again`, async () => {
+      const log = join(mkdtempSync(join(tmpdir(), 'st-')), 'reads');
+      const pool = track(
+        createTransformPool({
+          command: nodeFixture('reads-then-quits.mjs'),
+          processes: 1,
+          timeout: 0,
+          env: { READ_LOG: log },
+          stderr: 'ignore',
+        }),
+      );
+      expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+      const error = await rejection(pool.transform(new Response(trigger)));
+      expect(error.code).toBe('ERR_TRANSFORM_EXIT');
+      expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+      // A retry would show a second read of the trigger, by another pid.
+      expect(readsOf(log).map((line) => line.split(' ')[1])).toEqual(['warm', trigger, 'after']);
+      expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
+    });
+  }
+});
+
+describe('a process that closes its stdout in the middle of an answer and lingers', () => {
+  for (const timeout of [0, 600_000]) {
+    it(`fails that answer at once, is killed, and the next message is served (timeout ${timeout})`, async () => {
+      const pool = track(
+        createTransformPool({
+          command: nodeFixture('cut-answer.mjs'),
+          processes: 1,
+          timeout,
+          stderr: 'ignore',
+        }),
+      );
+      expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+      const pid = pool.stats().processes[0]?.pid as number;
+      const response = await pool.transform(new Response('cut'));
+      const body = response.text().then(
+        () => 'completed',
+        (error: TransformError) => error.code,
+      );
+      // At once: a few ms; 20 s is far beyond any machine's slowness, and far short of the timeout.
+      expect(await within(body, 20_000, 'still pending after 20 s')).toMatch(
+        /^ERR_TRANSFORM_(EXIT|PROTOCOL)$/,
+      );
+      const next = pool.transform(new Response('next')).then((answer) => answer.text());
+      expect(await within(next, 20_000, 'still waiting after 20 s')).toBe('next');
+      expect(await waitFor(() => !exists(pid), 10_000)).toBe(true);
+      expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
+    });
+  }
 });
 
 describe('a process that hangs', () => {
@@ -345,15 +416,6 @@ describe('Transform-Error', () => {
 });
 
 describe('a Transform-Error answer with an endless body', () => {
-  /** Resolves to `fallback` if `promise` has not settled within `ms`: a hang reads as a failed assertion. */
-  function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<T>((resolve) => {
-      timer = setTimeout(() => resolve(fallback), ms);
-    });
-    return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
-  }
-
   async function expectDiscardBounded(options: Partial<PoolOptions>): Promise<TransformPool> {
     const log = new StderrLines();
     const pool = track(

@@ -41,14 +41,19 @@ export interface ProcessEvents {
 /** Bytes of the output that broke the protocol shown in its event. */
 const OFFENDING_BYTES = 64;
 
+/** How far the message is written: `waiting` until its first byte goes to the pipe. */
+type Input = 'waiting' | 'writing' | 'written';
+
 /** The exchange a busy process runs, and how far each direction of it has got. */
 interface Work {
   exchange: Exchange;
-  /** Every byte of the message is written. */
-  written: boolean;
+  input: Input;
   /** The answer is parsed to its end. */
   answered: boolean;
-  /** The first write failed while it fit in an empty pipe: the process was gone before this message. */
+  /**
+   * Its stdin was closed before this message: the first write failed (it fits the pipe whole, so the failure
+   * cannot be a process that read part of it and died).
+   */
   foundDead: boolean;
   /** Retire once this is done, and why: the transform said `Connection: close`, or the pool asked. */
   retireAfter: ExitReason | undefined;
@@ -128,6 +133,7 @@ export class TransformProcess implements ExchangeHost {
       onOutput: (chunk) => this.#onOutput(chunk),
       onOutputEnd: () => this.#onOutputEnd(),
       onInputError: () => this.#onInputError(),
+      onExit: () => this.#onLeaderExit(),
       onClosed: (result) => this.#onClosed(result),
     });
     this.pid = this.#child.pid;
@@ -154,7 +160,7 @@ export class TransformProcess implements ExchangeHost {
     this.#state = {
       kind: 'busy',
       exchange,
-      written: false,
+      input: 'waiting',
       answered: false,
       foundDead: false,
       retireAfter: undefined,
@@ -234,19 +240,34 @@ export class TransformProcess implements ExchangeHost {
   }
 
   async #writeMessage(exchange: Exchange): Promise<void> {
-    let first = true;
+    // One turn of the event loop first: an exit or a closed stdout that already happened is heard before a
+    // byte is written, so a process found dead never had this message, and it is retried.
+    await nextTurn();
     try {
       for (;;) {
         const batch = await exchange.nextBatch(this);
         const work = this.#workOf(exchange);
         if (batch === 'stale' || work === undefined) return;
         if (batch === undefined) break;
-        const small = first && byteLength(batch) <= PIPE_CAPACITY;
-        first = false;
-        const ok = this.#child.write(batch, (error) => {
-          if (error && small && !exchange.hasOutput) work.foundDead = true;
-        });
-        if (!ok) await this.#child.drained();
+        if (work.input === 'waiting') {
+          work.input = 'writing';
+          // At most a pipe's capacity first, in one system call, so a failure of this write can only mean
+          // the pipe was closed before the message.
+          const [first, rest] = splitBatch(batch, PIPE_CAPACITY);
+          try {
+            this.#child.write(first, (error) => {
+              if (error && !exchange.hasOutput) work.foundDead = true;
+            });
+          } catch (error) {
+            // Its stdin was closed already.
+            work.foundDead = true;
+            throw error;
+          }
+          if (rest.length === 0) continue;
+          if (!this.#child.write(rest, () => {})) await this.#child.drained();
+          continue;
+        }
+        if (!this.#child.write(batch, () => {})) await this.#child.drained();
       }
     } catch {
       // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
@@ -254,9 +275,14 @@ export class TransformProcess implements ExchangeHost {
     }
     const work = this.#workOf(exchange);
     if (work === undefined) return;
-    work.written = true;
+    work.input = 'written';
     exchange.onWritten();
     this.#finishIfComplete();
+  }
+
+  /** Its message cannot have been read: none of it was written, or its stdin was closed before it. */
+  #unread(work: Work): boolean {
+    return !work.exchange.hasOutput && (work.input === 'waiting' || work.foundDead);
   }
 
   /** The work on `exchange`, while this process is busy with it. */
@@ -277,11 +303,19 @@ export class TransformProcess implements ExchangeHost {
   #onInputError(): void {
     const state = this.#state;
     if (state.kind === 'exited' || state.kind === 'stopping') return;
-    if (state.kind === 'busy' && state.foundDead && !state.exchange.hasOutput) {
+    if (state.kind === 'busy' && this.#unread(state)) {
       this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
     this.kill('crash');
+  }
+
+  /** It exited: a message not yet written to it is retried now; any other waits for the pipes to close. */
+  #onLeaderExit(): void {
+    const state = this.#state;
+    if (state.kind === 'busy' && state.input === 'waiting') {
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+    }
   }
 
   #onMessageBegin(): void {
@@ -347,26 +381,39 @@ export class TransformProcess implements ExchangeHost {
       this.kill('crash');
       return;
     }
-    if (!state.exchange.hasOutput && this.#parser.idle) {
-      // Exiting, most likely: its exit code says whether its message crashed it. One that lingers without a
-      // stdout is stopped a grace later; like one that exits with code 0, it was done, and its message is
-      // retried.
-      this.#lingerTimer = setTimeout(() => {
-        const error = this.createError('ERR_TRANSFORM_EXIT', 'closed its stdout before answering');
-        this.kill('crash', error, true);
-      }, KILL_GRACE_MS);
-      return;
-    }
     try {
-      // Completes a body delimited by the end of output; a cut-off message is left to the exit to report.
+      // Completes a body delimited by the end of output.
       this.#parser.end();
     } catch (error) {
       if (!(error instanceof WireError && error.code === 'ERR_WIRE_INCOMPLETE')) {
         this.#onProtocolError(error, new Uint8Array(0), this.#parser.offset);
+        return;
       }
+    }
+    if (state.answered) this.#afterRead();
+    else this.#onCutShort(state);
+  }
+
+  /**
+   * Its output ended before its answer did. Found dead before its message could be read: retried now. Any
+   * other message it may have read, so it fails, never retried: at the exit, which comes at once and says
+   * how the process ended, or a grace later for one that lingers, which is then stopped. Either way the
+   * process takes no more work from now on.
+   */
+  #onCutShort(work: Work): void {
+    if (this.#unread(work)) {
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
-    this.#afterRead();
+    this.#state = { kind: 'stopping', reason: 'crash', signalled: false, work };
+    this.#events.onRetire(this);
+    this.#lingerTimer = setTimeout(() => {
+      const error = this.createError(
+        'ERR_TRANSFORM_EXIT',
+        'closed its stdout before its response was complete',
+      );
+      this.kill('crash', error);
+    }, KILL_GRACE_MS);
   }
 
   /** A read parsed cleanly: hand out what it brought, then finish the exchange if it is complete. */
@@ -383,7 +430,7 @@ export class TransformProcess implements ExchangeHost {
    */
   #finishIfComplete(): void {
     const state = this.#state;
-    if (state.kind !== 'busy' || !state.written || !state.answered) return;
+    if (state.kind !== 'busy' || state.input !== 'written' || !state.answered) return;
     const { exchange, retireAfter } = state;
     this.transforms++;
     this.#answeredIds.add(exchange.id);
@@ -470,11 +517,9 @@ export class TransformProcess implements ExchangeHost {
             { cause: result.cause, command: this.#options.commandText },
           )
         : this.#exitError(exit);
-      // Dead before it read the message, or it stopped by itself (code 0) without a word for it: it was
-      // done, not crashed by this message. A crash (any other code, a signal) is never retried.
-      const stopped = exit.reason === 'crash' && exit.exitCode === 0 && exit.signal === undefined;
-      const unanswered = !spawnFailed && !work.exchange.hasOutput && (work.foundDead || stopped);
-      work.exchange.onFailed(reason, unanswered);
+      // Retried only if it was dead before it could read the message: one that read it and then exited,
+      // even with code 0, may have crashed on it or acted on it.
+      work.exchange.onFailed(reason, !spawnFailed && this.#unread(work));
     }
     if (!spawnFailed) {
       this.#sink.emit({
@@ -498,13 +543,33 @@ export class TransformProcess implements ExchangeHost {
 }
 
 /**
- * A live process's empty pipe takes this much without blocking (Linux's default pipe capacity), so a first
- * write this small that fails means the process was gone before the message, not killed by it.
+ * An empty pipe takes this much in one write (Linux's default pipe capacity; a socket pair takes more), so
+ * a first write this small that fails means the process was gone before the message, not killed by it.
  */
 const PIPE_CAPACITY = 64 * 1024;
 
-function byteLength(batch: readonly Uint8Array[]): number {
-  let size = 0;
-  for (const view of batch) size += view.byteLength;
-  return size;
+/** The first `size` bytes of `batch`, and the rest: views, never copies. */
+function splitBatch(batch: readonly Uint8Array[], size: number): [Uint8Array[], Uint8Array[]] {
+  const first: Uint8Array[] = [];
+  const rest: Uint8Array[] = [];
+  let room = size;
+  for (const view of batch) {
+    if (room >= view.byteLength) {
+      first.push(view);
+      room -= view.byteLength;
+    } else if (room > 0) {
+      first.push(view.subarray(0, room));
+      rest.push(view.subarray(room));
+      room = 0;
+    } else rest.push(view);
+  }
+  return [first, rest];
+}
+
+/**
+ * Resolves after the event loop has polled for I/O once: an immediate queued from the poll phase runs before
+ * the next poll, so a second one, queued from the first, runs after it.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
