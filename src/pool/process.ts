@@ -18,6 +18,12 @@ export interface ProcessExit {
   reason: ExitReason;
   /** It answered at least once (a head arrived). */
   answered: boolean;
+  /** It wrote at least one byte to its stdout. */
+  wroteOutput: boolean;
+  /** The id of the message it had on board when it ended, if any. */
+  messageId: string | undefined;
+  /** Its end was counted already as a start failure, when it was killed by `startTimeout`. */
+  counted: boolean;
   /** Milliseconds it ran. */
   uptime: number;
   /** Why it could not be started, when it could not. */
@@ -32,6 +38,10 @@ export interface ProcessEvents {
   onIdle(process: TransformProcess): void;
   /** It will take no more work: the pool may start its replacement. */
   onRetire(process: TransformProcess): void;
+  /** Its first answer head arrived: it has started. */
+  onStarted(process: TransformProcess): void;
+  /** It was killed by `startTimeout` without a byte of output: a start failure, counted before its replacement starts. */
+  onStartFailure(process: TransformProcess, exit: ProcessExit): void;
   /** It exited and every pipe is closed. */
   onExit(process: TransformProcess, exit: ProcessExit): void;
   /** Ask the recycle policy whether to retire after a transform. */
@@ -95,6 +105,12 @@ export class TransformProcess implements ExchangeHost {
   #state: State = { kind: 'idle' };
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
+  /** It has written a byte to its stdout. */
+  #wroteOutput = false;
+  /** Its end was counted as a start failure already. */
+  #counted = false;
+  /** The id of the message it holds, from `run` until that exchange is done. */
+  #onBoard: string | undefined;
   readonly #ids: RequestIdCheck;
   /** Ids of the messages it answered, to tell a late second answer to any of them from a wrong one. */
   readonly #answeredIds = new AnsweredIds();
@@ -166,6 +182,7 @@ export class TransformProcess implements ExchangeHost {
       retireAfter: undefined,
     };
     this.#child.setRef(true);
+    this.#onBoard = exchange.id;
     exchange.begin(this);
     void this.#writeMessage(exchange);
   }
@@ -199,6 +216,11 @@ export class TransformProcess implements ExchangeHost {
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
+    if (reason === 'timeout' && !this.#answered && !this.#wroteOutput && !this.#counted) {
+      // Killed by startTimeout: counted now, so the backoff holds its replacement back.
+      this.#counted = true;
+      this.#events.onStartFailure(this, this.#describeExit({ signal: 'SIGTERM' }, 'timeout'));
+    }
     // The exchange first: a retry goes back to the head of the queue before a replacement can take work.
     if (error !== undefined) work?.exchange.onFailed(error, unanswered);
     this.#events.onRetire(this);
@@ -340,7 +362,10 @@ export class TransformProcess implements ExchangeHost {
       if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
       throw error;
     }
-    this.#answered = true;
+    if (!this.#answered) {
+      this.#answered = true;
+      this.#events.onStarted(this);
+    }
     // It will send nothing more (RFC 9112 section 9.6).
     if (head.close) work.retireAfter ??= 'recycle';
     const reason = head.headers.get('transform-error');
@@ -362,6 +387,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #onOutput(chunk: Uint8Array): void {
+    this.#wroteOutput = true;
     const offset = this.#parser.offset;
     try {
       this.#parser.push(chunk);
@@ -433,6 +459,7 @@ export class TransformProcess implements ExchangeHost {
     if (state.kind !== 'busy' || state.input !== 'written' || !state.answered) return;
     const { exchange, retireAfter } = state;
     this.transforms++;
+    this.#onBoard = undefined;
     this.#answeredIds.add(exchange.id);
     // The last chunk may have filled the reader's queue: the next transform must find output flowing.
     this.#child.resumeOutput();
@@ -494,17 +521,8 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     this.#state = { kind: 'exited' };
     const spawnFailed = this.pid === undefined;
-    const exit: ProcessExit = {
-      exitCode: result.exitCode,
-      signal: result.signal,
-      spawnFailed,
-      reason: state.kind === 'stopping' ? state.reason : 'crash',
-      answered: this.#answered,
-      uptime: Date.now() - this.startedAt,
-      cause: result.cause,
-      stderr: this.#child.stderrTail,
-    };
     const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
+    const exit = this.#describeExit(result, state.kind === 'stopping' ? state.reason : 'crash');
     if (work?.answered) {
       // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
       this.transforms++;
@@ -533,6 +551,22 @@ export class TransformProcess implements ExchangeHost {
     }
     this.#events.onExit(this, exit);
     this.#onceClosed();
+  }
+
+  #describeExit(result: ClosedResult, reason: ExitReason): ProcessExit {
+    return {
+      exitCode: result.exitCode,
+      signal: result.signal,
+      spawnFailed: this.pid === undefined,
+      reason,
+      answered: this.#answered,
+      wroteOutput: this.#wroteOutput,
+      messageId: this.#onBoard,
+      counted: this.#counted,
+      uptime: Date.now() - this.startedAt,
+      cause: result.cause,
+      stderr: this.#child.stderrTail,
+    };
   }
 
   #exitError(exit: ProcessExit): TransformError {
