@@ -5,11 +5,13 @@ import { describe, expect, it } from 'vitest';
 import {
   createTransformPool,
   type PoolOptions,
+  type ProcessEvent,
   TransformError,
   type TransformOptions,
   type TransformPool,
   withTransform,
 } from '../src/index.ts';
+import { describeEvent } from '../src/pool/events.ts';
 import {
   exists,
   fixture,
@@ -368,6 +370,32 @@ describe('a process that breaks the protocol', () => {
     expect(error.message).toMatch(/Body larger than 1048576 bytes/);
     expect(await neighbour.text()).toBe('neighbour');
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+
+  it('with stray bytes after an answer: the event shows the stray bytes, the log line one prefix', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('garbage-after-body.mjs'),
+        processes: 1,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    const error = await rejection(pool.transform(new Response('x')).then((response) => response.text()));
+    expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(await waitFor(() => events.some((event) => event.type === 'protocol-error'))).toBe(true);
+    const event = events.find((candidate) => candidate.type === 'protocol-error') as ProcessEvent & {
+      bytes: string;
+      message: string;
+    };
+    // From the first unexpected byte: the body's last five bytes came in the same read, and are not shown.
+    expect(event.bytes).toBe('GARBAGE');
+    const line = describeEvent(event) as string;
+    expect(line.match(/broke the protocol/g)).toHaveLength(1);
+    expect(line.match(/\(pid \d+\)/g)).toHaveLength(1);
+    expect(line).toMatch(
+      /^transform ".*garbage-after-body\.mjs" \(pid \d+\) broke the protocol: wrote more after its answer/,
+    );
   });
 
   it('sending framing, hop-by-hop and context fields: none reaches the Response', async () => {

@@ -109,6 +109,8 @@ export class TransformProcess implements ExchangeHost {
   #wroteOutput = false;
   /** Its end was counted as a start failure already. */
   #counted = false;
+  /** Stream offset of the last message its output began: where an error found by the pool starts. */
+  #messageOffset = 0;
   /** The id of the message it holds, from `run` until that exchange is done. */
   #onBoard: string | undefined;
   readonly #ids: RequestIdCheck;
@@ -136,7 +138,10 @@ export class TransformProcess implements ExchangeHost {
     this.#ids = new RequestIdCheck(options.requireRequestId);
     this.#parser = new ResponseParser(
       {
-        onMessageBegin: () => this.#onMessageBegin(),
+        onMessageBegin: (offset) => {
+          this.#messageOffset = offset;
+          this.#onMessageBegin();
+        },
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => {
           if (!this.#work().exchange.onBody(chunk)) this.#child.pauseOutput();
@@ -497,20 +502,23 @@ export class TransformProcess implements ExchangeHost {
   #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (this.#state.kind === 'stopping' && this.#state.signalled) return;
+    // The event's message is the bare detail: its log line names the process once.
+    const detail =
+      error instanceof TransformError
+        ? error.message.slice(this.#describe().length + 1)
+        : (error as Error).message;
     const reason =
       error instanceof TransformError
         ? error
-        : this.createError(
-            'ERR_TRANSFORM_PROTOCOL',
-            `broke the protocol: ${(error as Error).message}`,
-            error,
-          );
-    const at = error instanceof WireError ? Math.max(0, error.offset - chunkOffset) : 0;
+        : this.createError('ERR_TRANSFORM_PROTOCOL', `broke the protocol: ${detail}`, error);
+    // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
+    const offset = error instanceof WireError ? error.offset : this.#messageOffset;
+    const at = Math.max(0, offset - chunkOffset);
     this.#sink.emit({
       type: 'protocol-error',
       pid: this.pid as number,
       command: this.#options.commandText,
-      message: reason.message,
+      message: detail,
       bytes: escapeBytes(chunk.subarray(at, at + OFFENDING_BYTES)),
     });
     this.kill('protocol', reason, reason === this.#staleAnswer);
