@@ -66,6 +66,8 @@ describe('the start backoff', () => {
     );
     expect(await outcomeOf(pool.transform(new Response('die')))).toBe('die');
     expect(await waitFor(() => events.some((event) => event.type === 'backoff'), 20_000)).toBe(true);
+    // Start 5, after the backoff, is the one that may show the command can start: it takes the next message.
+    expect(await waitFor(() => pool.stats().started === 5, 20_000)).toBe(true);
     expect(await outcomeOf(pool.transform(new Response('after')))).toBe('after');
     // Without the reset, start 3 would be the second failure in a row and back off; with it, start 4 is.
     const backoffs = events.filter((event) => event.type === 'backoff');
