@@ -35,18 +35,6 @@ describe('poison input', () => {
     });
     expect(events.filter((event) => event.type === 'backoff')).toEqual([]);
   });
-
-  it('messages that crash the transform fail alone, interleaved with innocent ones', async () => {
-    const pool = createPool({ command: nodeFixture('crash-before-output.mjs'), processes: 2 });
-    for (let round = 0; round < 8; round++) {
-      const [bad, good] = await Promise.all([
-        outcomeOf(pool.transform(new Response('crash'))),
-        outcomeOf(pool.transform(new Response(`good ${round}`))),
-      ]);
-      expect(bad).toBe('rejected ERR_TRANSFORM_EXIT');
-      expect(good).toBe(`good ${round}`);
-    }
-  });
 });
 
 describe('the start backoff', () => {

@@ -6,6 +6,7 @@ import { describeCause } from './backoff.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
+import { type MessageProgress, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
 import type { GroupWatchdog } from './watchdog.ts';
 
@@ -51,20 +52,11 @@ export interface ProcessEvents {
 /** Bytes of the output that broke the protocol shown in its event. */
 const OFFENDING_BYTES = 64;
 
-/** How far the message is written: `waiting` until its first byte goes to the pipe. */
-type Input = 'waiting' | 'writing' | 'written';
-
 /** The exchange a busy process runs, and how far each direction of it has got. */
-interface Work {
+interface Work extends MessageProgress {
   exchange: Exchange;
-  input: Input;
   /** The answer is parsed to its end. */
   answered: boolean;
-  /**
-   * Its stdin was closed before this message: the first write failed (it fits the pipe whole, so the failure
-   * cannot be a process that read part of it and died).
-   */
-  foundDead: boolean;
   /** Retire once this is done, and why: the transform said `Connection: close`, or the pool asked. */
   retireAfter: ExitReason | undefined;
 }
@@ -226,10 +218,21 @@ export class TransformProcess implements ExchangeHost {
       this.#counted = true;
       this.#events.onStartFailure(this, this.#describeExit({ signal: 'SIGTERM' }, 'timeout'));
     }
+    // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
+    if (unanswered) this.#onBoard = undefined;
     // The exchange first: a retry goes back to the head of the queue before a replacement can take work.
     if (error !== undefined) work?.exchange.onFailed(error, unanswered);
-    this.#events.onRetire(this);
+    this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
+  }
+
+  /**
+   * Let the pool start a replacement now, unless this end may be a start failure (a crash without a byte of
+   * output): then the exit, counted first, decides whether the replacement waits for the backoff.
+   */
+  #retireUnlessStartFailure(reason: ExitReason): void {
+    if (reason === 'crash' && !this.#answered && !this.#wroteOutput) return;
+    this.#events.onRetire(this);
   }
 
   /** The reader has no room. */
@@ -267,41 +270,15 @@ export class TransformProcess implements ExchangeHost {
   }
 
   async #writeMessage(exchange: Exchange): Promise<void> {
-    // One turn of the event loop first: an exit or a closed stdout that already happened is heard before a
-    // byte is written, so a process found dead never had this message, and it is retried.
-    await nextTurn();
-    try {
-      for (;;) {
-        const batch = await exchange.nextBatch(this);
-        const work = this.#workOf(exchange);
-        if (batch === 'stale' || work === undefined) return;
-        if (batch === undefined) break;
-        if (work.input === 'waiting') {
-          work.input = 'writing';
-          // At most a pipe's capacity first, in one system call, so a failure of this write can only mean
-          // the pipe was closed before the message.
-          const [first, rest] = splitBatch(batch, PIPE_CAPACITY);
-          try {
-            this.#child.write(first, (error) => {
-              if (error && !exchange.hasOutput) work.foundDead = true;
-            });
-          } catch (error) {
-            // Its stdin was closed already.
-            work.foundDead = true;
-            throw error;
-          }
-          if (rest.length === 0) continue;
-          if (!this.#child.write(rest, () => {})) await this.#child.drained();
-          continue;
-        }
-        if (!this.#child.write(batch, () => {})) await this.#child.drained();
-      }
-    } catch {
-      // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
-      return;
-    }
+    const written = await writeMessage({
+      nextBatch: () => exchange.nextBatch(this),
+      current: () => this.#workOf(exchange),
+      write: (batch, onWritten) => this.#child.write(batch, onWritten),
+      drained: () => this.#child.drained(),
+      hasOutput: () => exchange.hasOutput,
+    });
     const work = this.#workOf(exchange);
-    if (work === undefined) return;
+    if (!written || work === undefined) return;
     work.input = 'written';
     exchange.onWritten();
     this.#finishIfComplete();
@@ -437,7 +414,7 @@ export class TransformProcess implements ExchangeHost {
       return;
     }
     this.#state = { kind: 'stopping', reason: 'crash', signalled: false, work };
-    this.#events.onRetire(this);
+    this.#retireUnlessStartFailure('crash');
     this.#lingerTimer = setTimeout(() => {
       const error = this.createError(
         'ERR_TRANSFORM_EXIT',
@@ -582,36 +559,4 @@ export class TransformProcess implements ExchangeHost {
       exit.signal !== undefined ? `was killed with ${exit.signal}` : `exited with code ${exit.exitCode}`;
     return this.createError('ERR_TRANSFORM_EXIT', `${how} before its response was complete`, undefined, exit);
   }
-}
-
-/**
- * An empty pipe takes this much in one write (Linux's default pipe capacity; a socket pair takes more), so
- * a first write this small that fails means the process was gone before the message, not killed by it.
- */
-const PIPE_CAPACITY = 64 * 1024;
-
-/** The first `size` bytes of `batch`, and the rest: views, never copies. */
-function splitBatch(batch: readonly Uint8Array[], size: number): [Uint8Array[], Uint8Array[]] {
-  const first: Uint8Array[] = [];
-  const rest: Uint8Array[] = [];
-  let room = size;
-  for (const view of batch) {
-    if (room >= view.byteLength) {
-      first.push(view);
-      room -= view.byteLength;
-    } else if (room > 0) {
-      first.push(view.subarray(0, room));
-      rest.push(view.subarray(room));
-      room = 0;
-    } else rest.push(view);
-  }
-  return [first, rest];
-}
-
-/**
- * Resolves after the event loop has polled for I/O once: an immediate queued from the poll phase runs before
- * the next poll, so a second one, queued from the first, runs after it.
- */
-function nextTurn(): Promise<void> {
-  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }
