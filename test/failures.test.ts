@@ -1,8 +1,17 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, TransformError, type TransformOptions, withTransform } from '../src/index.ts';
+import {
+  createTransformPool,
+  type PoolOptions,
+  type ProcessEvent,
+  TransformError,
+  type TransformOptions,
+  type TransformPool,
+  withTransform,
+} from '../src/index.ts';
+import { describeEvent } from '../src/pool/events.ts';
 import {
   exists,
   fixture,
@@ -75,6 +84,15 @@ async function expectIsolated(
   expect(next.status).toBe(200);
   expect(await next.text()).toBe('next');
   return handler;
+}
+
+/** Resolves to `fallback` if `promise` has not settled within `ms`: a hang reads as a failed assertion. */
+function within<T>(promise: Promise<T>, ms: number, fallback: T): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<T>((resolve) => {
+    timer = setTimeout(() => resolve(fallback), ms);
+  });
+  return Promise.race([promise, expired]).finally(() => clearTimeout(timer));
 }
 
 async function rejection(promise: Promise<unknown>): Promise<TransformError> {
@@ -198,6 +216,68 @@ describe('a process that crashes', () => {
   });
 });
 
+describe('a process that stops answering after it read its message', () => {
+  /** The lines of the side-effect log: one per message read, `<pid> <body>`. */
+  function readsOf(log: string): string[] {
+    return existsSync(log) ? readFileSync(log, 'utf8').split('\n').filter(Boolean) : [];
+  }
+
+  for (const [trigger, how] of [
+    ['exit', 'exits with code 0'],
+    ['close', 'closes its stdout and lingers'],
+  ] as const) {
+    it(`and ${how}: that message fails with ERR_TRANSFORM_EXIT and is never read again`, async () => {
+      const log = join(mkdtempSync(join(tmpdir(), 'st-')), 'reads');
+      const pool = track(
+        createTransformPool({
+          command: nodeFixture('reads-then-quits.mjs'),
+          processes: 1,
+          timeout: 0,
+          env: { READ_LOG: log },
+          stderr: 'ignore',
+        }),
+      );
+      expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+      const error = await rejection(pool.transform(new Response(trigger)));
+      expect(error.code).toBe('ERR_TRANSFORM_EXIT');
+      expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+      // A retry would show a second read of the trigger, by another pid.
+      expect(readsOf(log).map((line) => line.split(' ')[1])).toEqual(['warm', trigger, 'after']);
+      expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
+    });
+  }
+});
+
+describe('a process that closes its stdout in the middle of an answer and lingers', () => {
+  for (const timeout of [0, 600_000]) {
+    it(`fails that answer at once, is killed, and the next message is served (timeout ${timeout})`, async () => {
+      const pool = track(
+        createTransformPool({
+          command: nodeFixture('cut-answer.mjs'),
+          processes: 1,
+          timeout,
+          stderr: 'ignore',
+        }),
+      );
+      expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+      const pid = pool.stats().processes[0]?.pid as number;
+      const response = await pool.transform(new Response('cut'));
+      const body = response.text().then(
+        () => 'completed',
+        (error: TransformError) => error.code,
+      );
+      // At once: a few ms; 20 s is far beyond any machine's slowness, and far short of the timeout.
+      expect(await within(body, 20_000, 'still pending after 20 s')).toMatch(
+        /^ERR_TRANSFORM_(EXIT|PROTOCOL)$/,
+      );
+      const next = pool.transform(new Response('next')).then((answer) => answer.text());
+      expect(await within(next, 20_000, 'still waiting after 20 s')).toBe('next');
+      expect(await waitFor(() => !exists(pid), 10_000)).toBe(true);
+      expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
+    });
+  }
+});
+
 describe('a process that hangs', () => {
   it('before its head: 504 after `timeout`, killed and replaced', async () => {
     const handler = await expectIsolated('hang.mjs', 'hang', 504, { timeout: 300 });
@@ -292,6 +372,32 @@ describe('a process that breaks the protocol', () => {
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
   });
 
+  it('with stray bytes after an answer: the event shows the stray bytes, the log line one prefix', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('garbage-after-body.mjs'),
+        processes: 1,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    const error = await rejection(pool.transform(new Response('x')).then((response) => response.text()));
+    expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(await waitFor(() => events.some((event) => event.type === 'protocol-error'))).toBe(true);
+    const event = events.find((candidate) => candidate.type === 'protocol-error') as ProcessEvent & {
+      bytes: string;
+      message: string;
+    };
+    // From the first unexpected byte: the body's last five bytes came in the same read, and are not shown.
+    expect(event.bytes).toBe('GARBAGE');
+    const line = describeEvent(event) as string;
+    expect(line.match(/broke the protocol/g)).toHaveLength(1);
+    expect(line.match(/\(pid \d+\)/g)).toHaveLength(1);
+    expect(line).toMatch(
+      /^transform ".*garbage-after-body\.mjs" \(pid \d+\) broke the protocol: wrote more after its answer/,
+    );
+  });
+
   it('sending framing, hop-by-hop and context fields: none reaches the Response', async () => {
     const pool = track(createTransformPool({ command: nodeFixture('hop-by-hop.mjs'), processes: 1 }));
     const response = await pool.transform(new Response('x'));
@@ -334,6 +440,38 @@ describe('Transform-Error', () => {
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_FAILED' });
     expect(error.message).toMatch(/cannot render this one/);
     expect(handler.pool.stats()).toMatchObject({ started: 2, exited: 0 });
+  });
+});
+
+describe('a Transform-Error answer with an endless body', () => {
+  async function expectDiscardBounded(options: Partial<PoolOptions>): Promise<TransformPool> {
+    const log = new StderrLines();
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('error-endless-body.mjs'),
+        processes: 1,
+        ...options,
+        ...log.options(),
+      }),
+    );
+    await log.allReady(pool);
+    expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+    const error = await rejection(pool.transform(new Response('fail')));
+    expect(error.code).toBe('ERR_TRANSFORM_FAILED');
+    // Queued behind the endless discard: served once the process is killed and replaced.
+    const next = pool.transform(new Response('next')).then((response) => response.text());
+    expect(await within(next, 30_000, 'still waiting after 30 s')).toBe('next');
+    expect(pool.stats()).toMatchObject({ started: 2, exited: 1, ok: 2 });
+    expect(pool.stats().failed).toBe(1);
+    return pool;
+  }
+
+  it('is discarded for `timeout` at most in total, then the process is replaced', async () => {
+    await expectDiscardBounded({ timeout: 1000 });
+  });
+
+  it('is discarded up to maxBodyBytes at most, then the process is replaced', async () => {
+    await expectDiscardBounded({ timeout: 0, limits: { maxBodyBytes: 1024 * 1024 } });
   });
 });
 

@@ -29,3 +29,16 @@ describe('request ids with requireRequestId: false', () => {
     expect(pool.stats()).toMatchObject({ started: 2 });
   });
 });
+
+describe('an answer with two Transform-Request-Id fields', () => {
+  it('is a protocol error in either order, and the process is replaced', async () => {
+    const pool = track(
+      createTransformPool({ command: nodeFixture('two-ids.mjs'), processes: 1, stderr: 'ignore' }),
+    );
+    for (const order of ['wrong-first', 'right-first', 'wrong-first']) {
+      expect(await outcomeOf(pool.transform(new Response(order)))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+      expect(await outcomeOf(pool.transform(new Response('plain')))).toBe('plain');
+    }
+    expect(pool.stats()).toMatchObject({ started: 4, ok: 3 });
+  });
+});

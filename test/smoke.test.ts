@@ -1,9 +1,18 @@
 // The pool with real processes, in whatever runtime runs vitest: `npm test` runs this file under Node, Bun and
 // Deno, each with its transforms under that same runtime.
 import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type ProcessEvent, TransformError } from '../src/index.ts';
-import { fixture, isWatchdog, listChildren, track, transformChildren, waitFor } from './_utils.ts';
+import {
+  fixture,
+  isWatchdog,
+  listChildren,
+  readProcess,
+  track,
+  transformChildren,
+  waitFor,
+} from './_utils.ts';
 import { pseudoRandomChunks, pseudoRandomStream } from './runtimes/body.ts';
 
 const deno = (globalThis as { Deno?: { version: { deno: string }; execPath(): string } }).Deno;
@@ -101,6 +110,49 @@ describe(`the pool under ${runtime}`, () => {
     expect(outcome).toBeInstanceOf(TransformError);
     expect((outcome as TransformError).code).toBe('ERR_TRANSFORM_TIMEOUT');
     expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+
+  describe('a message to a process found dead while idle is retried, 200 KiB too', () => {
+    const big = 'x'.repeat(200 * 1024);
+
+    /** Wait without yielding to the event loop: the pool must find out when the message starts. */
+    function spinUntil(check: () => boolean): void {
+      const deadline = Date.now() + 10_000;
+      while (!check()) if (Date.now() > deadline) throw new Error('spinUntil: still false after 10 s');
+      // A zombie leader's other threads may hold its pipes a few ms longer: give them ample time.
+      const settled = Date.now() + 500;
+      while (Date.now() < settled);
+    }
+
+    for (const [name, body] of [
+      ['killed', big],
+      ['killed (and a small message: Bun reports a small write to a closed pipe as done)', 'small'],
+    ]) {
+      it(name as string, async () => {
+        const pool = track(createTransformPool({ command: script(fixture('hang.mjs')), processes: 1 }));
+        expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+        const pid = pool.stats().processes[0]?.pid as number;
+        process.kill(pid, 'SIGKILL');
+        spinUntil(() => readProcess(pid)?.state !== 'R' && readProcess(pid)?.state !== 'S');
+        expect(await (await pool.transform(new Response(body))).text()).toBe(body);
+        expect(pool.stats()).toMatchObject({ ok: 2, failed: 0 });
+      });
+    }
+
+    it('with its stdin closed', async () => {
+      const pool = track(
+        createTransformPool({
+          command: script(fixture('closes-stdin-when-idle.mjs')),
+          processes: 1,
+          stderr: 'ignore',
+        }),
+      );
+      expect(await (await pool.transform(new Response('close'))).text()).toBe('close');
+      const pid = pool.stats().processes[0]?.pid as number;
+      spinUntil(() => !existsSync(`/proc/${pid}/fd/0`));
+      expect(await (await pool.transform(new Response(big))).text()).toBe(big);
+      expect(pool.stats()).toMatchObject({ ok: 2, failed: 0 });
+    });
   });
 
   it('leaves no process behind on close, even one that ignores SIGTERM', async () => {

@@ -1,21 +1,23 @@
 import { TransformError } from '../errors.ts';
 import type { ProcessExit } from './process.ts';
 
-/** Backoff after the second start failure in a row, doubling up to the cap. */
+/** Start failures in a row after which processes start after a backoff and work fails fast. */
+export const MAX_START_FAILURES = 2;
+/** The first backoff, doubling with each further failure up to the cap. */
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 10_000;
-/** A process that dies sooner than this without answering once counts as failing to start. */
-const STARTUP_WINDOW_MS = 2000;
 
 /**
- * Dying before the first answer is failing to start: soon after start (even with work in hand: with steady
- * traffic every new process gets some, and that must not become a spawn loop), killed by `startTimeout`, or
- * killed for breaking the protocol before answering once (a banner on stdout).
+ * A process showed it cannot start: it could not be spawned, or it ended (died, or was killed by
+ * `startTimeout`) without having written a byte. A process that wrote output or answered has started, so a
+ * failure caused by its message (a crash on poison input, a head over the limits) never counts.
  */
 function isStartFailure(exit: ProcessExit): boolean {
-  if (exit.answered) return false;
-  if (exit.spawnFailed || exit.reason === 'timeout' || exit.reason === 'protocol') return true;
-  return exit.reason === 'crash' && exit.uptime <= STARTUP_WINDOW_MS;
+  if (exit.spawnFailed) return true;
+  // Output with no message to answer, before any answer (a banner): no input caused it.
+  if (exit.reason === 'protocol') return !exit.answered && exit.messageId === undefined;
+  if (exit.answered || exit.wroteOutput) return false;
+  return exit.reason === 'crash' || exit.reason === 'timeout';
 }
 
 /** What went wrong, for the log line and the error: the cause of a failed spawn, or how it ended. */
@@ -37,13 +39,16 @@ export function describeCause(cause: unknown): string {
 }
 
 /**
- * Counts the start failures in a row of one pool's command: after the second, new processes wait an
- * exponential backoff, and transforms with no process to wait for fail fast with `ERR_TRANSFORM_SPAWN`
- * carrying the last failure.
+ * Counts the start failures in a row of one pool's command, until a process answers. With a message on
+ * board, a failure counts once per message: it is poison only for itself, while a crash loop fails on any
+ * message. From the {@link MAX_START_FAILURES}th, new processes wait an exponential backoff, and transforms
+ * fail fast with `ERR_TRANSFORM_SPAWN` carrying the last failure.
  */
 export class StartBackoff {
   readonly #command: string;
   #failures = 0;
+  /** The messages on board at the failures of this row. */
+  readonly #messages = new Set<string>();
   #until = 0;
   #last: TransformError | undefined;
   #lastReason = '';
@@ -57,14 +62,27 @@ export class StartBackoff {
     return Math.max(0, this.#until - Date.now());
   }
 
+  /** Enough start failures in a row that work fails fast rather than wait for a process. */
+  get failing(): boolean {
+    return this.#failures >= MAX_START_FAILURES;
+  }
+
+  /** A process answered: the command can start. */
+  reset(): void {
+    this.#failures = 0;
+    this.#messages.clear();
+    this.#until = 0;
+  }
+
   /** Count an exit; returns the new backoff's delay and reason, or undefined when there is none. */
   record(
     pid: number | undefined,
     exit: ProcessExit,
   ): { delay: number; failures: number; reason: string } | undefined {
-    if (!isStartFailure(exit)) {
-      this.#failures = 0;
-      return undefined;
+    if (!isStartFailure(exit)) return undefined;
+    if (exit.messageId !== undefined) {
+      if (this.#messages.has(exit.messageId)) return undefined;
+      this.#messages.add(exit.messageId);
     }
     this.#failures++;
     const reason = describeStartFailure(exit);
@@ -74,8 +92,9 @@ export class StartBackoff {
       `Transform "${this.#command}" (pid ${pid ?? 'none'}) ${reason}`,
       { command: this.#command, pid, exitCode: exit.exitCode, signal: exit.signal, stderr: exit.stderr },
     );
-    const delay =
-      this.#failures < 2 ? 0 : Math.min(BACKOFF_FIRST_MS * 2 ** (this.#failures - 2), BACKOFF_MAX_MS);
+    const delay = this.failing
+      ? Math.min(BACKOFF_FIRST_MS * 2 ** (this.#failures - MAX_START_FAILURES), BACKOFF_MAX_MS)
+      : 0;
     this.#until = Date.now() + delay;
     return delay > 0 ? { delay, failures: this.#failures, reason } : undefined;
   }

@@ -2,8 +2,9 @@ import { TransformError, type TransformErrorCode } from '../errors.ts';
 import { weakenValidators } from '../validators.ts';
 import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { concatBytes, ResponseEncoder } from '../wire/serialize.ts';
+import { concatBytes } from '../wire/serialize.ts';
 import type { ExitReason } from './events.ts';
+import { MessageSource } from './message-source.ts';
 import { SilenceTimer } from './timeout.ts';
 
 /** What an exchange may ask of the process it runs on: the only calls from exchange to process. */
@@ -73,13 +74,19 @@ type State =
       early: Uint8Array[];
       body: BodyChannel | undefined;
     }
-  | {
-      kind: 'discarding';
-      host: ExchangeHost;
-      drain: { bytes: number; timer: ReturnType<typeof setTimeout> } | undefined;
-    }
+  | { kind: 'discarding'; host: ExchangeHost; drain: Drain }
   | { kind: 'done' }
   | { kind: 'failed' };
+
+/**
+ * How much of an unwanted answer is read and dropped to keep its process: past `maxBytes` (besides the
+ * parser's `maxBodyBytes`) or when `timer` fires, the process is killed instead.
+ */
+interface Drain {
+  bytes: number;
+  maxBytes: number;
+  timer: ReturnType<typeof setTimeout> | undefined;
+}
 
 /** Its output, as far as the transform got: what a timeout message says it failed to do. */
 type Output = 'none' | 'started' | 'answered';
@@ -95,22 +102,13 @@ export class Exchange {
   readonly #init: ExchangeInit;
   readonly #createdAt = performance.now();
   readonly #timer: SilenceTimer;
-  readonly #encoder: ResponseEncoder;
+  readonly #message: MessageSource;
   #resolve!: (response: Response) => void;
   #reject!: (error: unknown) => void;
   #state: State = { kind: 'queued' };
   #settled = false;
   #output: Output = 'none';
   #attempts = 0;
-  /** The batch being read from the handler, shared so a retry takes it over instead of losing it. */
-  #next: Promise<IteratorResult<Uint8Array[], void>> | undefined;
-  /** Batches taken from the encoder; the first is kept while it is all there is, for a retry. */
-  #taken = 0;
-  #first: Uint8Array[] | undefined;
-  /** The first batch again, for the next process after a retry. */
-  #replay: Uint8Array[] | undefined;
-  /** The encoder has given its last batch. */
-  #encoded = false;
   readonly #onAbort = (): void => this.abort();
 
   constructor(init: ExchangeInit) {
@@ -120,23 +118,14 @@ export class Exchange {
       this.#resolve = resolve;
       this.#reject = reject;
     });
-    this.#encoder = new ResponseEncoder(init.response, { fields: init.fields, omitTransformFields: true });
+    this.#message = new MessageSource(init.response, init.fields);
     this.#timer = new SilenceTimer(init.timeout, () => this.#onTimeout());
     init.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   /** The handler's response, rebuilt if its body was read whole, or untouched; undefined once streamed. */
   get original(): Response | undefined {
-    const response = this.#init.response;
-    if (this.#taken === 0) return response;
-    if (this.#first === undefined || !this.#encoded) return undefined;
-    // The whole message was in one batch: the head, then the body's own chunks.
-    const chunks = this.#first.slice(1) as Uint8Array<ArrayBuffer>[];
-    return new Response(chunks.length === 0 ? null : new Blob(chunks), {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
+    return this.#message.original;
   }
 
   /** Waiting again after a process it ran on was found dead or stopped. */
@@ -154,7 +143,7 @@ export class Exchange {
     if (this.#state.kind !== 'queued') return;
     this.#attempts++;
     this.#state = { kind: 'running', host };
-    this.#replay = this.#first;
+    this.#message.restart();
     const { timeout, startTimeout } = this.#init;
     // A process that has not answered yet may still be loading: its first answer is due `startTimeout` after
     // its spawn (never sooner than the shorter of the two, for one that sat idle before its first message).
@@ -169,16 +158,12 @@ export class Exchange {
    * moved on (retried elsewhere, failed) while the handler's body was read.
    */
   async nextBatch(host: ExchangeHost): Promise<Uint8Array[] | undefined | 'stale'> {
-    const replay = this.#replay;
-    if (replay !== undefined) {
-      this.#replay = undefined;
-      return replay;
-    }
+    const replay = this.#message.takeReplay();
+    if (replay !== undefined) return replay;
     this.#timer.pause('handler');
     let next: IteratorResult<Uint8Array[], void>;
     try {
-      this.#next ??= this.#encoder.next();
-      next = await this.#next;
+      next = await this.#message.read();
     } catch (error) {
       // The handler's body failed: the message is cut short, and the process would wait for the rest of it.
       if (this.#hostOf() === host) {
@@ -191,14 +176,7 @@ export class Exchange {
     }
     // Moved on, or its process is going: the batch stays for a retry to take over, never lost.
     if (this.#hostOf() !== host || !host.takes(this)) return 'stale';
-    this.#next = undefined;
-    if (next.done) {
-      this.#encoded = true;
-      return undefined;
-    }
-    this.#taken++;
-    this.#first = this.#taken === 1 ? next.value : undefined;
-    return next.value;
+    return this.#message.take(next);
   }
 
   /** The process began an answer. */
@@ -214,10 +192,20 @@ export class Exchange {
     if (state.kind !== 'running') return;
     const reason = head.headers.get('transform-error');
     if (reason !== null) {
-      // "I could not transform this one": fail it, keep reading so the process stays in step, keep it.
+      // "I could not transform this one": fail it, keep reading so the process stays in step, keep it. The
+      // body it sends is bounded as any: `timeout` in total (silence is the timer's), `maxBodyBytes` (the parser's).
+      const { timeout } = this.#init;
       this.#discard(
         state.host,
         state.host.createError('ERR_TRANSFORM_FAILED', `could not transform the response: ${reason}`),
+        {
+          bytes: 0,
+          maxBytes: Number.POSITIVE_INFINITY,
+          timer:
+            timeout === Number.POSITIVE_INFINITY
+              ? undefined
+              : setTimeout(() => this.#giveUp(state.host, 'timeout'), timeout),
+        },
       );
       return;
     }
@@ -231,9 +219,8 @@ export class Exchange {
     const state = this.#state;
     if (state.kind === 'discarding') {
       const drain = state.drain;
-      if (drain === undefined) return true;
       drain.bytes += chunk.byteLength;
-      if (drain.bytes > DRAIN_MAX_BYTES) this.#giveUp(state.host, 'abort');
+      if (drain.bytes > drain.maxBytes) this.#giveUp(state.host, 'abort');
       return true;
     }
     if (state.kind !== 'streaming') return true;
@@ -297,7 +284,7 @@ export class Exchange {
   onDone(): void {
     const state = this.#state;
     this.#timer.stop();
-    if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
+    if (state.kind === 'discarding') clearTimeout(state.drain.timer);
     if (state.kind === 'streaming') this.#init.recorder.succeeded();
     if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
   }
@@ -311,7 +298,7 @@ export class Exchange {
   onFailed(error: TransformError, unanswered: boolean): void {
     const state = this.#state;
     if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
-    const retry = unanswered && state.kind === 'running' && this.#attempts === 1 && this.#taken <= 1;
+    const retry = unanswered && state.kind === 'running' && this.#attempts === 1 && this.#message.replayable;
     if (retry) {
       this.#timer.stop();
       this.#state = { kind: 'queued' };
@@ -340,17 +327,14 @@ export class Exchange {
     // DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
     this.#discard(state.host, error, {
       bytes: 0,
+      maxBytes: DRAIN_MAX_BYTES,
       timer: setTimeout(() => this.#giveUp(state.host, 'abort'), DRAIN_MAX_MS),
     });
     this.#resumeOutput();
   }
 
   /** -> discarding: tell the caller, and read the rest of the answer only to drop it. */
-  #discard(
-    host: ExchangeHost,
-    error: unknown,
-    drain?: { bytes: number; timer: ReturnType<typeof setTimeout> },
-  ): void {
+  #discard(host: ExchangeHost, error: unknown, drain: Drain): void {
     this.#report(error);
     this.#state = { kind: 'discarding', host, drain };
   }
@@ -372,11 +356,11 @@ export class Exchange {
 
   #toFailed(): void {
     const state = this.#state;
-    if (state.kind === 'discarding') clearTimeout(state.drain?.timer);
+    if (state.kind === 'discarding') clearTimeout(state.drain.timer);
     this.#timer.stop();
     // A body never read (refused, aborted or timed out while queued) stays the caller's, still sendable:
     // onError 'passthrough' returns it, and a caller who does not send it cancels it.
-    if (this.#taken > 0 || this.#next !== undefined) this.#encoder.cancel();
+    this.#message.cancel();
     this.#state = { kind: 'failed' };
   }
 

@@ -23,6 +23,8 @@ export interface GroupProcessEvents {
   onOutputEnd(): void;
   /** Its stdin failed (EPIPE): it takes no more input. */
   onInputError(): void;
+  /** The leader exited; its pipes may still be open (`onClosed` follows once they are closed). */
+  onExit(): void;
   onClosed(result: ClosedResult): void;
 }
 
@@ -84,6 +86,7 @@ export class GroupProcess {
         this.#signal('SIGKILL');
         watchdog.unwatch(pgid);
         forget();
+        events.onExit();
       });
       this.setRef(false);
     }

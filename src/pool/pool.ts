@@ -227,11 +227,10 @@ export class Pool implements TransformPool {
         },
       );
     }
+    // An idle process takes it at once: after start failures, that is the one that may show it can start.
     if (this.#idle.length > 0) return undefined;
-    // No process to wait for, and none will start soon: fail fast instead of queueing behind a crash loop.
-    if (this.#serving.size === 0 && this.#backoff.wait > 0) {
-      return this.#backoff.createError();
-    }
+    // Processes keep failing at start: fail fast instead of queueing behind them, until one answers.
+    if (this.#isFailingAtStart()) return this.#backoff.createError();
     if (this.#queue.length >= this.options.maxQueue) {
       return new TransformError(
         'ERR_TRANSFORM_QUEUE_FULL',
@@ -297,6 +296,8 @@ export class Pool implements TransformPool {
       {
         onIdle: (idle) => this.#onIdle(idle),
         onRetire: (retiring) => this.#onRetire(retiring),
+        onStarted: () => this.#backoff.reset(),
+        onStartFailure: (failed, exit) => this.#recordStartFailure(failed, exit),
         onExit: (exited, exit) => this.#onExit(exited, exit),
         shouldRetire: (done) =>
           this.options.recycle?.({
@@ -345,6 +346,7 @@ export class Pool implements TransformPool {
   #onRetire(process: TransformProcess): void {
     this.#forget(process);
     this.#fill();
+    this.#drainQueueIfNoProcess();
   }
 
   /** It takes no more work: out of the serving set and the idle list. */
@@ -358,27 +360,38 @@ export class Pool implements TransformPool {
     this.#stats.exited++;
     this.#alive.delete(process);
     this.#forget(process);
-    const backoff = this.#backoff.record(process.pid, exit);
-    if (backoff !== undefined) {
-      this.#stats.backoffs++;
-      this.#events.emit({
-        type: 'backoff',
-        pid: process.pid ?? 0,
-        command: this.options.commandText,
-        ...backoff,
-      });
-    }
+    if (!exit.counted) this.#recordStartFailure(process, exit);
     this.#fill();
     this.#drainQueueIfNoProcess();
   }
 
-  /** While no process can take work and none will start soon, waiting transforms fail fast. */
+  /** Count an end towards the start backoff (it decides whether it is a start failure). */
+  #recordStartFailure(process: TransformProcess, exit: ProcessExit): void {
+    const backoff = this.#backoff.record(process.pid, exit);
+    if (backoff === undefined) return;
+    this.#stats.backoffs++;
+    this.#events.emit({
+      type: 'backoff',
+      pid: process.pid ?? 0,
+      command: this.options.commandText,
+      ...backoff,
+    });
+  }
+
+  /** Start failures in a row, and no process that can take work has answered yet. */
+  #isFailingAtStart(): boolean {
+    if (!this.#backoff.failing) return false;
+    for (const process of this.#serving) if (process.answered) return false;
+    return true;
+  }
+
+  /** While processes keep failing at start, waiting transforms fail fast, except one for an idle process. */
   #drainQueueIfNoProcess(): void {
     if (this.#idle.length > 0) {
       this.#onIdle(this.#idle.shift() as TransformProcess);
       return;
     }
-    if (this.#serving.size > 0 || this.#backoff.wait === 0) return;
+    if (!this.#isFailingAtStart()) return;
     for (const exchange of this.#queue.splice(0)) exchange.reject(this.#backoff.createError());
   }
 }

@@ -6,7 +6,8 @@ import { describeCause } from './backoff.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
-import { RequestIdCheck } from './request-id.ts';
+import { type MessageProgress, writeMessage } from './message-writer.ts';
+import { AnsweredIds, RequestIdCheck } from './request-id.ts';
 import type { GroupWatchdog } from './watchdog.ts';
 
 /** How a process ended. */
@@ -18,6 +19,12 @@ export interface ProcessExit {
   reason: ExitReason;
   /** It answered at least once (a head arrived). */
   answered: boolean;
+  /** It wrote at least one byte to its stdout. */
+  wroteOutput: boolean;
+  /** The id of the message it had on board when it ended, if any. */
+  messageId: string | undefined;
+  /** Its end was counted already as a start failure, when it was killed by `startTimeout`. */
+  counted: boolean;
   /** Milliseconds it ran. */
   uptime: number;
   /** Why it could not be started, when it could not. */
@@ -32,6 +39,10 @@ export interface ProcessEvents {
   onIdle(process: TransformProcess): void;
   /** It will take no more work: the pool may start its replacement. */
   onRetire(process: TransformProcess): void;
+  /** Its first answer head arrived: it has started. */
+  onStarted(process: TransformProcess): void;
+  /** It was killed by `startTimeout` without a byte of output: a start failure, counted before its replacement starts. */
+  onStartFailure(process: TransformProcess, exit: ProcessExit): void;
   /** It exited and every pipe is closed. */
   onExit(process: TransformProcess, exit: ProcessExit): void;
   /** Ask the recycle policy whether to retire after a transform. */
@@ -42,14 +53,10 @@ export interface ProcessEvents {
 const OFFENDING_BYTES = 64;
 
 /** The exchange a busy process runs, and how far each direction of it has got. */
-interface Work {
+interface Work extends MessageProgress {
   exchange: Exchange;
-  /** Every byte of the message is written. */
-  written: boolean;
   /** The answer is parsed to its end. */
   answered: boolean;
-  /** The first write failed while it fit in an empty pipe: the process was gone before this message. */
-  foundDead: boolean;
   /** Retire once this is done, and why: the transform said `Connection: close`, or the pool asked. */
   retireAfter: ExitReason | undefined;
 }
@@ -90,9 +97,17 @@ export class TransformProcess implements ExchangeHost {
   #state: State = { kind: 'idle' };
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
+  /** It has written a byte to its stdout. */
+  #wroteOutput = false;
+  /** Its end was counted as a start failure already. */
+  #counted = false;
+  /** Stream offset of the last message its output began: where an error found by the pool starts. */
+  #messageOffset = 0;
+  /** The id of the message it holds, from `run` until that exchange is done. */
+  #onBoard: string | undefined;
   readonly #ids: RequestIdCheck;
-  /** The id of the last message it answered, to tell a late second answer to it from a wrong one. */
-  #previousId: string | undefined;
+  /** Ids of the messages it answered, to tell a late second answer to any of them from a wrong one. */
+  readonly #answeredIds = new AnsweredIds();
   /** Stops a process that closed its stdout in the middle of a message but did not exit. */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
   /** The protocol error of a stale answer, found while parsing a read. */
@@ -115,7 +130,10 @@ export class TransformProcess implements ExchangeHost {
     this.#ids = new RequestIdCheck(options.requireRequestId);
     this.#parser = new ResponseParser(
       {
-        onMessageBegin: () => this.#onMessageBegin(),
+        onMessageBegin: (offset) => {
+          this.#messageOffset = offset;
+          this.#onMessageBegin();
+        },
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => {
           if (!this.#work().exchange.onBody(chunk)) this.#child.pauseOutput();
@@ -128,6 +146,7 @@ export class TransformProcess implements ExchangeHost {
       onOutput: (chunk) => this.#onOutput(chunk),
       onOutputEnd: () => this.#onOutputEnd(),
       onInputError: () => this.#onInputError(),
+      onExit: () => this.#onLeaderExit(),
       onClosed: (result) => this.#onClosed(result),
     });
     this.pid = this.#child.pid;
@@ -154,12 +173,13 @@ export class TransformProcess implements ExchangeHost {
     this.#state = {
       kind: 'busy',
       exchange,
-      written: false,
+      input: 'waiting',
       answered: false,
       foundDead: false,
       retireAfter: undefined,
     };
     this.#child.setRef(true);
+    this.#onBoard = exchange.id;
     exchange.begin(this);
     void this.#writeMessage(exchange);
   }
@@ -193,10 +213,26 @@ export class TransformProcess implements ExchangeHost {
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
+    if (reason === 'timeout' && !this.#answered && !this.#wroteOutput && !this.#counted) {
+      // Killed by startTimeout: counted now, so the backoff holds its replacement back.
+      this.#counted = true;
+      this.#events.onStartFailure(this, this.#describeExit({ signal: 'SIGTERM' }, 'timeout'));
+    }
+    // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
+    if (unanswered) this.#onBoard = undefined;
     // The exchange first: a retry goes back to the head of the queue before a replacement can take work.
     if (error !== undefined) work?.exchange.onFailed(error, unanswered);
-    this.#events.onRetire(this);
+    this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
+  }
+
+  /**
+   * Let the pool start a replacement now, unless this end may be a start failure (a crash without a byte of
+   * output): then the exit, counted first, decides whether the replacement waits for the backoff.
+   */
+  #retireUnlessStartFailure(reason: ExitReason): void {
+    if (reason === 'crash' && !this.#answered && !this.#wroteOutput) return;
+    this.#events.onRetire(this);
   }
 
   /** The reader has no room. */
@@ -234,29 +270,23 @@ export class TransformProcess implements ExchangeHost {
   }
 
   async #writeMessage(exchange: Exchange): Promise<void> {
-    let first = true;
-    try {
-      for (;;) {
-        const batch = await exchange.nextBatch(this);
-        const work = this.#workOf(exchange);
-        if (batch === 'stale' || work === undefined) return;
-        if (batch === undefined) break;
-        const small = first && byteLength(batch) <= PIPE_CAPACITY;
-        first = false;
-        const ok = this.#child.write(batch, (error) => {
-          if (error && small && !exchange.hasOutput) work.foundDead = true;
-        });
-        if (!ok) await this.#child.drained();
-      }
-    } catch {
-      // stdin failed: the process is gone or going; its exit decides between a retry and a failure.
-      return;
-    }
+    const written = await writeMessage({
+      nextBatch: () => exchange.nextBatch(this),
+      current: () => this.#workOf(exchange),
+      write: (batch, onWritten) => this.#child.write(batch, onWritten),
+      drained: () => this.#child.drained(),
+      hasOutput: () => exchange.hasOutput,
+    });
     const work = this.#workOf(exchange);
-    if (work === undefined) return;
-    work.written = true;
+    if (!written || work === undefined) return;
+    work.input = 'written';
     exchange.onWritten();
     this.#finishIfComplete();
+  }
+
+  /** Its message cannot have been read: none of it was written, or its stdin was closed before it. */
+  #unread(work: Work): boolean {
+    return !work.exchange.hasOutput && (work.input === 'waiting' || work.foundDead);
   }
 
   /** The work on `exchange`, while this process is busy with it. */
@@ -277,11 +307,19 @@ export class TransformProcess implements ExchangeHost {
   #onInputError(): void {
     const state = this.#state;
     if (state.kind === 'exited' || state.kind === 'stopping') return;
-    if (state.kind === 'busy' && state.foundDead && !state.exchange.hasOutput) {
+    if (state.kind === 'busy' && this.#unread(state)) {
       this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
     this.kill('crash');
+  }
+
+  /** It exited: a message not yet written to it is retried now; any other waits for the pipes to close. */
+  #onLeaderExit(): void {
+    const state = this.#state;
+    if (state.kind === 'busy' && state.input === 'waiting') {
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+    }
   }
 
   #onMessageBegin(): void {
@@ -301,11 +339,15 @@ export class TransformProcess implements ExchangeHost {
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
       const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
-      // A second answer to the message before: provably not this message's answer, nor its fault.
-      if (id !== undefined && id === this.#previousId) this.#staleAnswer = error;
+      // A second answer to a message it answered before, however long ago: provably not this message's
+      // answer, nor its fault.
+      if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
       throw error;
     }
-    this.#answered = true;
+    if (!this.#answered) {
+      this.#answered = true;
+      this.#events.onStarted(this);
+    }
     // It will send nothing more (RFC 9112 section 9.6).
     if (head.close) work.retireAfter ??= 'recycle';
     const reason = head.headers.get('transform-error');
@@ -327,6 +369,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #onOutput(chunk: Uint8Array): void {
+    this.#wroteOutput = true;
     const offset = this.#parser.offset;
     try {
       this.#parser.push(chunk);
@@ -346,26 +389,39 @@ export class TransformProcess implements ExchangeHost {
       this.kill('crash');
       return;
     }
-    if (!state.exchange.hasOutput && this.#parser.idle) {
-      // Exiting, most likely: its exit code says whether its message crashed it. One that lingers without a
-      // stdout is stopped a grace later; like one that exits with code 0, it was done, and its message is
-      // retried.
-      this.#lingerTimer = setTimeout(() => {
-        const error = this.createError('ERR_TRANSFORM_EXIT', 'closed its stdout before answering');
-        this.kill('crash', error, true);
-      }, KILL_GRACE_MS);
-      return;
-    }
     try {
-      // Completes a body delimited by the end of output; a cut-off message is left to the exit to report.
+      // Completes a body delimited by the end of output.
       this.#parser.end();
     } catch (error) {
       if (!(error instanceof WireError && error.code === 'ERR_WIRE_INCOMPLETE')) {
         this.#onProtocolError(error, new Uint8Array(0), this.#parser.offset);
+        return;
       }
+    }
+    if (state.answered) this.#afterRead();
+    else this.#onCutShort(state);
+  }
+
+  /**
+   * Its output ended before its answer did. Found dead before its message could be read: retried now. Any
+   * other message it may have read, so it fails, never retried: at the exit, which comes at once and says
+   * how the process ended, or a grace later for one that lingers, which is then stopped. Either way the
+   * process takes no more work from now on.
+   */
+  #onCutShort(work: Work): void {
+    if (this.#unread(work)) {
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
-    this.#afterRead();
+    this.#state = { kind: 'stopping', reason: 'crash', signalled: false, work };
+    this.#retireUnlessStartFailure('crash');
+    this.#lingerTimer = setTimeout(() => {
+      const error = this.createError(
+        'ERR_TRANSFORM_EXIT',
+        'closed its stdout before its response was complete',
+      );
+      this.kill('crash', error);
+    }, KILL_GRACE_MS);
   }
 
   /** A read parsed cleanly: hand out what it brought, then finish the exchange if it is complete. */
@@ -382,10 +438,11 @@ export class TransformProcess implements ExchangeHost {
    */
   #finishIfComplete(): void {
     const state = this.#state;
-    if (state.kind !== 'busy' || !state.written || !state.answered) return;
+    if (state.kind !== 'busy' || state.input !== 'written' || !state.answered) return;
     const { exchange, retireAfter } = state;
     this.transforms++;
-    this.#previousId = exchange.id;
+    this.#onBoard = undefined;
+    this.#answeredIds.add(exchange.id);
     // The last chunk may have filled the reader's queue: the next transform must find output flowing.
     this.#child.resumeOutput();
     this.#child.setRef(false);
@@ -422,20 +479,23 @@ export class TransformProcess implements ExchangeHost {
   #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (this.#state.kind === 'stopping' && this.#state.signalled) return;
+    // The event's message is the bare detail: its log line names the process once.
+    const detail =
+      error instanceof TransformError
+        ? error.message.slice(this.#describe().length + 1)
+        : (error as Error).message;
     const reason =
       error instanceof TransformError
         ? error
-        : this.createError(
-            'ERR_TRANSFORM_PROTOCOL',
-            `broke the protocol: ${(error as Error).message}`,
-            error,
-          );
-    const at = error instanceof WireError ? Math.max(0, error.offset - chunkOffset) : 0;
+        : this.createError('ERR_TRANSFORM_PROTOCOL', `broke the protocol: ${detail}`, error);
+    // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
+    const offset = error instanceof WireError ? error.offset : this.#messageOffset;
+    const at = Math.max(0, offset - chunkOffset);
     this.#sink.emit({
       type: 'protocol-error',
       pid: this.pid as number,
       command: this.#options.commandText,
-      message: reason.message,
+      message: detail,
       bytes: escapeBytes(chunk.subarray(at, at + OFFENDING_BYTES)),
     });
     this.kill('protocol', reason, reason === this.#staleAnswer);
@@ -446,17 +506,8 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     this.#state = { kind: 'exited' };
     const spawnFailed = this.pid === undefined;
-    const exit: ProcessExit = {
-      exitCode: result.exitCode,
-      signal: result.signal,
-      spawnFailed,
-      reason: state.kind === 'stopping' ? state.reason : 'crash',
-      answered: this.#answered,
-      uptime: Date.now() - this.startedAt,
-      cause: result.cause,
-      stderr: this.#child.stderrTail,
-    };
     const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
+    const exit = this.#describeExit(result, state.kind === 'stopping' ? state.reason : 'crash');
     if (work?.answered) {
       // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
       this.transforms++;
@@ -469,11 +520,9 @@ export class TransformProcess implements ExchangeHost {
             { cause: result.cause, command: this.#options.commandText },
           )
         : this.#exitError(exit);
-      // Dead before it read the message, or it stopped by itself (code 0) without a word for it: it was
-      // done, not crashed by this message. A crash (any other code, a signal) is never retried.
-      const stopped = exit.reason === 'crash' && exit.exitCode === 0 && exit.signal === undefined;
-      const unanswered = !spawnFailed && !work.exchange.hasOutput && (work.foundDead || stopped);
-      work.exchange.onFailed(reason, unanswered);
+      // Retried only if it was dead before it could read the message: one that read it and then exited,
+      // even with code 0, may have crashed on it or acted on it.
+      work.exchange.onFailed(reason, !spawnFailed && this.#unread(work));
     }
     if (!spawnFailed) {
       this.#sink.emit({
@@ -489,21 +538,25 @@ export class TransformProcess implements ExchangeHost {
     this.#onceClosed();
   }
 
+  #describeExit(result: ClosedResult, reason: ExitReason): ProcessExit {
+    return {
+      exitCode: result.exitCode,
+      signal: result.signal,
+      spawnFailed: this.pid === undefined,
+      reason,
+      answered: this.#answered,
+      wroteOutput: this.#wroteOutput,
+      messageId: this.#onBoard,
+      counted: this.#counted,
+      uptime: Date.now() - this.startedAt,
+      cause: result.cause,
+      stderr: this.#child.stderrTail,
+    };
+  }
+
   #exitError(exit: ProcessExit): TransformError {
     const how =
       exit.signal !== undefined ? `was killed with ${exit.signal}` : `exited with code ${exit.exitCode}`;
     return this.createError('ERR_TRANSFORM_EXIT', `${how} before its response was complete`, undefined, exit);
   }
-}
-
-/**
- * A live process's empty pipe takes this much without blocking (Linux's default pipe capacity), so a first
- * write this small that fails means the process was gone before the message, not killed by it.
- */
-const PIPE_CAPACITY = 64 * 1024;
-
-function byteLength(batch: readonly Uint8Array[]): number {
-  let size = 0;
-  for (const view of batch) size += view.byteLength;
-  return size;
 }

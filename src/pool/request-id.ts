@@ -33,3 +33,23 @@ export class RequestIdCheck {
     return undefined;
   }
 }
+
+/**
+ * The most ids of answered messages a process remembers. A duplicate later than this is still refused, as a
+ * wrong id, only charged to the message in flight; the bound keeps a process that serves for ever small.
+ */
+const MAX_ANSWERED_IDS = 10_000;
+
+/** The ids a process has answered, oldest dropped first past {@link MAX_ANSWERED_IDS}. */
+export class AnsweredIds {
+  readonly #ids = new Set<string>();
+
+  add(id: string): void {
+    this.#ids.add(id);
+    if (this.#ids.size > MAX_ANSWERED_IDS) this.#ids.delete(this.#ids.values().next().value as string);
+  }
+
+  has(id: string): boolean {
+    return this.#ids.has(id);
+  }
+}

@@ -26,8 +26,8 @@ export interface ResponseHead {
 
 /** What a {@link ResponseParser} reports, in stream order. */
 export interface ParserEvents {
-  /** The first byte of a message arrived. */
-  onMessageBegin?(): void;
+  /** The first byte of a message arrived, at this stream offset. */
+  onMessageBegin?(offset: number): void;
   onHead(head: ResponseHead): void;
   /** A view into the pushed chunk: copy it to keep it past the call only if the chunk is reused. */
   onBody(chunk: Uint8Array): void;
@@ -155,7 +155,7 @@ export class ResponseParser {
     while (i < end) {
       switch (this.#state) {
         case 'message-start':
-          this.#startMessage();
+          this.#startMessage(this.#base + i);
           this.#state = 'head';
           break;
         case 'head': {
@@ -227,14 +227,14 @@ export class ResponseParser {
     }
   }
 
-  #startMessage(): void {
+  #startMessage(offset: number): void {
     this.#headBytes = 0;
     this.#fieldCount = 0;
     this.#fields = [];
     this.#framingFields = { contentLength: undefined, transferEncoding: undefined, connectionClose: false };
     this.#context = new Map();
     this.#bodyBytes = 0;
-    this.#events.onMessageBegin?.();
+    this.#events.onMessageBegin?.(offset);
   }
 
   /**
@@ -324,7 +324,13 @@ export class ResponseParser {
       }
       framing[key] = value;
     } else if (name.startsWith(CONTEXT_PREFIX)) {
-      this.#context.set(name.slice(CONTEXT_PREFIX.length), value);
+      const key = name.slice(CONTEXT_PREFIX.length);
+      // Two ids leave the reader to pick one: whichever it picks, a transform could pass off one answer as
+      // another's. Exactly one, in either order.
+      if (key === 'id' && this.#context.has(key)) {
+        throw new WireError('ERR_WIRE_SYNTAX', 'Duplicate Transform-Request-Id', base + start);
+      }
+      this.#context.set(key, value);
     } else {
       if (name === 'connection' && getConnectionTokens(value).includes('close'))
         framing.connectionClose = true;

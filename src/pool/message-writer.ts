@@ -1,0 +1,94 @@
+/** How far a message is written to its process, and what the writes showed. */
+export interface MessageProgress {
+  /** `waiting` until its first byte goes to the pipe. */
+  input: 'waiting' | 'writing' | 'written';
+  /**
+   * Its stdin was closed before this message: the first write failed (it fits the pipe whole, so the failure
+   * cannot be a process that read part of it and died).
+   */
+  foundDead: boolean;
+}
+
+/** What writing one message needs from the exchange and the process. */
+export interface MessageTarget {
+  /** The next batch; undefined once all is written, 'stale' once the exchange moved on. */
+  nextBatch(): Promise<Uint8Array[] | undefined | 'stale'>;
+  /** The message's progress while its process is still busy with it. */
+  current(): MessageProgress | undefined;
+  /** One writev to stdin; throws once stdin is closed. */
+  write(batch: readonly Uint8Array[], onWritten: (error?: Error | null) => void): boolean;
+  drained(): Promise<void>;
+  /** The process wrote output for this message: it read it. */
+  hasOutput(): boolean;
+}
+
+/**
+ * An empty pipe takes this much in one write (Linux's default pipe capacity; a socket pair takes more), so
+ * a first write this small that fails means the process was gone before the message, not killed by it.
+ */
+const PIPE_CAPACITY = 64 * 1024;
+
+/**
+ * Write a message, batch by batch, with backpressure. Resolves true once all of it is written, false when
+ * the exchange moved on or stdin failed (the process is gone or going: its exit decides between a retry and
+ * a failure).
+ */
+export async function writeMessage(target: MessageTarget): Promise<boolean> {
+  // One turn of the event loop first: an exit or a closed stdout that already happened is heard before a
+  // byte is written, so a process found dead never had this message, and it is retried.
+  await nextTurn();
+  try {
+    for (;;) {
+      const batch = await target.nextBatch();
+      const progress = target.current();
+      if (batch === 'stale' || progress === undefined) return false;
+      if (batch === undefined) return true;
+      let rest = batch;
+      if (progress.input === 'waiting') {
+        progress.input = 'writing';
+        // At most a pipe's capacity first, in one system call, so a failure of this write can only mean the
+        // pipe was closed before the message.
+        const [first, after] = splitBatch(batch, PIPE_CAPACITY);
+        rest = after;
+        try {
+          target.write(first, (error) => {
+            if (error && !target.hasOutput()) progress.foundDead = true;
+          });
+        } catch (error) {
+          // Its stdin was closed already.
+          progress.foundDead = true;
+          throw error;
+        }
+      }
+      if (rest.length > 0 && !target.write(rest, () => {})) await target.drained();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** The first `size` bytes of `batch`, and the rest: views, never copies. */
+function splitBatch(batch: readonly Uint8Array[], size: number): [Uint8Array[], Uint8Array[]] {
+  const first: Uint8Array[] = [];
+  const rest: Uint8Array[] = [];
+  let room = size;
+  for (const view of batch) {
+    if (room >= view.byteLength) {
+      first.push(view);
+      room -= view.byteLength;
+    } else if (room > 0) {
+      first.push(view.subarray(0, room));
+      rest.push(view.subarray(room));
+      room = 0;
+    } else rest.push(view);
+  }
+  return [first, rest];
+}
+
+/**
+ * Resolves after the event loop has polled for I/O once: an immediate queued from the poll phase runs before
+ * the next poll, so a second one, queued from the first, runs after it.
+ */
+function nextTurn(): Promise<void> {
+  return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
+}

@@ -1,0 +1,91 @@
+// The start backoff counts only processes that show they cannot start, never a failure caused by a message:
+// poison input fails itself alone while innocent traffic flows, and a pool that cannot start fails fast.
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createTransformPool, type PoolOptions, type ProcessEvent } from '../src/index.ts';
+import { nodeFixture, track, waitFor } from './_utils.ts';
+
+function createPool(options: PoolOptions) {
+  return track(createTransformPool({ stderr: 'ignore', ...options }));
+}
+
+async function outcomeOf(promise: Promise<Response>): Promise<string> {
+  return promise.then(
+    (response) => response.text(),
+    (error: { code?: string }) => `rejected ${error.code}`,
+  );
+}
+
+describe('poison input', () => {
+  it('a page whose head breaks the limits through cat fails alone; concurrent innocent traffic never fails', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = createPool({ command: 'cat', processes: 2, onEvent: (event) => events.push(event) });
+    // 300 fields: over maxHeaderCount (256) once cat echoes them back.
+    const headers = Array.from({ length: 300 }, (_, index): [string, string] => [`x-field-${index}`, 'v']);
+    const poison = () => outcomeOf(pool.transform(new Response('poison', { headers })));
+    const innocent = (index: number) => outcomeOf(pool.transform(new Response(`good ${index}`)));
+    // Eight poisoned pages first, so they meet fresh processes that have never answered, then the rest.
+    const calls: Promise<string>[] = [];
+    for (let index = 0; index < 40; index++) calls.push(index < 8 ? poison() : innocent(index));
+    const outcomes = await Promise.all(calls);
+    outcomes.forEach((outcome, index) => {
+      expect(outcome).toBe(index < 8 ? 'rejected ERR_TRANSFORM_PROTOCOL' : `good ${index}`);
+    });
+    expect(events.filter((event) => event.type === 'backoff')).toEqual([]);
+  });
+});
+
+describe('the start backoff', () => {
+  it('resets once a process answers', async () => {
+    const counter = join(mkdtempSync(join(tmpdir(), 'st-')), 'starts');
+    const events: ProcessEvent[] = [];
+    // Start 1 crashes, 2 answers (and dies when told), 3 and 4 crash, 5 answers.
+    const pool = createPool({
+      command: nodeFixture('start-script.mjs'),
+      processes: 1,
+      env: { COUNTER_FILE: counter, CRASH_AT: '1,3,4' },
+      onEvent: (event) => events.push(event),
+    });
+    // Start 1 has crashed, and start 2 is up.
+    expect(await waitFor(() => events.filter((event) => event.type === 'spawn').length === 2, 20_000)).toBe(
+      true,
+    );
+    expect(await outcomeOf(pool.transform(new Response('die')))).toBe('die');
+    expect(await waitFor(() => events.some((event) => event.type === 'backoff'), 20_000)).toBe(true);
+    // Start 5, after the backoff, is the one that may show the command can start: it takes the next message.
+    expect(await waitFor(() => pool.stats().started === 5, 20_000)).toBe(true);
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('after');
+    // Without the reset, start 3 would be the second failure in a row and back off; with it, start 4 is.
+    const backoffs = events.filter((event) => event.type === 'backoff');
+    expect(backoffs).toHaveLength(1);
+    expect(backoffs[0]).toMatchObject({ failures: 2 });
+    expect(Number(readFileSync(counter, 'utf8'))).toBe(5);
+  });
+
+  it('records a kill by startTimeout before the replacement starts, and then fails fast', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = createPool({
+      // Never reads its input: a transform that hangs at start.
+      command: nodeFixture('slow-boot.mjs', '600000'),
+      processes: 1,
+      startTimeout: 500,
+      onEvent: (event) => events.push(event),
+    });
+    expect(await outcomeOf(pool.transform(new Response('one')))).toBe('rejected ERR_TRANSFORM_TIMEOUT');
+    expect(await outcomeOf(pool.transform(new Response('two')))).toBe('rejected ERR_TRANSFORM_TIMEOUT');
+    // Two start failures in a row: new work fails fast until a process answers (one may try the next process).
+    const outcomes = await Promise.all(
+      Array.from({ length: 4 }, () => outcomeOf(pool.transform(new Response('fast')))),
+    );
+    expect(
+      outcomes.filter((outcome) => outcome === 'rejected ERR_TRANSFORM_SPAWN').length,
+    ).toBeGreaterThanOrEqual(3);
+    // The second kill was counted before its replacement was spawned: the backoff comes before the third spawn.
+    const spawns = events.flatMap((event, index) => (event.type === 'spawn' ? [index] : []));
+    const backoff = events.findIndex((event) => event.type === 'backoff');
+    expect(backoff).toBeGreaterThan(-1);
+    expect(spawns[2] === undefined || backoff < spawns[2]).toBe(true);
+  });
+});
