@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 
 const file = process.argv[2] ?? '.vitest-results.json';
-const RUNTIMES = ['node', 'bun', 'deno'];
+const RUNTIMES = ['node', 'node24', 'bun', 'deno'];
 const reportOf = (runtime) => (runtime === 'node' ? file : file.replace(/\.json$/, `.${runtime}.json`));
 
 const problems = [];
@@ -35,7 +35,7 @@ for (const runtime of RUNTIMES) {
     problems.push(`${runtime}: ${failed} tests and ${failedSuites} files or suites failed`);
   }
   if (total === 0 || passed === 0) problems.push(`${runtime}: no test passed`);
-  // test/run.mjs runs Node first: a report older than Node's is left from an earlier run.
+  // test/run.mjs runs the system Node first: a report older than Node's is left from an earlier run.
   if (runtime === 'node') nodeStart = startTime;
   else if (nodeStart !== undefined && startTime < nodeStart)
     problems.push(`${runtime}: ${path} is from an earlier run`);

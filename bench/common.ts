@@ -60,6 +60,15 @@ export async function alternate(
   return perRound;
 }
 
+/**
+ * The system Node, the one that runs npm: the `node` dev dependency puts Node 24 first on the PATH of every npm
+ * script, so under `npm run bench` a plain `node` is Node 24.
+ */
+export const SYSTEM_NODE = process.env.npm_node_execpath ?? process.execPath;
+
+/** Node 24, the `node` dev dependency. */
+export const NODE24 = new URL('../node_modules/node/bin/node', import.meta.url).pathname;
+
 export type RuntimeName = 'node' | 'bun' | 'deno';
 
 export const runtime: RuntimeName =

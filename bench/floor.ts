@@ -5,6 +5,9 @@
 //   floor:     bare, plus reading the handler's body, one writev of head and body, parsing the answer's head
 //              and building the Response the caller reads: the Web objects the API itself requires
 //   pool:      bare, through createTransformPool (ids, timeouts, queue, backpressure, failure handling)
+//   raw pipe ×N, floor ×N: the same with N messages in flight per process (HTTP/1.1 pipelining: written back
+//              to back, the messages of one turn in one writev, answered in order), PROCESSES × N callers; a
+//              message joins a busy process only when none is idle. The least any pipelined implementation adds.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createTransformPool } from '../src/index.ts';
@@ -20,12 +23,17 @@ const PAGE = `<!doctype html><title>bench</title><p>${'x'.repeat(1024 - 42)}</p>
 const makeResponse = (): Response => new Response(PAGE, { headers: { 'content-type': 'text/html' } });
 const encoder = new TextEncoder();
 
-/** A warm `cat` that answers one message at a time, its answers parsed with the library's parser. */
+type Answer = { head: ResponseHead; body: Uint8Array };
+
+/** A warm `cat`, its answers parsed with the library's parser and handed out in the order the messages went. */
 class Cat {
-  readonly stdin: Writable;
+  /** Messages sent and not yet answered; counted by {@link Cats} as it hands the process out. */
+  inFlight = 0;
   #head: ResponseHead | undefined;
   #body: Uint8Array[] = [];
-  #resolve: ((answer: { head: ResponseHead; body: Uint8Array }) => void) | undefined;
+  readonly #answers: ((answer: Answer) => void)[] = [];
+  /** The chunks of the messages sent in this turn: one writev for all of them at the end of the turn. */
+  #pending: Uint8Array[] = [];
   readonly #parser = new ResponseParser({
     onHead: (head) => {
       this.#head = head;
@@ -36,22 +44,26 @@ class Cat {
     onMessageEnd: () => {
       const answer = { head: this.#head as ResponseHead, body: concatBytes(this.#body) };
       this.#body = [];
-      this.#resolve?.(answer);
+      this.#answers.shift()?.(answer);
     },
   });
   readonly #child = spawn('cat', { stdio: ['pipe', 'pipe', 'inherit'] });
+  readonly #stdin: Writable = this.#child.stdin;
 
   constructor() {
-    this.stdin = this.#child.stdin;
     this.#child.stdout.on('data', (chunk: Uint8Array) => this.#parser.push(chunk));
   }
 
-  roundTrip(batch: Uint8Array[]): Promise<{ head: ResponseHead; body: Uint8Array }> {
-    const answer = new Promise<{ head: ResponseHead; body: Uint8Array }>((resolve) => {
-      this.#resolve = resolve;
-    });
-    writeBatch(this.stdin, batch);
+  roundTrip(batch: Uint8Array[]): Promise<Answer> {
+    const answer = new Promise<Answer>((resolve) => this.#answers.push(resolve));
+    if (this.#pending.length === 0) process.nextTick(() => this.#flush());
+    this.#pending.push(...batch);
     return answer;
+  }
+
+  #flush(): void {
+    writeBatch(this.#stdin, this.#pending);
+    this.#pending = [];
   }
 
   kill(): void {
@@ -59,25 +71,34 @@ class Cat {
   }
 }
 
-/** Hands each caller a Cat of its own for one round trip: one message at a time per process. */
+/** Hands out PROCESSES cats, up to `depth` messages in flight on each: an idle one first, else the least busy. */
 class Cats {
-  readonly #idle = Array.from({ length: PROCESSES }, () => new Cat());
-  readonly #all = [...this.#idle];
-  readonly #waiting: ((cat: Cat) => void)[] = [];
+  readonly #cats = Array.from({ length: PROCESSES }, () => new Cat());
+  readonly #waiting: (() => void)[] = [];
+
+  constructor(readonly depth: number) {}
 
   async use<T>(run: (cat: Cat) => Promise<T>): Promise<T> {
-    const cat = this.#idle.pop() ?? (await new Promise<Cat>((resolve) => this.#waiting.push(resolve)));
+    let cat = this.#leastBusy();
+    while (cat.inFlight >= this.depth) {
+      await new Promise<void>((resolve) => this.#waiting.push(resolve));
+      cat = this.#leastBusy();
+    }
+    cat.inFlight++;
     try {
       return await run(cat);
     } finally {
-      const next = this.#waiting.shift();
-      if (next) next(cat);
-      else this.#idle.push(cat);
+      cat.inFlight--;
+      this.#waiting.shift()?.();
     }
   }
 
+  #leastBusy(): Cat {
+    return this.#cats.reduce((least, cat) => (cat.inFlight < least.inFlight ? cat : least));
+  }
+
   kill(): void {
-    for (const cat of this.#all) cat.kill();
+    for (const cat of this.#cats) cat.kill();
   }
 }
 
@@ -85,31 +106,49 @@ const head = (id: string, length: number): Uint8Array =>
   encoder.encode(
     `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransform-Request-Id: ${id}\r\nContent-Length: ${length}\r\n\r\n`,
   );
-const cats = new Cats();
 const message = [head(crypto.randomUUID(), encoder.encode(PAGE).byteLength), encoder.encode(PAGE)];
 const pool = createTransformPool({ command: 'cat', processes: PROCESSES });
+const DEPTHS = [1, 4, 16];
+const cats = new Map(DEPTHS.map((depth) => [depth, new Cats(depth)]));
 
-const runs: Record<string, () => Promise<unknown>> = {
-  bare: () => makeResponse().text(),
-  'raw pipe': async () => {
-    await makeResponse().text();
-    await cats.use((cat) => cat.roundTrip(message));
-  },
-  floor: async () => {
-    const response = makeResponse();
-    const body = new Uint8Array(await response.arrayBuffer());
-    const answer = await cats.use((cat) => cat.roundTrip([head(crypto.randomUUID(), body.byteLength), body]));
-    await createResponse(answer.head, answer.body).text();
-  },
-  pool: async () => (await pool.transform(makeResponse())).text(),
+/** bare, plus the message's bytes written to a cat and read back. */
+const rawPipe = (depth: number) => async (): Promise<void> => {
+  await makeResponse().text();
+  await cats.get(depth)?.use((cat) => cat.roundTrip(message));
 };
 
-/** Parent CPU (all threads) per call, `count` calls, CONCURRENCY at a time. */
-async function cpuPer(count: number, run: () => Promise<unknown>): Promise<number> {
+/** bare, plus what the API itself requires around the round trip; an answer out of order stops the benchmark. */
+const floorOf = (depth: number) => async (): Promise<void> => {
+  const response = makeResponse();
+  const body = new Uint8Array(await response.arrayBuffer());
+  const id = crypto.randomUUID();
+  const answer = (await cats
+    .get(depth)
+    ?.use((cat) => cat.roundTrip([head(id, body.byteLength), body]))) as Answer;
+  if (answer.head.context.get('id') !== id)
+    throw new Error(`Answer out of order: ${answer.head.context.get('id')}`);
+  await createResponse(answer.head, answer.body).text();
+};
+
+/** Each run, with the messages in flight per process and the callers it has (CONCURRENCY, or enough to fill). */
+const runs: Record<string, { run: () => Promise<unknown>; depth: number; callers: number }> = {
+  bare: { run: () => makeResponse().text(), depth: 0, callers: CONCURRENCY },
+  'raw pipe': { run: rawPipe(1), depth: 1, callers: CONCURRENCY },
+  floor: { run: floorOf(1), depth: 1, callers: CONCURRENCY },
+  pool: { run: async () => (await pool.transform(makeResponse())).text(), depth: 1, callers: CONCURRENCY },
+};
+for (const depth of DEPTHS.slice(1)) {
+  const callers = Math.max(CONCURRENCY, PROCESSES * depth);
+  runs[`raw pipe ×${depth}`] = { run: rawPipe(depth), depth, callers };
+  runs[`floor ×${depth}`] = { run: floorOf(depth), depth, callers };
+}
+
+/** Parent CPU (all threads) per call, `count` calls, `callers` at a time. */
+async function cpuPer(count: number, { run, callers }: (typeof runs)[string]): Promise<number> {
   const start = process.cpuUsage();
   let next = 0;
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: callers }, async () => {
       while (next++ < count) await run();
     }),
   );
@@ -124,19 +163,28 @@ for (const run of Object.values(runs)) await cpuPer(Math.min(COUNT, 2000), run);
 const entries = Object.entries(runs);
 for (let round = 0; round < ROUNDS; round++) {
   for (let i = 0; i < entries.length; i++) {
-    const [name, run] = entries[(i + round) % entries.length] as [string, () => Promise<unknown>];
+    const [name, run] = entries[(i + round) % entries.length] as [string, (typeof runs)[string]];
     cpu[name]?.push(await cpuPer(COUNT, run));
   }
 }
-cats.kill();
+for (const each of cats.values()) each.kill();
 await pool.close();
 
 const bare = median(cpu.bare as number[]);
 const floor = median(cpu.floor as number[]);
-const table: Record<string, { 'µs per response': number; 'added µs': number; 'vs floor': string }> = {};
+const table: Record<
+  string,
+  {
+    'in flight per process': number | string;
+    'µs per response': number;
+    'added µs': number;
+    'vs floor': string;
+  }
+> = {};
 for (const [name, values] of Object.entries(cpu)) {
   const us = median(values);
   table[name] = {
+    'in flight per process': runs[name]?.depth || '',
     'µs per response': round(us),
     'added µs': round(us - bare),
     'vs floor': name === 'bare' ? '' : `${((us - bare) / (floor - bare)).toFixed(2)}x`,
@@ -144,7 +192,7 @@ for (const [name, values] of Object.entries(cpu)) {
 }
 await report(
   'floor',
-  `Parent CPU per 1 KiB response through cat (${PROCESSES} processes, ${CONCURRENCY} at a time), median of ${ROUNDS} rounds: the pool against the least the API requires`,
+  `Parent CPU per 1 KiB response through cat (${PROCESSES} processes, ${CONCURRENCY} at a time, or enough callers to fill ×N), median of ${ROUNDS} rounds: the pool against the least the API requires, one message per process at a time and pipelined`,
   table,
   { rounds: ROUNDS, count: COUNT, table },
 );

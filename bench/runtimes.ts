@@ -1,13 +1,14 @@
-// Issue #8's Bun and Deno repeats: bench/overhead.ts (row 1) and bench/throughput.ts (row 4) run under Node,
-// Bun and Deno, each a subprocess printing one JSON line (BENCH_EMIT=json), the library and both children
+// Issue #8's Bun and Deno repeats: bench/overhead.ts (row 1) and bench/throughput.ts (row 4) run under the system
+// Node, Node 24, Bun and Deno, each a subprocess printing one JSON line (BENCH_EMIT=json), the library and both children
 // under that runtime. One table, runtime by figure; a runtime that cannot run a benchmark gets the reason.
 import { execa } from 'execa';
-import { round, TINY, writeSection } from './common.ts';
+import { NODE24, round, SYSTEM_NODE, TINY, writeSection } from './common.ts';
 
 const bin = (name: string): string => new URL(`../node_modules/.bin/${name}`, import.meta.url).pathname;
 const file = (name: string): string => new URL(name, import.meta.url).pathname;
 const RUNTIMES: Record<string, (script: string) => string[]> = {
-  node: (script) => [process.execPath, '--import', 'tsx', script],
+  node: (script) => [SYSTEM_NODE, '--import', 'tsx', script],
+  node24: (script) => [NODE24, '--import', 'tsx', script],
   bun: (script) => [bin('bun'), script],
   deno: (script) => [bin('deno'), 'run', '-A', script],
 };

@@ -38,9 +38,9 @@ async function hashBody(response: Response): Promise<{ digest: string; size: num
 }
 
 describe('createTransformPool with cat', () => {
-  it('returns a 100 MiB random body byte-identical, with bounded memory, on the same process', async () => {
+  it('returns a 256 MiB random body byte-identical, with bounded memory, on the same process', async () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
-    const input = randomBody(100 * MiB);
+    const input = randomBody(256 * MiB);
     let peak = 0;
     const before = process.memoryUsage().rss;
     const sampler = setInterval(() => {
@@ -57,10 +57,11 @@ describe('createTransformPool with cat', () => {
     expect(response.headers.get('x-id')).toBe('big');
     const output = await hashBody(response);
     clearInterval(sampler);
-    expect(output.size).toBe(100 * MiB);
+    expect(output.size).toBe(256 * MiB);
     expect(output.digest).toBe(input.digest());
-    // Streaming with backpressure: far less than the body is ever held.
-    expect(peak).toBeLessThan(64 * MiB);
+    // Streaming with backpressure: far less than the body is ever held. RSS also counts garbage not yet
+    // collected: 40-45 MiB on Node 20, 58-69 MiB on Node 24 (20 MiB with --max-semi-space-size=1).
+    expect(peak).toBeLessThan(96 * MiB);
 
     const second = await pool.transform(new Response('again'));
     expect(await second.text()).toBe('again');
