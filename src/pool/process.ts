@@ -82,6 +82,11 @@ export class TransformProcess implements ExchangeHost {
   readonly startedAt: number;
   /** Completed transforms. */
   transforms = 0;
+  /**
+   * Started to try changed sources (the `watch` option): dying before its first answer is then the change's
+   * fault, not the message's, so that message is retried once on another process.
+   */
+  trial = false;
   readonly #options: ResolvedOptions;
   readonly #events: ProcessEvents;
   readonly #sink: ProcessEventSink;
@@ -472,7 +477,8 @@ export class TransformProcess implements ExchangeHost {
       // Dead before it read the message, or it stopped by itself (code 0) without a word for it: it was
       // done, not crashed by this message. A crash (any other code, a signal) is never retried.
       const stopped = exit.reason === 'crash' && exit.exitCode === 0 && exit.signal === undefined;
-      const unanswered = !spawnFailed && !work.exchange.hasOutput && (work.foundDead || stopped);
+      const blameless = work.foundDead || stopped || (this.trial && !this.#answered);
+      const unanswered = !spawnFailed && !work.exchange.hasOutput && blameless;
       work.exchange.onFailed(reason, unanswered);
     }
     if (!spawnFailed) {
