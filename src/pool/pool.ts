@@ -349,10 +349,14 @@ export class Pool implements TransformPool {
   #startTrial(path: string): void {
     if (this.#closed) return;
     this.#endTrial('reload');
+    // Once proven (`trial` false) it is a serving process like any other.
     const process = this.#createProcess({
-      onIdle: (idle) => this.#onTrialIdle(idle),
-      onRetire: () => {},
-      onExit: (exited, exit) => this.#onTrialExit(exited, exit, path),
+      onIdle: (idle) => (idle.trial ? this.#onTrialIdle(idle) : this.#onIdle(idle)),
+      onRetire: (retiring) => {
+        if (!retiring.trial) this.#onRetire(retiring);
+      },
+      onExit: (exited, exit) =>
+        exited.trial ? this.#onTrialExit(exited, exit, path) : this.#onExit(exited, exit),
     });
     process.trial = true;
     this.#trial = { kind: 'trying', process, path, waiting: false };
@@ -380,6 +384,7 @@ export class Pool implements TransformPool {
     if (process.answered) {
       // Proven: it serves, and the old processes are replaced as by reload(), each after its transform.
       this.#trial = { kind: 'none' };
+      process.trial = false;
       const old = [...this.#serving];
       this.#serving.add(process);
       for (const retiring of old) retiring.retire('reload');
