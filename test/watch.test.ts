@@ -3,9 +3,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { serveFetch } from '../src/cli/node-http.ts';
 import { createTransformPool, type PoolOptions } from '../src/index.ts';
 import type { Pool } from '../src/pool/pool.ts';
-import { fixture, nodeFixture, StderrLines, track, waitFor } from './_utils.ts';
+import { kill, runCli, startProxy } from './_cli.ts';
+import { fixture, nodeFixture, StderrLines, sleep, track, waitFor } from './_utils.ts';
 
 const folders: string[] = [];
 
@@ -159,5 +161,55 @@ describe('watch', () => {
     if (!ended) child.kill('SIGKILL');
     expect(await exited).toBe(0);
     expect(stdout).toBe('watched\nclosed\n');
+  });
+});
+
+describe('proxy --watch', () => {
+  it('answers with the edited template once it is saved', async () => {
+    const template = makeTemplate('v1');
+    const upstream = await serveFetch(
+      () => new Response('page', { headers: { 'content-type': 'text/html' } }),
+      {
+        port: 0,
+        host: '127.0.0.1',
+      },
+    );
+    const proxy = await startProxy([
+      '--upstream',
+      upstream.url,
+      '--processes',
+      '1',
+      '--watch',
+      template,
+      '--',
+      process.execPath,
+      fixture('watch-render.mjs'),
+      template,
+    ]);
+    try {
+      const get = async () => (await fetch(proxy.url)).text();
+      expect(await get()).toBe('v1');
+      // The proxy says it listens before the watcher's first scan is done: save until the change is seen.
+      const answers: string[] = [];
+      const deadline = Date.now() + 15_000;
+      while (answers.at(-1) !== 'v2' && Date.now() < deadline) {
+        writeTemplate(template, 'v2');
+        await sleep(200);
+        answers.push(await get());
+      }
+      expect(answers.at(-1), proxy.stderr()).toBe('v2');
+      expect(await get()).toBe('v2');
+    } finally {
+      await kill(proxy);
+      await upstream.close({ timeout: 0 });
+    }
+  });
+
+  it('exits 2 when a watched path does not exist', async () => {
+    const cli = runCli(['proxy', '--upstream', 'http://127.0.0.1:1', '--watch', 'no-such-dir', '--', 'cat']);
+    expect(await cli.exited).toBe(2);
+    expect(cli.stderr()).toBe(
+      'subprocess-transform: Expected --watch to be a file or folder, got "no-such-dir": it does not exist\n',
+    );
   });
 });
