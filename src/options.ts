@@ -5,6 +5,7 @@ import { formatCommand, parseCommand } from './pool/command.ts';
 import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
 import { type StderrOption, validateStderr } from './pool/stderr.ts';
 import { validateTimeout } from './pool/timeout.ts';
+import { validateWatch } from './pool/watch.ts';
 import { getSelectionKeys, SELECTION_KEYS, type SelectionOptions } from './selection.ts';
 import { resolveLimits, type WireLimits } from './wire/limits.ts';
 
@@ -90,6 +91,14 @@ export interface PoolSettings {
    * each on stderr
    */
   onEvent?: (event: ProcessEvent) => void;
+  /**
+   * Files or folders (watched recursively) whose change reloads the processes, for a dev loop: after a burst
+   * of saves (100 ms apart at most) new processes start, and the old ones keep serving until a new one has
+   * answered; one that fails to start is logged with its stderr and the next save tries again. The watcher
+   * keeps the parent alive until `close()`. With `protocol: 'body'` every response runs a new process
+   * already, so nothing is watched. @default none
+   */
+  watch?: string | readonly string[];
 }
 
 /** The keys of {@link PoolSettings}, to refuse any other at run time. */
@@ -115,6 +124,7 @@ export const POOL_KEYS = Object.freeze([
   'decode',
   'preserveValidators',
   'onEvent',
+  'watch',
 ] as const satisfies readonly (keyof PoolSettings)[]);
 
 // A pool option added to the interface but not to the list fails to compile here.
@@ -172,6 +182,7 @@ export interface ResolvedOptions {
   decode: boolean;
   preserveValidators: boolean;
   onEvent: ((event: ProcessEvent) => void) | undefined;
+  watch: readonly string[] | undefined;
 }
 
 /** Most processes one pool may have: each holds three pipes, and a typo must not exhaust descriptors. */
@@ -323,5 +334,6 @@ export function resolveOptions(options: PoolOptions): ResolvedOptions {
       DEFAULTS.preserveValidators,
     ),
     onEvent: validateOnEvent(options.onEvent),
+    watch: validateWatch(options.watch),
   };
 }

@@ -87,7 +87,7 @@ describe('pool options', () => {
     const error = poolRefusal({ renderer: 'x' });
     expect(error).toBeInstanceOf(TypeError);
     expect((error as Error).message).toMatch(
-      /^Unknown option "renderer": the options are command, cwd, env, extendEnv, uid, gid, processes, timeout, .*, onEvent$/,
+      /^Unknown option "renderer": the options are command, cwd, env, extendEnv, uid, gid, processes, timeout, .*, onEvent, watch$/,
     );
     const nested = poolRefusal({ limits: { depth: 1 } }) as Error;
     expect(nested.message).toBe(
@@ -95,9 +95,9 @@ describe('pool options', () => {
     );
   });
 
-  // Both are planned; until they work, taking them would be a promise silently broken.
-  it.each(['watch', 'pipeline'])('refuses `%s`, which is not implemented', (key) => {
-    const error = poolRefusal({ [key]: key === 'watch' ? ['src'] : 4 });
+  // Planned; until it works, taking it would be a promise silently broken.
+  it.each(['pipeline'])('refuses `%s`, which is not implemented', (key) => {
+    const error = poolRefusal({ [key]: 4 });
     expect(error).toBeInstanceOf(TypeError);
     expect((error as Error).message).toMatch(new RegExp(`^Unknown option "${key}"`));
   });

@@ -49,8 +49,8 @@ function misusePoolOptionTypes(): void {
   createTransformPool({ command: 'cat', timeOut: 5 });
   // @ts-expect-error: limits has three keys only
   createTransformPool({ command: 'cat', limits: { maxBodySize: 10 } });
-  // @ts-expect-error: watch is not implemented yet
-  createTransformPool({ command: 'cat', watch: ['src'] });
+  // @ts-expect-error: watch is a path or a list of paths
+  createTransformPool({ command: 'cat', watch: 5 });
   // @ts-expect-error: pipeline is not implemented yet
   createTransformPool({ command: 'cat', pipeline: 4 });
 }

@@ -31,6 +31,8 @@ export interface ProxyArgs {
   metrics: number | undefined;
   /** Whether COMMAND is a plain filter run once per response (`protocol: 'body'`). */
   bodyFilter: boolean;
+  /** Files or folders whose change reloads the transform processes; empty: none. */
+  watch: string[];
   /** The transform program and its arguments, from after `--`. */
   command: [string, ...string[]];
 }
@@ -64,6 +66,9 @@ Options:
                         its stdin, the new body from its stdout (headers kept)
   --metrics PORT        Serve the pool's counters, gauges and latency histogram in the Prometheus text format
                         at http://HOST:PORT/metrics (default: none)
+  --watch PATH          Reload the transform processes when this file or folder changes (saves 100 ms apart
+                        make one reload); the old processes serve until a new one has answered, and a new
+                        one that fails to start is logged with its stderr. Repeat for more paths
   --log                 Write one access line per request on stdout:
                         method, path, status, bytes sent, ms, and transformed, passed (sent as the
                         upstream sent it), failed (the transform failed) or aborted (the client left)
@@ -99,6 +104,7 @@ const OPTIONS = {
   'no-require-request-id': { type: 'boolean' },
   'body-filter': { type: 'boolean' },
   metrics: { type: 'string' },
+  watch: { type: 'string', multiple: true },
   log: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean' },
@@ -155,6 +161,11 @@ function parseMediaType(text: string): string {
   if (!MEDIA_TYPE.test(text))
     fail(`Expected --content-type to be a media type such as text/html, got ${JSON.stringify(text)}`);
   return text.toLowerCase();
+}
+
+function parseWatchPath(text: string): string {
+  if (text === '') fail('Expected --watch to be a file or folder, got ""');
+  return text;
 }
 
 /** Check what the lenient parse let through: unknown flags, missing or unexpected values, repeats. */
@@ -235,6 +246,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     metrics,
     log: values.log === true,
     bodyFilter: values['body-filter'] === true,
+    watch: (values.watch ?? []).map(parseWatchPath),
     command: command as [string, ...string[]],
   };
 }

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { withTransform } from '../index.ts';
 import { isTransformable } from '../select.ts';
 import { createAccessLog } from './access-log.ts';
-import { HELP, type ProxyArgs, parseCliArgs } from './args.ts';
+import { HELP, type ProxyArgs, parseCliArgs, UsageError } from './args.ts';
 import { checkCommand } from './command-check.ts';
 import { METRICS_PATH, serveMetrics } from './metrics-server.ts';
 import { serveFetch } from './node-http.ts';
@@ -22,6 +22,12 @@ function getVersion(): string {
 async function runProxy(args: ProxyArgs): Promise<void> {
   // Before listening: a command that cannot run would turn every request into a 502.
   checkCommand(args.command, process.env, process.cwd());
+  // A misspelt path would be watched for its creation, and no edit would ever reload.
+  const missing = args.watch.find((path) => !existsSync(path));
+  if (missing !== undefined)
+    throw new UsageError(
+      `Expected --watch to be a file or folder, got ${JSON.stringify(missing)}: it does not exist`,
+    );
   const accessLog = args.log ? createAccessLog() : undefined;
   const proxy = createProxyHandler({ upstream: args.upstream, upstreamTimeout: args.upstreamTimeout });
   const handler = withTransform(accessLog?.recordUpstream(proxy) ?? proxy, {
@@ -34,6 +40,7 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     maxQueue: args.maxQueue,
     requireRequestId: args.requireRequestId,
     protocol: args.bodyFilter ? 'body' : 'http',
+    watch: args.watch.length > 0 ? args.watch : undefined,
     // As 'respond' does, and the access line says `failed`.
     onError: accessLog?.onError,
   });

@@ -5,14 +5,15 @@ import { TransformError } from '../errors.ts';
 import { type PoolOptions, type ResolvedOptions, resolveOptions, validatePoolOptions } from '../options.ts';
 import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
-import { StartBackoff } from './backoff.ts';
+import { describeStartFailure, StartBackoff } from './backoff.ts';
 import { POOL_BRAND, type PoolBrand } from './brand.ts';
 import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
-import { type ProcessExit, TransformProcess } from './process.ts';
+import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
 import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from './stats.ts';
+import { SourceWatcher } from './watch.ts';
 import { GroupWatchdog } from './watchdog.ts';
 
 /** Options of one {@link TransformPool.transform} call. */
@@ -43,6 +44,14 @@ export interface TransformPool extends AsyncDisposable {
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
+
+/**
+ * A reload after a watched source changed. `none`: no process on trial. `trying`: `process` runs the changed
+ * sources beside the old processes, outside the serving set; it takes the next transform before them
+ * (`waiting`: it is idle, with no transform yet). Once it has answered, it joins the serving set and the old
+ * processes retire as with `reload()`; if it dies first, the old ones serve on and the next change tries again.
+ */
+type Trial = { kind: 'none' } | { kind: 'trying'; process: TransformProcess; path: string; waiting: boolean };
 
 /** Wait for `promise`, or `ms` at most; the timer never outlives the wait. */
 async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'done' | 'expired'> {
@@ -79,6 +88,8 @@ export class Pool implements TransformPool {
   readonly #backoff: StartBackoff;
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #events: ProcessEventSink;
+  readonly #watcher: SourceWatcher | undefined;
+  #trial: Trial = { kind: 'none' };
 
   constructor(options: PoolOptions) {
     this.options = resolveOptions(options);
@@ -87,6 +98,13 @@ export class Pool implements TransformPool {
     this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
     this.#fill();
+    const { watch } = this.options;
+    if (watch !== undefined) this.#watcher = new SourceWatcher(watch, (path) => this.#startTrial(path));
+  }
+
+  /** Settles once the `watch` paths are being watched (at once when there are none). */
+  get watching(): Promise<void> {
+    return this.#watcher?.ready ?? Promise.resolve();
   }
 
   async transform(response: Response, init: TransformInit = {}): Promise<Response> {
@@ -164,12 +182,14 @@ export class Pool implements TransformPool {
   }
 
   #getProcessState(process: TransformProcess): ProcessState {
+    if (this.#isOnTrial(process)) return process.busy ? 'busy' : 'starting';
     if (!this.#serving.has(process)) return 'retiring';
     if (!process.answered) return 'starting';
     return process.busy ? 'busy' : 'idle';
   }
 
   async reload(): Promise<void> {
+    this.#endTrial('reload');
     const old = [...this.#serving];
     // Each retiring process is replaced at once and leaves after the transform it is running.
     for (const process of old) process.retire('reload');
@@ -178,6 +198,7 @@ export class Pool implements TransformPool {
 
   close(options: { timeout?: number } = {}): Promise<void> {
     this.#closed = true;
+    this.#endTrial('close');
     this.#closing ??= this.#close(options.timeout ?? DEFAULT_CLOSE_TIMEOUT_MS);
     return this.#closing;
   }
@@ -188,6 +209,7 @@ export class Pool implements TransformPool {
 
   async #close(timeout: number): Promise<void> {
     clearTimeout(this.#backoffTimer);
+    await this.#watcher?.close();
     for (const process of this.#idle.splice(0)) process.retire('close');
     const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
     const deadline = Date.now() + timeout;
@@ -227,8 +249,9 @@ export class Pool implements TransformPool {
         },
       );
     }
-    // An idle process takes it at once: after start failures, that is the one that may show it can start.
-    if (this.#idle.length > 0) return undefined;
+    // An idle process takes it at once: after start failures, that is the one that may show it can start. A
+    // process on trial after a watched edit that waits for work takes it too.
+    if (this.#idle.length > 0 || (this.#trial.kind === 'trying' && this.#trial.waiting)) return undefined;
     // Processes keep failing at start: fail fast instead of queueing behind them, until one answers.
     if (this.#isFailingAtStart()) return this.#backoff.createError();
     if (this.#queue.length >= this.options.maxQueue) {
@@ -242,6 +265,12 @@ export class Pool implements TransformPool {
   }
 
   #enqueue(exchange: Exchange): void {
+    const trial = this.#trial;
+    if (trial.kind === 'trying' && trial.waiting) {
+      trial.waiting = false;
+      trial.process.run(exchange);
+      return;
+    }
     const process = this.#idle.shift();
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
@@ -291,14 +320,22 @@ export class Pool implements TransformPool {
   }
 
   #spawn(): void {
+    const process = this.#createProcess({
+      onIdle: (idle) => this.#onIdle(idle),
+      onRetire: (retiring) => this.#onRetire(retiring),
+      onStarted: () => this.#backoff.reset(),
+      onStartFailure: (failed, exit) => this.#recordStartFailure(failed, exit),
+      onExit: (exited, exit) => this.#onExit(exited, exit),
+    });
+    this.#serving.add(process);
+    this.#onIdle(process);
+  }
+
+  #createProcess(events: Omit<ProcessEvents, 'shouldRetire'>): TransformProcess {
     const process = new TransformProcess(
       this.options,
       {
-        onIdle: (idle) => this.#onIdle(idle),
-        onRetire: (retiring) => this.#onRetire(retiring),
-        onStarted: () => this.#backoff.reset(),
-        onStartFailure: (failed, exit) => this.#recordStartFailure(failed, exit),
-        onExit: (exited, exit) => this.#onExit(exited, exit),
+        ...events,
         shouldRetire: (done) =>
           this.options.recycle?.({
             pid: done.pid as number,
@@ -310,9 +347,81 @@ export class Pool implements TransformPool {
       this.#watchdog,
     );
     if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
-    this.#serving.add(process);
     this.#alive.add(process);
-    this.#onIdle(process);
+    return process;
+  }
+
+  /** A watched source changed: try the new sources in one process beside the old ones (see {@link Trial}). */
+  #startTrial(path: string): void {
+    if (this.#closed) return;
+    this.#endTrial('reload');
+    // Once proven (`trial` false) it is a serving process like any other.
+    const process = this.#createProcess({
+      onIdle: (idle) => (idle.trial ? this.#onTrialIdle(idle) : this.#onIdle(idle)),
+      onRetire: (retiring) => {
+        if (!retiring.trial) this.#onRetire(retiring);
+      },
+      onStarted: () => this.#backoff.reset(),
+      // A trial that fails to start says the edit is broken, not that the pool cannot start: the old serve on.
+      onStartFailure: (failed, exit) => {
+        if (!failed.trial) this.#recordStartFailure(failed, exit);
+      },
+      onExit: (exited, exit) =>
+        exited.trial ? this.#onTrialExit(exited, exit, path) : this.#onExit(exited, exit),
+    });
+    process.trial = true;
+    this.#trial = { kind: 'trying', process, path, waiting: false };
+    this.#onTrialIdle(process);
+  }
+
+  #isOnTrial(process: TransformProcess): boolean {
+    return this.#trial.kind === 'trying' && this.#trial.process === process;
+  }
+
+  /** Give up the trial, if any: its process leaves after the transform it runs. */
+  #endTrial(reason: 'reload' | 'close'): void {
+    if (this.#trial.kind === 'none') return;
+    const { process } = this.#trial;
+    this.#trial = { kind: 'none' };
+    process.retire(reason);
+  }
+
+  #onTrialIdle(process: TransformProcess): void {
+    const trial = this.#trial;
+    if (trial.kind !== 'trying' || trial.process !== process) {
+      process.retire(this.#closed ? 'close' : 'reload');
+      return;
+    }
+    if (process.answered) {
+      // Proven: it serves, and the old processes are replaced as by reload(), each after its transform.
+      this.#trial = { kind: 'none' };
+      process.trial = false;
+      const old = [...this.#serving];
+      this.#serving.add(process);
+      for (const retiring of old) retiring.retire('reload');
+      this.#onIdle(process);
+      return;
+    }
+    // Its first transform is a new one: a retried one has failed once already and goes to a proven process.
+    const index = this.#queue.findIndex((queued) => !queued.retried);
+    if (index === -1) {
+      trial.waiting = true;
+      return;
+    }
+    const [next] = this.#queue.splice(index, 1);
+    process.run(next as Exchange);
+  }
+
+  #onTrialExit(process: TransformProcess, exit: ProcessExit, path: string): void {
+    this.#stats.exited++;
+    this.#alive.delete(process);
+    if (!this.#isOnTrial(process)) return;
+    this.#trial = { kind: 'none' };
+    if (exit.answered || exit.reason === 'close') return;
+    const stderr = exit.stderr?.trimEnd();
+    console.error(
+      `subprocess-transform: transform "${this.options.commandText}"${process.pid === undefined ? '' : ` (pid ${process.pid})`} ${describeStartFailure(exit)} after a change to ${path}; the old processes keep serving${stderr ? `; its stderr ends:\n${stderr}` : ''}`,
+    );
   }
 
   #onIdle(process: TransformProcess): void {

@@ -89,6 +89,11 @@ export class TransformProcess implements ExchangeHost {
   readonly startedAt: number;
   /** Completed transforms. */
   transforms = 0;
+  /**
+   * Started to try changed sources (the `watch` option): dying before its first answer is then the change's
+   * fault, not the message's, so that message is retried once on another process.
+   */
+  trial = false;
   readonly #options: ResolvedOptions;
   readonly #events: ProcessEvents;
   readonly #sink: ProcessEventSink;
@@ -521,8 +526,11 @@ export class TransformProcess implements ExchangeHost {
           )
         : this.#exitError(exit);
       // Retried only if it was dead before it could read the message: one that read it and then exited,
-      // even with code 0, may have crashed on it or acted on it.
-      work.exchange.onFailed(reason, !spawnFailed && this.#unread(work));
+      // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
+      // that dies before its first answer is the edit's fault, not the message's: that message goes to an
+      // old process once.
+      const blameless = this.#unread(work) || (this.trial && !this.#answered && !work.exchange.hasOutput);
+      work.exchange.onFailed(reason, !spawnFailed && blameless);
     }
     if (!spawnFailed) {
       this.#sink.emit({

@@ -1,0 +1,63 @@
+import { type FSWatcher, watch } from 'chokidar';
+import { describeValue } from '../describe-value.ts';
+
+/** Saves closer together than this make one reload: an editor writes a file in several steps. */
+export const WATCH_DEBOUNCE_MS = 100;
+
+/**
+ * Check the `watch` option: a path, or a list of paths (files or folders).
+ *
+ * @returns The paths, or undefined when nothing is watched.
+ */
+export function validateWatch(value: unknown): readonly string[] | undefined {
+  if (value === undefined) return undefined;
+  const paths = typeof value === 'string' ? [value] : value;
+  if (
+    !Array.isArray(paths) ||
+    paths.length === 0 ||
+    !paths.every((path) => typeof path === 'string' && path !== '')
+  ) {
+    throw new TypeError(
+      `Expected \`watch\` to be a path or a non-empty list of paths, got ${describeValue(value)}`,
+    );
+  }
+  return Object.freeze([...paths]);
+}
+
+/**
+ * Watches a transform's sources (files or folders, recursively) with chokidar and calls `onChange` once per
+ * burst of saves, {@link WATCH_DEBOUNCE_MS} after the last one. It keeps the process alive until `close()`.
+ */
+export class SourceWatcher {
+  readonly #watcher: FSWatcher;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  /** The first path changed in the current burst, for the log line. */
+  #changed: string | undefined;
+  /** Settles once the first scan is done: changes before it may go unseen. */
+  readonly ready: Promise<void>;
+
+  constructor(paths: readonly string[], onChange: (path: string) => void) {
+    this.#watcher = watch([...paths], { ignoreInitial: true });
+    this.ready = new Promise((resolve) => this.#watcher.once('ready', () => resolve()));
+    this.#watcher.on('all', (_event, path) => {
+      this.#changed ??= path;
+      clearTimeout(this.#timer);
+      this.#timer = setTimeout(() => {
+        const changed = this.#changed as string;
+        this.#changed = undefined;
+        this.#timer = undefined;
+        onChange(changed);
+      }, WATCH_DEBOUNCE_MS);
+    });
+    this.#watcher.on('error', (error) => {
+      console.error('subprocess-transform: watching the transform sources failed', error);
+    });
+  }
+
+  /** Stop watching; a change not yet reported is dropped. */
+  async close(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.#watcher.close();
+  }
+}
