@@ -320,7 +320,7 @@ describe('subprocess-transform proxy --metrics', () => {
       '1',
       '--metrics',
       '0',
-      // No timeout: the abandoned process stays retiring until the proxy ends, so the counts hold still.
+      // No timeout: only the abandoned answer's drain bound (1 s of silence) ends the hanging process.
       '--timeout',
       '0',
       '--',
@@ -349,11 +349,13 @@ describe('subprocess-transform proxy --metrics', () => {
     expect(busy.get(key(`${P}_processes_busy`))).toBe(1);
     client.abort();
     expect(await hanging).toMatchObject({ name: 'AbortError' });
-    // The process that hangs retires, still working, and a new one takes its place.
+    // The process that hangs retires, still working, and a new one takes its place; the hung one is killed
+    // once its abandoned answer has been silent past the drain bound, so wait for its exit: the counts then hold.
     const values = await scrapeUntil(
       metricsUrl,
       (values) =>
         values.get(key(`${P}_transforms_aborted_total`)) === 1 &&
+        values.get(key(`${P}_process_exits_total`)) === 1 &&
         values.get(key(`${P}_processes_idle`)) === 1,
     );
     expectCounters(
@@ -363,11 +365,11 @@ describe('subprocess-transform proxy --metrics', () => {
         transforms_aborted_total: 1,
         transforms_timed_out_total: 0,
         process_starts_total: 2,
-        process_exits_total: 0,
+        process_exits_total: 1,
         process_restarts_total: 1,
         backoffs_total: 0,
         backoff_active: 0,
-        processes_alive: 2,
+        processes_alive: 1,
         processes_busy: 0,
         processes_idle: 1,
         processes_starting: 1,
