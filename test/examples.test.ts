@@ -187,6 +187,9 @@ describe('the README and docs/', () => {
       'no such program on PATH',
       'it does not exist',
       'before its first answer',
+      'before its response was complete',
+      'could not transform a response: ',
+      'The response transform could not transform this response',
     ]) {
       expect(page, fragment).toContain(fragment);
       expect(source, fragment).toContain(fragment);
