@@ -1,10 +1,16 @@
 # examples/render.py
 # A transform in Python, standard library only: JSON in, an HTML page out, one message at a time.
-import html
 import json
+import re
 import sys
+from urllib.parse import urlsplit
 
 stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+
+
+def escape_html(text):
+    """As render.js escapes: each of & < > " ' as a numeric reference."""
+    return re.sub(r"[&<>\"']", lambda match: f"&#{ord(match[0])};", text)
 
 
 def read_message():
@@ -46,6 +52,7 @@ while (message := read_message()) is not None:
     except ValueError as error:  # cannot transform this one: the server applies onError, this process stays
         write_answer("HTTP/1.1 500 Internal Server Error", message_id, [("Transform-Error", str(error))], b"")
         continue
-    page = f"<h1>{html.escape(names.get('transform-request-url', ''))}</h1>"
-    page += f"<pre>{html.escape(json.dumps(data, indent=2))}</pre>"
+    path = urlsplit(names.get("transform-request-url", "")).path  # the title render.js gives: the URL's path
+    page = f"<h1>{escape_html(path)}</h1>"
+    page += f"<pre>{escape_html(json.dumps(data, indent=2, ensure_ascii=False))}</pre>"
     write_answer(status, message_id, [("Content-Type", "text/html; charset=utf-8")], page.encode())

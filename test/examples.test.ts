@@ -1,18 +1,35 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTransformPool } from '../src/index.ts';
 import { track } from './_utils.ts';
 
-// The README's code, run as a reader would: each JS, TS and Python block is a file in examples/ (its first
-// line names it), copied into a fresh folder made with `npm init -y` and `npm pkg set type=module`, where the
-// package and the examples' dependencies are linked into node_modules as `npm install` would put them.
+// The code of the README and docs/*.md, run as a reader would: each JS, TS and Python block is a file in
+// examples/ (its first line names it), copied into a fresh folder made with `npm init -y` and `npm pkg set
+// type=module`, where the package and the examples' dependencies are linked into node_modules as `npm install`
+// would put them.
 const root = fileURLToPath(new URL('..', import.meta.url));
 const readme = readFileSync(join(root, 'README.md'), 'utf8');
+/** The README and every page of docs/, by path from the root. */
+const pages = new Map<string, string>([
+  ['README.md', readme],
+  ...readdirSync(join(root, 'docs'))
+    .filter((name) => name.endsWith('.md'))
+    .map((name): [string, string] => [`docs/${name}`, readFileSync(join(root, 'docs', name), 'utf8')]),
+]);
 const CODE_LANGUAGES = new Set(['js', 'mjs', 'ts', 'python']);
 const MARKER = /^(?:\/\/|#) (examples\/[\w.-]+)$/;
 const LISTENING = /Listening on (http:\/\/\S+)/;
@@ -22,21 +39,26 @@ const LISTEN_TIMEOUT_MS = 60_000;
 const LINKED = ['hono', '@hono/node-server', 'tsx', 'bun', 'deno', '.bin'];
 
 interface CodeBlock {
+  /** The page it is on. */
+  page: string;
   language: string;
   code: string;
   /** The example file the block's first line names, if it names one. */
   file: string | undefined;
 }
 
-function getCodeBlocks(markdown: string): CodeBlock[] {
+function getCodeBlocks(page: string, markdown: string): CodeBlock[] {
   return [...markdown.matchAll(/^```(\w*)\n([\s\S]*?)^```$/gm)].map(([, language = '', code = '']) => ({
+    page,
     language,
     code,
     file: MARKER.exec(code.split('\n', 1)[0] ?? '')?.[1],
   }));
 }
 
-const blocks = getCodeBlocks(readme).filter((block) => CODE_LANGUAGES.has(block.language));
+const blocks = [...pages]
+  .flatMap(([page, markdown]) => getCodeBlocks(page, markdown))
+  .filter((block) => CODE_LANGUAGES.has(block.language));
 const files = blocks.map((block) => block.file).filter((file) => file !== undefined);
 
 let consumer: string;
@@ -108,12 +130,90 @@ async function stopServers(): Promise<void> {
   );
 }
 
-describe('the README', () => {
+/** The anchor GitHub gives a heading: lower case, punctuation dropped, each space a hyphen. */
+const slug = (heading: string): string =>
+  heading
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/ /g, '-');
+
+/** Pages another branch writes: linked from here before they land. */
+const WRITTEN_ELSEWHERE = new Set(['docs/layout.md']);
+
+describe('the README and docs/', () => {
   it('names, in the first line of each JS, TS and Python block, the example file it is', () => {
-    expect(blocks.length).toBeGreaterThanOrEqual(6);
-    const unmarked = blocks.filter((block) => block.file === undefined).map((block) => block.code);
+    expect(blocks.length).toBeGreaterThanOrEqual(7);
+    const unmarked = blocks.filter((block) => block.file === undefined).map((block) => block.page);
     expect(unmarked).toEqual([]);
     expect(new Set(files).size).toBe(files.length);
+  });
+
+  it('keeps the README a front page: the quick starts on it, 1 500 words at most', () => {
+    const onReadme = blocks.filter((block) => block.page === 'README.md').map((block) => block.file);
+    expect(onReadme).toEqual([
+      'examples/hono-node.js',
+      'examples/bun.ts',
+      'examples/deno.ts',
+      'examples/render.js',
+    ]);
+    expect(readme.split(/\s+/).filter(Boolean).length).toBeLessThanOrEqual(1500);
+  });
+
+  it('quotes in troubleshooting the messages the code gives', () => {
+    // As rendered: a line break inside a paragraph is a space.
+    const page = (pages.get('docs/troubleshooting.md') ?? '').replace(/\s+/g, ' ');
+    const source = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' })
+      .filter((name) => name.endsWith('.ts'))
+      .map((name) => readFileSync(join(root, 'src', name), 'utf8'))
+      .join('\n');
+    // Each the literal part of a message: the page quotes it whole, the code builds it around this text.
+    for (const fragment of [
+      'could not be started: ',
+      'keeps failing at start (',
+      'failed at start ',
+      'Unknown option "',
+      'did you mean "',
+      'answered without the Transform-Request-Id of its message: copy that header from the input to the answer',
+      'not the id of the message in flight',
+      'wrote output while no transform was in flight',
+      'Bare LF: lines must end with CRLF',
+      'The response transform timed out',
+      'did not answer its first message within startTimeout (',
+      'Too many responses are waiting for a transform',
+      'transforms waiting already (maxQueue)',
+      'The response transform is shutting down',
+      'The response transform could not be started',
+      'it is one word with spaces: write the program and each argument as words of their own, as in: ',
+      'no such program on PATH',
+      'it does not exist',
+      'before its first answer',
+      'before its response was complete',
+      'could not transform a response: ',
+      'The response transform could not transform this response',
+    ]) {
+      expect(page, fragment).toContain(fragment);
+      expect(source, fragment).toContain(fragment);
+    }
+  });
+
+  it('links only to pages and headings that exist', () => {
+    const broken: string[] = [];
+    for (const [page, markdown] of pages) {
+      for (const [, target = ''] of markdown.matchAll(/\]\(([^)\s]+)\)/g)) {
+        if (/^[a-z]+:/.test(target)) continue;
+        const [path = '', anchor] = target.split('#');
+        const file = path === '' ? page : join(dirname(page), path);
+        if (WRITTEN_ELSEWHERE.has(file) && !existsSync(join(root, file))) continue;
+        const text = pages.get(file);
+        if (text === undefined) {
+          if (!existsSync(join(root, file))) broken.push(`${page}: ${target}`);
+          continue;
+        }
+        const anchors = [...text.matchAll(/^#+ (.+)$/gm)].map(([, heading = '']) => slug(heading));
+        if (anchor !== undefined && !anchors.includes(anchor)) broken.push(`${page}: ${target}`);
+      }
+    }
+    expect(broken).toEqual([]);
   });
 
   for (const block of blocks.filter((each) => each.file !== undefined)) {
@@ -158,7 +258,15 @@ describe('the README examples, run', () => {
   it('pool.mjs transforms through cat and lists its processes, under plain node', async () => {
     const { stdout } = await execa('node', ['pool.mjs'], { cwd: consumer });
     expect(stdout.split('\n')[0]).toBe('hello');
-    expect(stdout).toMatch(/pid: \d+,\s+state: 'idle',\s+transforms: 1,/);
+    // The first process answered; the second has not yet, so it is still starting, as the comment says.
+    expect(stdout).toMatch(
+      /pid: \d+,\s+state: 'idle',\s+transforms: 1,[\s\S]*pid: \d+,\s+state: 'starting',/,
+    );
+    const code = readFileSync(join(root, 'examples/pool.mjs'), 'utf8');
+    const comment = code.split('\n').find((line) => line.includes('stats()')) ?? '';
+    const states = (text: string): string[] =>
+      [...text.matchAll(/state: '(\w+)'/g)].map(([, state = '']) => state);
+    expect(states(comment)).toEqual(states(stdout));
   });
 
   it('codec.mjs round-trips two responses through the codec streams, under plain node', async () => {
@@ -193,7 +301,7 @@ describe('the README examples, run', () => {
     expect(first.status).toBe(201);
     expect(first.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(await first.text()).toBe(
-      '<h1>http://localhost/report?q=%3Cb%3E</h1><pre>{\n  &quot;name&quot;: &quot;&lt;b&gt;&quot;\n}</pre>',
+      '<h1>/report</h1><pre>{\n  &#34;name&#34;: &#34;&#60;b&#62;&#34;\n}</pre>',
     );
 
     // A body still streaming goes to the process chunked.
@@ -216,6 +324,26 @@ describe('the README examples, run', () => {
     expect(await (await pool.transform(Response.json(3))).text()).toBe('<h1></h1><pre>3</pre>');
     expect(pool.stats()).toMatchObject({ started: 1, ok: 3, failed: 1 });
     expect(pool.stats().processes).toEqual([expect.objectContaining({ state: 'idle' })]);
+  });
+
+  it('render.py and render.js, the same transform in two languages, give the same page', async () => {
+    const python = track(
+      createTransformPool({ command: ['python3', 'render.py'], cwd: consumer, processes: 1 }),
+    );
+    const node = track(createTransformPool({ command: ['node', 'render.js'], cwd: consumer, processes: 1 }));
+    const request = new Request('http://localhost/caf%C3%A9/%3Ch1%3E?q=1');
+    const data = {
+      title: `<b>"Tom" & 'Jerry'</b>`,
+      city: 'Zürich',
+      list: [1, 2.5, null, true],
+      nested: { a: [] },
+    };
+    const pages = await Promise.all(
+      [python, node].map(async (pool) => (await pool.transform(Response.json(data), { request })).text()),
+    );
+    expect(pages[0]).toContain('<h1>/caf%C3%A9/%3Ch1%3E</h1>');
+    expect(pages[0]).toContain('&#60;b&#62;\\&#34;Tom\\&#34; &#38; &#39;Jerry&#39;&#60;/b&#62;');
+    expect(pages[0]).toBe(pages[1]);
   });
 
   // Needs the Hono middleware (`subprocess-transform/hono`), built in parallel on another branch.
