@@ -36,20 +36,23 @@ describe('the package', () => {
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
   });
 
-  it('packs the built JavaScript, its types, README.md, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
+  it('packs the built JavaScript, its types, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
     // Scripts are skipped: vitest built dist/ before the run, and `prepack` would build it again.
     const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
     const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
     const files = packed.files.map((file) => file.path);
     expect(files).toEqual(expect.arrayContaining(['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json']));
     expect(files).toEqual(expect.arrayContaining(['dist/index.js', 'dist/index.d.ts']));
+    // The README links to the reference pages: they travel with it, so the links work in an install too.
+    expect(files).toEqual(expect.arrayContaining(['docs/options.md', 'docs/troubleshooting.md']));
     expect(files).toEqual(
       expect.arrayContaining(['dist/child/index.js', 'dist/wire/index.js', 'dist/cli/main.js']),
     );
     const unexpected = files.filter(
       (file) =>
         !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json'].includes(file) &&
-        !/^dist\/.+\.(js|d\.ts)$/.test(file),
+        !/^dist\/.+\.(js|d\.ts)$/.test(file) &&
+        !/^docs\/[a-z-]+\.md$/.test(file),
     );
     expect(unexpected).toEqual([]);
     expect(files.filter((file) => /^(src|test)\//.test(file))).toEqual([]);
