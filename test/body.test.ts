@@ -219,6 +219,8 @@ describe("protocol: 'body'", () => {
     ]);
   });
 
+  // 64 MiB through two pipes and a process: up to 11 s with both cores busy at other work, so vitest's 60 s
+  // left too small a margin. Only a stall should fail it: ten times the slow case.
   it('passes 64 MiB through cat intact', async () => {
     const pool = track(createTransformPool({ command: ['cat'], protocol: 'body', processes: 1 }));
     const chunk = new Uint8Array(1 << 20).map((_, i) => i % 251);
@@ -241,7 +243,7 @@ describe("protocol: 'body'", () => {
     }
     expect(length).toBe(64 << 20);
     expect(wrong).toBe(0);
-  });
+  }, 120_000);
 
   it('runs at most processes filters at once, queues maxQueue more and refuses the next', async () => {
     const pool = track(

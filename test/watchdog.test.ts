@@ -176,12 +176,11 @@ describe('no transform process outlives its parent, however it ends', () => {
 describe('a body filter does not outlive its parent either', () => {
   it('is killed with its grandchild when the parent is SIGKILLed in the middle of a response', async () => {
     const parent = execa(process.execPath, [fixture('body-parent.mjs')], { reject: false });
-    const pids = await new Promise<number[]>((resolve) => {
-      parent.stdout?.once('data', (chunk: Buffer) => resolve(JSON.parse(chunk.toString()) as number[]));
-    });
+    const group = await readFirstLine<{ pid: number; argv: string[] }[]>(parent);
+    const pids = group.map((member) => member.pid);
     for (const pid of pids) leftovers.add(pid);
-    // The filter (`cat`, exec'd by its shell) and the `sleep` it started.
-    expect(pids).toHaveLength(2);
+    // The filter (`cat`, exec'd by its shell) and the `sleep` it started, and nothing else.
+    expect(group.map((member) => member.argv).sort()).toEqual([['cat'], ['sleep', '300.043']]);
     expect(pids.filter(isRunning)).toEqual(pids);
     parent.kill('SIGKILL');
     await parent;
