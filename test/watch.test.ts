@@ -128,6 +128,36 @@ describe('watch', () => {
     expect(pool.stats().failed).toBe(0);
   });
 
+  it('fails no transform when an edit makes the new process write junk before its first answer', async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args.map(String).join(' '));
+    });
+    const template = makeTemplate('v1');
+    const { pool } = await startRenderer(template);
+    const traffic = sendContinuously(pool);
+    expect(await waitFor(() => traffic.answers.every((seen) => seen.length >= 3), 10_000)).toBe(true);
+    // Loaded at start, so the junk comes before any answer, often with a transform already on board.
+    writeFileSync(template, 'process.stdout.write("junk\\r\\n\\r\\n");\nexport default "v2";\n');
+    const refused = await waitFor(
+      () => logged.some((line) => line.includes('broke the protocol before its first answer after a change')),
+      15_000,
+    );
+    expect(refused, logged.join('\n')).toBe(true);
+    const before = traffic.answers.map((seen) => seen.length);
+    expect(
+      await waitFor(() =>
+        traffic.answers.every((seen, index) => seen.length >= (before[index] as number) + 3),
+      ),
+    ).toBe(true);
+    writeTemplate(template, 'v3');
+    const fixed = await waitFor(() => traffic.last().every((answer) => answer === 'v3'), 15_000);
+    await traffic.stop();
+    expect(fixed).toBe(true);
+    for (const seen of traffic.answers) expect(runsOf(seen)).toEqual(['v1', 'v3']);
+    expect(pool.stats().failed).toBe(0);
+  });
+
   it('serves the next transform with the edit when no traffic came during it', async () => {
     const template = makeTemplate('v1');
     const { pool } = await startRenderer(template);

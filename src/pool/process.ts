@@ -503,7 +503,10 @@ export class TransformProcess implements ExchangeHost {
       message: detail,
       bytes: escapeBytes(chunk.subarray(at, at + OFFENDING_BYTES)),
     });
-    this.kill('protocol', reason, reason === this.#staleAnswer);
+    // A process on trial after a watched edit that breaks the protocol before its first answer is the
+    // edit's fault, as when it dies then (see #onClosed): its message goes to an old process once.
+    const editFault = this.trial && !this.#answered;
+    this.kill('protocol', reason, reason === this.#staleAnswer || editFault);
   }
 
   #onClosed(result: ClosedResult): void {
