@@ -85,6 +85,44 @@ describe('the request after a misbehaving answer', () => {
     expect(pool.stats()).toMatchObject({ ok: 9, failed: 0, started: 4 });
   });
 
+  it('is retried when a stale repeat of an earlier answer follows its answer in the same read, at any distance', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = createPool({
+      command: nodeFixture('stale-behind-answer.mjs'),
+      onEvent: (event) => events.push(event),
+    });
+    for (const distance of [1, 2, 5]) {
+      for (let index = 0; index < distance; index++) {
+        expect(await outcomeOf(pool.transform(new Response(`warm ${index}`)))).toBe(`echo warm ${index}`);
+      }
+      // Not its fault: its process is replaced, and it runs again on the next one.
+      expect(await outcomeOf(pool.transform(new Response(`behind ${distance}`)))).toBe(
+        `echo behind ${distance}`,
+      );
+    }
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('echo after');
+    expect(pool.stats()).toMatchObject({ ok: 12, failed: 0, started: 4 });
+    await pool.close();
+    const errors = events.filter((event) => event.type === 'protocol-error');
+    expect(errors.map((event) => (event as { message: string }).message)).toEqual(
+      Array(3).fill(expect.stringMatching(/^wrote a second answer to a message it answered before/)),
+    );
+  });
+
+  it('fails when its own answer comes twice in one read: which of the two is meant cannot be told', async () => {
+    const pool = createPool({ command: nodeFixture('stale-behind-answer.mjs') });
+    expect(await outcomeOf(pool.transform(new Response('behind 0')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    expect(await outcomeOf(pool.transform(new Response('next')))).toBe('echo next');
+    expect(pool.stats()).toMatchObject({ ok: 1, failed: 1, started: 2 });
+  });
+
+  it('fails when output that is no answer follows its answer in the same read: the answer itself is in doubt', async () => {
+    const pool = createPool({ command: nodeFixture('stale-behind-answer.mjs') });
+    expect(await outcomeOf(pool.transform(new Response('junk')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    expect(await outcomeOf(pool.transform(new Response('next')))).toBe('echo next');
+    expect(pool.stats()).toMatchObject({ ok: 1, failed: 1, started: 2 });
+  });
+
   it('still fails when the answer is not stale but wrong: a transform that crashes on its input is not retried', async () => {
     const pool = createPool({ command: nodeFixture('crash-before-output.mjs') });
     expect(await outcomeOf(pool.transform(new Response('crash')))).toBe('rejected ERR_TRANSFORM_EXIT');

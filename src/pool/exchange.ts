@@ -143,6 +143,7 @@ export class Exchange {
     if (this.#state.kind !== 'queued') return;
     this.#attempts++;
     this.#state = { kind: 'running', host };
+    this.#output = 'none';
     this.#message.restart();
     const { timeout, startTimeout } = this.#init;
     // A process that has not answered yet may still be loading: its first answer is due `startTimeout` after
@@ -298,7 +299,20 @@ export class Exchange {
   onFailed(error: TransformError, unanswered: boolean): void {
     const state = this.#state;
     if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
-    const retry = unanswered && state.kind === 'running' && this.#attempts === 1 && this.#message.replayable;
+    // Its answer came whole and was handed out before a stale one followed it: it stands.
+    if (unanswered && state.kind === 'streaming' && this.#settled && this.#output === 'answered') {
+      this.deliver();
+      this.onDone();
+      return;
+    }
+    // Running, or its head parsed but not handed out (a stale answer came right behind it in the same read).
+    const handedOut = state.kind !== 'running' && this.#settled;
+    const retry =
+      unanswered &&
+      (state.kind === 'running' || state.kind === 'streaming') &&
+      !handedOut &&
+      this.#attempts === 1 &&
+      this.#message.replayable;
     if (retry) {
       this.#timer.stop();
       this.#state = { kind: 'queued' };

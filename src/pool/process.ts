@@ -108,6 +108,8 @@ export class TransformProcess implements ExchangeHost {
   #counted = false;
   /** Stream offset of the last message its output began: where an error found by the pool starts. */
   #messageOffset = 0;
+  /** Output began again after a complete answer, and its head has not come yet. */
+  #outputAfterAnswer = false;
   /** The id of the message it holds, from `run` until that exchange is done. */
   #onBoard: string | undefined;
   readonly #ids: RequestIdCheck;
@@ -329,18 +331,36 @@ export class TransformProcess implements ExchangeHost {
 
   #onMessageBegin(): void {
     const work = this.#work();
+    // More output after a complete answer: judged by its head (a stale repeat of an answer), or, if the read
+    // ends before the head does, at the end of the read (see #afterRead).
     if (work.answered) {
-      throw this.createError(
-        'ERR_TRANSFORM_PROTOCOL',
-        'wrote more after its answer: a second response, or a body longer than its Content-Length',
-      );
+      this.#outputAfterAnswer = true;
+      return;
     }
     work.exchange.onMessageBegin();
+  }
+
+  #wroteMore(): TransformError {
+    return this.createError(
+      'ERR_TRANSFORM_PROTOCOL',
+      'wrote more after its answer: a second response, or a body longer than its Content-Length',
+    );
   }
 
   #onHead(head: ResponseHead): void {
     const work = this.#work();
     const id = head.context.get('id');
+    if (work.answered) {
+      // A second answer right behind a complete one, in the same read. With the id of a message answered
+      // before this one, it is a stale repeat: not this message's fault, which is retried once (see
+      // #onProtocolError). Anything else, its own id again included, casts doubt on the answer it follows.
+      if (id === undefined || id === work.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
+      this.#staleAnswer = this.createError(
+        'ERR_TRANSFORM_PROTOCOL',
+        `wrote a second answer to a message it answered before (Transform-Request-Id ${id})`,
+      );
+      throw this.#staleAnswer;
+    }
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
       const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
@@ -380,6 +400,13 @@ export class TransformProcess implements ExchangeHost {
       this.#parser.push(chunk);
     } catch (error) {
       this.#onProtocolError(error, chunk, offset);
+      return;
+    }
+    // The read ended inside more output after a complete answer, before that output's head did: bytes left
+    // over, which no head can excuse any more.
+    const state = this.#state;
+    if (state.kind === 'busy' && this.#outputAfterAnswer) {
+      this.#onProtocolError(this.#wroteMore(), chunk, offset);
       return;
     }
     this.#afterRead();
