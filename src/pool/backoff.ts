@@ -1,4 +1,4 @@
-import { TransformError } from '../errors.ts';
+import { TransformError } from '../shared/errors.ts';
 import type { ProcessExit } from './process.ts';
 
 /** Start failures in a row after which processes start after a backoff and work fails fast. */

@@ -1,20 +1,25 @@
-import { BodyPool } from '../body/body-pool.ts';
-import { getProtocol } from '../body/protocol.ts';
-import { decodeContent } from '../decode.ts';
-import { TransformError } from '../errors.ts';
-import { type PoolOptions, type ResolvedOptions, resolveOptions, validatePoolOptions } from '../options.ts';
-import { isEncoded } from '../select.ts';
+import { BodyPool } from '../filter/body-pool.ts';
+import { getProtocol } from '../filter/protocol.ts';
+import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
+import { decodeContent } from '../shared/content-coding.ts';
+import { TransformError } from '../shared/errors.ts';
+import { ProcessEventSink } from '../shared/events.ts';
+import {
+  type PoolOptions,
+  type ResolvedOptions,
+  resolveOptions,
+  validatePoolOptions,
+} from '../shared/pool-options.ts';
+import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
+import { SourceWatcher } from '../shared/watch.ts';
+import { GroupWatchdog } from '../shared/watchdog.ts';
 import { toCanonicalName } from '../wire/fields.ts';
+import { isEncoded } from '../wrapper/selector.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
-import { POOL_BRAND, type PoolBrand } from './brand.ts';
-import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
-import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from './stats.ts';
-import { SourceWatcher } from './watch.ts';
-import { GroupWatchdog } from './watchdog.ts';
 
 /** Options of one {@link TransformPool.transform} call. */
 export interface TransformInit {

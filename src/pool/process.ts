@@ -1,14 +1,14 @@
-import { TransformError, type TransformErrorCode } from '../errors.ts';
-import type { ResolvedOptions } from '../options.ts';
+import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
+import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
+import type { ResolvedOptions } from '../shared/pool-options.ts';
+import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import { describeCause } from './backoff.ts';
-import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { type MessageProgress, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
-import type { GroupWatchdog } from './watchdog.ts';
 
 /** How a process ended. */
 export interface ProcessExit {

@@ -1,13 +1,13 @@
 import { availableParallelism } from 'node:os';
-import { describeValue } from './describe-value.ts';
-import { validateKnownKeys } from './option-keys.ts';
-import { formatCommand, parseCommand } from './pool/command.ts';
-import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
-import { type StderrOption, validateStderr } from './pool/stderr.ts';
-import { validateTimeout } from './pool/timeout.ts';
-import { validateWatch } from './pool/watch.ts';
-import { getSelectionKeys, SELECTION_KEYS, type SelectionOptions } from './selection.ts';
-import { resolveLimits, type WireLimits } from './wire/limits.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { validateKnownKeys } from '../util/known-keys.ts';
+import { resolveLimits, type WireLimits } from '../wire/limits.ts';
+import { getSelectionKeys, SELECTION_KEYS, type SelectionOptions } from '../wrapper/selection-options.ts';
+import { formatCommand, parseCommand } from './command.ts';
+import { type ProcessEvent, validateOnEvent } from './events.ts';
+import { type StderrOption, validateStderr } from './stderr.ts';
+import { validateTimeout } from './timeout.ts';
+import { validateWatch } from './watch.ts';
 
 /** What a process has done so far, passed to the `recycle` hook after each transform. */
 export interface RecycleInfo {

@@ -1,4 +1,4 @@
-import { describeValue } from './describe-value.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 /** Decides whether a response goes through the transform. */
 export type ShouldTransform = (

@@ -1,16 +1,16 @@
-import { describeValue } from './describe-value.ts';
-import { createErrorResponse, isTransformError } from './errors.ts';
-import { validateKnownKeys } from './option-keys.ts';
-import { POOL_KEYS, type PoolSettings, type TransformOptions } from './options.ts';
-import { getPoolDecode, isTransformPool } from './pool/brand.ts';
-import { createTransformPool, Pool, type TransformPool } from './pool/pool.ts';
+import { createTransformPool, Pool, type TransformPool } from '../pool/pool.ts';
+import { getPoolDecode, isTransformPool } from '../shared/brand.ts';
+import { createErrorResponse, isTransformError } from '../shared/errors.ts';
+import { POOL_KEYS, type PoolSettings, type TransformOptions } from '../shared/pool-options.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { validateKnownKeys } from '../util/known-keys.ts';
 import {
   type OnError,
   resolveSelection,
   SELECTION_KEYS,
   type Selection,
   type SelectionOptions,
-} from './selection.ts';
+} from './selection-options.ts';
 
 /** A fetch-style handler: Bun's `server`, a Workers `ctx` and the like pass through as `rest`. */
 export type FetchHandler<Rest extends unknown[] = unknown[]> = (
