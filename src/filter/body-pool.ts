@@ -1,10 +1,10 @@
 import { setMaxListeners } from 'node:events';
-import type { TransformInit, TransformPool } from '../pool/pool.ts';
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
-import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
+import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, StatsRecorder } from '../shared/stats.ts';
+import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
 import { validateOutputType } from './protocol.ts';
 import { type FilterSettings, runFilter } from './run-filter.ts';
@@ -33,7 +33,7 @@ export class BodyPool implements TransformPool {
   #running = 0;
   #closed = false;
 
-  constructor(options: PoolOptions & { outputType?: string | undefined }) {
+  constructor(options: PoolSettings) {
     this.#options = resolveOptions(options);
     this.#settings = {
       options: this.#options,

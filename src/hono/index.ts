@@ -1,5 +1,5 @@
 import type { Context, Env, MiddlewareHandler, Next } from 'hono';
-import type { TransformPool } from '../pool/pool.ts';
+import type { TransformPool } from '../shared/transform-pool.ts';
 import { resolveTransformStep, type TransformTarget, transformResponse } from '../wrapper/with-transform.ts';
 
 /** The middleware, with the pool it sends responses through (close it on shutdown). */
