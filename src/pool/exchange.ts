@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: one transform seen from both ends (the caller's promise and body stream, fed
+// by the process's output) is one `State` union, and the timeout, abort, drain and retry decisions all
+// change it. The message it writes is message-source.ts; the codec is wire/.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import { SilenceTimer } from '../shared/timeout.ts';

@@ -1,3 +1,7 @@
+// Over 300 lines on purpose: one process's life is one `State` union whose transitions (output, exit
+// bookkeeping, kill) read and write the same private fields, and a split would hand half of that state
+// across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
+// (the input side), request-id.ts (the id checks).
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';

@@ -1,3 +1,4 @@
+// About 300 lines: half of it is the options interface, each option's documentation where editors show it.
 import { availableParallelism } from 'node:os';
 import { describeValue } from '../util/describe-value.ts';
 import { validateKnownKeys } from '../util/known-keys.ts';
