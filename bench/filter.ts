@@ -5,11 +5,11 @@
 // client at a modest rate: the gap is when spares are started again), then responses per second with
 // CONCURRENCY loops back to back, where both pay a spawn per response in the parent. REQUESTS, GAP_MS.
 
-import { runFilter } from '../src/body/run-filter.ts';
+import { runFilter } from '../src/filter/run-filter.ts';
 import { createTransformPool } from '../src/index.ts';
-import { resolveOptions } from '../src/options.ts';
-import { ProcessEventSink } from '../src/pool/events.ts';
-import { GroupWatchdog } from '../src/pool/watchdog.ts';
+import { ProcessEventSink } from '../src/shared/events.ts';
+import { resolveOptions } from '../src/shared/pool-options.ts';
+import { GroupWatchdog } from '../src/shared/watchdog.ts';
 import { median, report, round, setting } from './common.ts';
 
 const REQUESTS = setting('REQUESTS', 400, 20);

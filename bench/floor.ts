@@ -11,7 +11,7 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createTransformPool } from '../src/index.ts';
-import { writeBatch } from '../src/io/write.ts';
+import { writeBatch } from '../src/util/write.ts';
 import { createResponse } from '../src/wire/body.ts';
 import { type ResponseHead, ResponseParser } from '../src/wire/parser.ts';
 import { concatBytes } from '../src/wire/serialize.ts';

@@ -1,23 +1,25 @@
-export { TransformError, type TransformErrorCode } from './errors.ts';
 export { formatMetrics, type MetricsOptions, type MetricsSource } from './metrics/format.ts';
 export { createMetricsHandler } from './metrics/handler.ts';
-export type { PoolOptions, RecycleInfo, TransformOptions } from './options.ts';
-export type { ExitReason, ProcessEvent } from './pool/events.ts';
-export { createTransformPool, type TransformInit, type TransformPool } from './pool/pool.ts';
+export { TransformError, type TransformErrorCode } from './shared/errors.ts';
+export type { ExitReason, ProcessEvent } from './shared/events.ts';
+export type { RecycleInfo } from './shared/pool-options.ts';
 export type {
   LatencyHistogram,
   LatencyStats,
   PoolStats,
   ProcessState,
   ProcessStats,
-} from './pool/stats.ts';
-export type { StderrOption } from './pool/stderr.ts';
-export { type ContentTypeMatcher, isTransformable, type ShouldTransform } from './select.ts';
-export type { OnError, SelectionOptions } from './selection.ts';
+} from './shared/stats.ts';
+export type { StderrOption } from './shared/stderr.ts';
+export type { TransformInit, TransformPool } from './shared/transform-pool.ts';
+export { createTransformPool, type PoolOptions } from './wrapper/create-pool.ts';
+export type { OnError, SelectionOptions } from './wrapper/selection-options.ts';
+export { type ContentTypeMatcher, isTransformable, type ShouldTransform } from './wrapper/selector.ts';
 export {
   type FetchHandler,
   type SharedPoolOptions,
   type TransformedHandler,
+  type TransformOptions,
   type TransformTarget,
   withTransform,
-} from './with-transform.ts';
+} from './wrapper/with-transform.ts';

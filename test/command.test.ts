@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatCommand, parseCommand } from '../src/pool/command.ts';
+import { formatCommand, parseCommand } from '../src/shared/command.ts';
 
 describe('parseCommand', () => {
   it('splits a string like a POSIX shell', () => {

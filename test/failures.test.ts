@@ -11,7 +11,7 @@ import {
   type TransformPool,
   withTransform,
 } from '../src/index.ts';
-import { describeEvent } from '../src/pool/events.ts';
+import { describeEvent } from '../src/shared/events.ts';
 import {
   exists,
   fixture,

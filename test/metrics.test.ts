@@ -13,7 +13,7 @@ import {
   type ProcessEvent,
   type TransformPool,
 } from '../src/index.ts';
-import { StatsRecorder } from '../src/pool/stats.ts';
+import { StatsRecorder } from '../src/shared/stats.ts';
 import { kill, type Running, runCli, startProxy } from './_cli.ts';
 import { nodeFixture, sleep, track, waitFor } from './_utils.ts';
 

@@ -114,6 +114,20 @@ describe('pool options', () => {
     );
   });
 
+  it.each([
+    'shouldTransform',
+    'contentType',
+    'afterTransform',
+    'onError',
+  ])('refuses the selection option %s, saying where it belongs', (key) => {
+    // From plain JavaScript: the types refuse it already. A pool never selects, so it would be ignored.
+    const error = poolRefusal({ [key]: key === 'contentType' ? 'text/html' : () => undefined, timeOut: 5 });
+    expect(error).toBeInstanceOf(TypeError);
+    expect((error as Error).message).toBe(
+      `Expected pool options only, got \`${key}\`: selection belongs to withTransform or the Hono middleware, as \`{ pool, ${key} }\``,
+    );
+  });
+
   it('accepts a selection option given as undefined, as the types do', () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1, contentType: undefined }));
     expect(pool.stats().alive).toBe(1);

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions, type TransformPool } from '../src/index.ts';
-import type { ProcessEvent } from '../src/pool/events.ts';
+import type { ProcessEvent } from '../src/shared/events.ts';
 import { isRunning, nodeFixture, StderrLines, track, waitFor } from './_utils.ts';
 
 const KiB = 1024;

@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { execa, type ResultPromise } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
-import { GroupWatchdog } from '../src/pool/watchdog.ts';
+import { GroupWatchdog } from '../src/shared/watchdog.ts';
 import { fixture, isRunning, listProcesses, sleep, waitFor } from './_utils.ts';
 
 /** Everything must be gone within this; it aims at well under a second. */

@@ -3,7 +3,7 @@
 // serveTransform() is called, would otherwise reach the parent as the first bytes of an answer. Any other
 // program that imports the package keeps its console until it calls serveTransform() on stdout.
 import { Console } from 'node:console';
-import { isStartedByPool } from './marker.ts';
+import { isStartedByPool } from '../wire/child-marker.ts';
 
 const TO_STDOUT = [
   'log',

@@ -1,7 +1,7 @@
 // First, for its side effect: in a process a pool started, console.log goes to stderr from this import on.
 import './console.ts';
 import type { Readable, Writable } from 'node:stream';
-import { waitForDrain, writeBatch } from '../io/write.ts';
+import { waitForDrain, writeBatch } from '../util/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';

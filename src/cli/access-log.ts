@@ -1,5 +1,5 @@
 import type { HttpBindings } from '@hono/node-server';
-import { createErrorResponse, type TransformError } from '../errors.ts';
+import { createErrorResponse, type TransformError } from '../shared/errors.ts';
 
 type Handler<Node> = (request: Request, node: Node) => Promise<Response>;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { existsSync, readFileSync } from 'node:fs';
-import { withTransform } from '../index.ts';
-import { isTransformable } from '../select.ts';
+import { isTransformable } from '../wrapper/selector.ts';
+import { withTransform } from '../wrapper/with-transform.ts';
 import { createAccessLog } from './access-log.ts';
 import { HELP, type ProxyArgs, parseCliArgs, UsageError } from './args.ts';
 import { checkCommand } from './command-check.ts';

@@ -1,5 +1,5 @@
 import { createMetricsHandler } from '../metrics/handler.ts';
-import type { TransformPool } from '../pool/pool.ts';
+import type { TransformPool } from '../shared/transform-pool.ts';
 import { type Served, type ServeOptions, serveFetch } from './node-http.ts';
 
 /** The path Prometheus scrapes by default. */

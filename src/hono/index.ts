@@ -1,6 +1,6 @@
 import type { Context, Env, MiddlewareHandler, Next } from 'hono';
-import type { TransformPool } from '../pool/pool.ts';
-import { resolveTransformStep, type TransformTarget, transformResponse } from '../with-transform.ts';
+import type { TransformPool } from '../shared/transform-pool.ts';
+import { resolveTransformStep, type TransformTarget, transformResponse } from '../wrapper/with-transform.ts';
 
 /** The middleware, with the pool it sends responses through (close it on shutdown). */
 export type TransformMiddleware = MiddlewareHandler<Env> & { readonly pool: TransformPool };

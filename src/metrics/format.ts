@@ -1,7 +1,7 @@
-import type { TransformErrorCode } from '../errors.ts';
-import { isTransformPool } from '../pool/brand.ts';
-import type { TransformPool } from '../pool/pool.ts';
-import type { PoolStats } from '../pool/stats.ts';
+import { isTransformPool } from '../shared/brand.ts';
+import type { TransformErrorCode } from '../shared/errors.ts';
+import type { PoolStats } from '../shared/stats.ts';
+import type { TransformPool } from '../shared/transform-pool.ts';
 import { type Family, isMetricName, type Labels, type Sample, writeExposition } from './exposition.ts';
 
 /** Options of {@link formatMetrics}. */

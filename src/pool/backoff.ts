@@ -1,4 +1,5 @@
-import { TransformError } from '../errors.ts';
+import { TransformError } from '../shared/errors.ts';
+import { describeCause } from '../util/describe-value.ts';
 import type { ProcessExit } from './process.ts';
 
 /** Start failures in a row after which processes start after a backoff and work fails fast. */
@@ -28,14 +29,6 @@ export function describeStartFailure(exit: ProcessExit): string {
   const how =
     exit.signal !== undefined ? `was killed with ${exit.signal}` : `exited with code ${exit.exitCode}`;
   return `${how} before its first answer`;
-}
-
-/** The first line of an error, with its `code` (ENOENT, EACCES) first. */
-export function describeCause(cause: unknown): string {
-  if (!(cause instanceof Error)) return String(cause);
-  const line = cause.message.split('\n')[0] ?? '';
-  const code = (cause as { code?: unknown }).code;
-  return typeof code === 'string' && !line.includes(code) ? `${code}: ${line}` : line;
 }
 
 /**

@@ -1,11 +1,14 @@
-import { TransformError, type TransformErrorCode } from '../errors.ts';
-import { weakenValidators } from '../validators.ts';
+// Over 300 lines on purpose: one transform seen from both ends (the caller's promise and body stream, fed
+// by the process's output) is one `State` union, and the timeout, abort, drain and retry decisions all
+// change it. The message it writes is message-source.ts; the codec is wire/.
+import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
+import type { ExitReason } from '../shared/events.ts';
+import { SilenceTimer } from '../shared/timeout.ts';
+import { weakenValidators } from '../shared/weaken-validators.ts';
 import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { concatBytes } from '../wire/serialize.ts';
-import type { ExitReason } from './events.ts';
 import { MessageSource } from './message-source.ts';
-import { SilenceTimer } from './timeout.ts';
 
 /** What an exchange may ask of the process it runs on: the only calls from exchange to process. */
 export interface ExchangeHost {

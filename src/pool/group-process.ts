@@ -1,10 +1,10 @@
 import { execa, type ResultPromise } from 'execa';
-import { CHILD_MARKER } from '../child/marker.ts';
-import { waitForDrain, writeBatch } from '../io/write.ts';
-import type { ResolvedOptions } from '../options.ts';
-import { killOnParentExit } from './reaper.ts';
-import { getStderrMode, StderrSink } from './stderr.ts';
-import type { GroupWatchdog } from './watchdog.ts';
+import type { ResolvedOptions } from '../shared/pool-options.ts';
+import { killOnParentExit } from '../shared/reaper.ts';
+import { getStderrMode, StderrSink } from '../shared/stderr.ts';
+import type { GroupWatchdog } from '../shared/watchdog.ts';
+import { waitForDrain, writeBatch } from '../util/write.ts';
+import { CHILD_MARKER } from '../wire/child-marker.ts';
 
 /** Between closing stdin and SIGTERM, and between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 1000;

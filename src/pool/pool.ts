@@ -1,47 +1,21 @@
-import { BodyPool } from '../body/body-pool.ts';
-import { getProtocol } from '../body/protocol.ts';
-import { decodeContent } from '../decode.ts';
-import { TransformError } from '../errors.ts';
-import { type PoolOptions, type ResolvedOptions, resolveOptions, validatePoolOptions } from '../options.ts';
-import { isEncoded } from '../select.ts';
+// Over 300 lines on purpose: the facade's queue, serving set, start backoff and watch trial all change the
+// same set of processes, together. One process is process.ts, one transform exchange.ts, the backoff
+// policy backoff.ts.
+import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
+import { decodeContent, isEncoded } from '../shared/content-coding.ts';
+import { TransformError } from '../shared/errors.ts';
+import { ProcessEventSink } from '../shared/events.ts';
+import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
+import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
+import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
+import { SourceWatcher } from '../shared/watch.ts';
+import { GroupWatchdog } from '../shared/watchdog.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
-import { POOL_BRAND, type PoolBrand } from './brand.ts';
-import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
-import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from './stats.ts';
-import { SourceWatcher } from './watch.ts';
-import { GroupWatchdog } from './watchdog.ts';
-
-/** Options of one {@link TransformPool.transform} call. */
-export interface TransformInit {
-  /** The request the response answers: its method, URL and chosen headers go to the transform. */
-  request?: Request;
-  /** Aborts the transform while it waits or before its response begins (the client left). */
-  signal?: AbortSignal;
-}
-
-/** A pool of long-lived transform processes. */
-export interface TransformPool extends AsyncDisposable {
-  /**
-   * Send a response through a transform process; rejects with a {@link TransformError}. It always
-   * transforms: which responses to send is for `withTransform` and the Hono middleware to decide. A response
-   * it rejects before reading any of its body (closed pool, full queue, client gone while queued) is left
-   * unread, the caller's to send or cancel.
-   */
-  transform(response: Response, init?: TransformInit): Promise<Response>;
-  stats(): PoolStats;
-  /** Replace every process with a fresh one, without failing a transform in flight. */
-  reload(): Promise<void>;
-  /**
-   * Take no more work (new calls fail with `ERR_TRANSFORM_CLOSED`), let work in flight and queued finish
-   * within `timeout` ms, end each process's stdin, then SIGTERM, then SIGKILL. Idempotent.
-   */
-  close(options?: { timeout?: number }): Promise<void>;
-}
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
@@ -91,7 +65,7 @@ export class Pool implements TransformPool {
   readonly #watcher: SourceWatcher | undefined;
   #trial: Trial = { kind: 'none' };
 
-  constructor(options: PoolOptions) {
+  constructor(options: PoolSettings) {
     this.options = resolveOptions(options);
     this[POOL_BRAND] = Object.freeze({ decode: this.options.decode });
     this.#events = new ProcessEventSink(this.options.onEvent);
@@ -503,24 +477,4 @@ export class Pool implements TransformPool {
     if (!this.#isFailingAtStart()) return;
     for (const exchange of this.#queue.splice(0)) exchange.reject(this.#backoff.createError());
   }
-}
-
-/**
- * Create a pool of long-lived transform processes. Processes start at once, so the first response meets a
- * warm one. A pool transforms every response it is given; share it between handlers with
- * `withTransform(handler, pool)`, or `withTransform(handler, { pool, contentType })` to select responses.
- *
- * @param options The command and how to run it: pool options only (selection options are a `TypeError`).
- * @returns The pool; `close()` it (or `await using` it) when done.
- * @example
- * ```ts
- * import { createTransformPool } from 'subprocess-transform';
- * await using pool = createTransformPool({ command: ['cat'], processes: 1 });
- * const response = await pool.transform(new Response('hello'));
- * console.log(await response.text()); // 'hello'
- * ```
- */
-export function createTransformPool(options: PoolOptions): TransformPool {
-  validatePoolOptions(options);
-  return getProtocol(options) === 'body' ? new BodyPool(options) : new Pool(options);
 }

@@ -1,14 +1,18 @@
-import { TransformError, type TransformErrorCode } from '../errors.ts';
-import type { ResolvedOptions } from '../options.ts';
+// Over 300 lines on purpose: one process's life is one `State` union whose transitions (output, exit
+// bookkeeping, kill) read and write the same private fields, and a split would hand half of that state
+// across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
+// (the input side), request-id.ts (the id checks).
+import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
+import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
+import type { ResolvedOptions } from '../shared/pool-options.ts';
+import type { GroupWatchdog } from '../shared/watchdog.ts';
+import { describeCause } from '../util/describe-value.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
-import { describeCause } from './backoff.ts';
-import { type ExitReason, escapeBytes, type ProcessEventSink } from './events.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { type MessageProgress, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
-import type { GroupWatchdog } from './watchdog.ts';
 
 /** How a process ended. */
 export interface ProcessExit {

@@ -1,5 +1,5 @@
-import { describeValue } from '../describe-value.ts';
-import { validateKnownKeys } from '../option-keys.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { validateKnownKeys } from '../util/known-keys.ts';
 
 /** Bounds on what a parser buffers or accepts from one message. */
 export interface WireLimits {

@@ -1,3 +1,6 @@
+// Over 300 lines on purpose: the parser is one state machine (`State`, one switch) that must count bytes
+// across every chunk boundary. The head's syntax is head.ts, chunk-size lines chunked.ts, the bounds
+// limits.ts.
 import { parseChunkSizeLine } from './chunked.ts';
 import { WireError } from './errors.ts';
 import { CONTEXT_PREFIX, getConnectionTokens, isHopByHop } from './fields.ts';

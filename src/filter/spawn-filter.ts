@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import type { ResolvedOptions } from '../options.ts';
-import type { ProcessEventSink } from '../pool/events.ts';
-import { killOnParentExit } from '../pool/reaper.ts';
-import { getStderrMode } from '../pool/stderr.ts';
-import type { GroupWatchdog } from '../pool/watchdog.ts';
+import type { ProcessEventSink } from '../shared/events.ts';
+import type { ResolvedOptions } from '../shared/pool-options.ts';
+import { killOnParentExit } from '../shared/reaper.ts';
+import { getStderrMode } from '../shared/stderr.ts';
+import type { GroupWatchdog } from '../shared/watchdog.ts';
 
 /** What spawning a filter needs from its pool. */
 export interface SpawnSettings {

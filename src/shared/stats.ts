@@ -1,4 +1,4 @@
-import type { TransformErrorCode } from '../errors.ts';
+import type { TransformErrorCode } from './errors.ts';
 
 /** Latency over the most recent transforms, in milliseconds. */
 export interface LatencyStats {

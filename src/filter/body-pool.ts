@@ -1,11 +1,11 @@
 import { setMaxListeners } from 'node:events';
-import { TransformError } from '../errors.ts';
-import { type PoolOptions, type ResolvedOptions, resolveOptions } from '../options.ts';
-import { POOL_BRAND, type PoolBrand } from '../pool/brand.ts';
-import { ProcessEventSink } from '../pool/events.ts';
-import type { TransformInit, TransformPool } from '../pool/pool.ts';
-import { type PoolStats, StatsRecorder } from '../pool/stats.ts';
-import { GroupWatchdog } from '../pool/watchdog.ts';
+import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
+import { TransformError } from '../shared/errors.ts';
+import { ProcessEventSink } from '../shared/events.ts';
+import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
+import { type PoolStats, StatsRecorder } from '../shared/stats.ts';
+import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
+import { GroupWatchdog } from '../shared/watchdog.ts';
 import { validateOutputType } from './protocol.ts';
 import { type FilterSettings, runFilter } from './run-filter.ts';
 import { Spares } from './spares.ts';
@@ -33,7 +33,7 @@ export class BodyPool implements TransformPool {
   #running = 0;
   #closed = false;
 
-  constructor(options: PoolOptions & { outputType?: string | undefined }) {
+  constructor(options: PoolSettings) {
     this.#options = resolveOptions(options);
     this.#settings = {
       options: this.#options,

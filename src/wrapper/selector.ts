@@ -1,4 +1,5 @@
-import { describeValue } from './describe-value.ts';
+import { isEncoded } from '../shared/content-coding.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 /** Decides whether a response goes through the transform. */
 export type ShouldTransform = (
@@ -79,10 +80,4 @@ export function createSelector(
     if (!decode && isEncoded(response)) return false;
     return base(response, request);
   };
-}
-
-/** Whether the body has a content coding other than identity. */
-export function isEncoded(response: Response): boolean {
-  const coding = response.headers.get('content-encoding');
-  return coding !== null && coding.trim().toLowerCase() !== 'identity' && coding.trim() !== '';
 }

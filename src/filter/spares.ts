@@ -1,6 +1,6 @@
-import { describeCause } from '../pool/backoff.ts';
-import type { ExitReason } from '../pool/events.ts';
-import type { ProcessStats, StatsRecorder } from '../pool/stats.ts';
+import type { ExitReason } from '../shared/events.ts';
+import type { ProcessStats, StatsRecorder } from '../shared/stats.ts';
+import { describeCause } from '../util/describe-value.ts';
 import { canRun, type FilterProcess, killGroup, type SpawnSettings, spawnFilter } from './spawn-filter.ts';
 
 /**

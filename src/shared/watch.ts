@@ -1,5 +1,5 @@
 import { type FSWatcher, watch } from 'chokidar';
-import { describeValue } from '../describe-value.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 /** Saves closer together than this make one reload: an editor writes a file in several steps. */
 export const WATCH_DEBOUNCE_MS = 100;

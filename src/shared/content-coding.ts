@@ -33,3 +33,9 @@ export function decodeContent(response: Response): Response {
   headers.delete('content-length');
   return new Response(body, { status: response.status, statusText: response.statusText, headers });
 }
+
+/** Whether the body has a content coding other than identity. */
+export function isEncoded(response: Response): boolean {
+  const coding = response.headers.get('content-encoding');
+  return coding !== null && coding.trim().toLowerCase() !== 'identity' && coding.trim() !== '';
+}

@@ -1,5 +1,5 @@
-import { describeValue } from '../describe-value.ts';
-import { STDERR_TAIL_BYTES } from '../errors.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { STDERR_TAIL_BYTES } from './errors.ts';
 
 /** Where a transform's stderr goes: inherited, discarded, or a callback per line. */
 export type StderrOption = 'inherit' | 'ignore' | ((line: string, info: { pid: number }) => void);

@@ -1,11 +1,11 @@
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { decodeContent } from '../decode.ts';
-import { TransformError, type TransformErrorCode } from '../errors.ts';
-import { describeCause } from '../pool/backoff.ts';
-import type { ExitReason } from '../pool/events.ts';
-import { StderrSink } from '../pool/stderr.ts';
-import { weakenValidators } from '../validators.ts';
+import { decodeContent } from '../shared/content-coding.ts';
+import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
+import type { ExitReason } from '../shared/events.ts';
+import { StderrSink } from '../shared/stderr.ts';
+import { weakenValidators } from '../shared/weaken-validators.ts';
+import { describeCause } from '../util/describe-value.ts';
 import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
 import {
   type FilterProcess,

@@ -1,4 +1,4 @@
-import type { TransformPool } from './pool.ts';
+import type { TransformPool } from './transform-pool.ts';
 
 /**
  * Marks a pool. A `Symbol.for` key, not `instanceof`: two copies of this package in one process (Deno,

@@ -1,4 +1,4 @@
-import { describeValue } from '../describe-value.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 /**
  * Split a command like a POSIX shell splits words, without running one: whitespace separates words,

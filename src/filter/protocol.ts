@@ -1,4 +1,4 @@
-import { describeValue } from '../describe-value.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 /** How a pool talks to its processes: `'http'` (long-lived, HTTP/1.1 on stdio) or `'body'` (one per response). */
 export type Protocol = 'http' | 'body';

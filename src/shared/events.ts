@@ -1,5 +1,5 @@
 import { channel as getChannel } from 'node:diagnostics_channel';
-import { describeValue } from '../describe-value.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 /** Why a process ended: it died by itself, or the pool ended it for this reason. */
 export type ExitReason = 'crash' | 'timeout' | 'recycle' | 'protocol' | 'close' | 'reload' | 'abort';

@@ -38,3 +38,11 @@ export function describeValue(value: unknown): string {
   const name: unknown = prototype?.constructor?.name;
   return typeof name === 'string' && name !== '' ? `an instance of ${name}` : 'an object';
 }
+
+/** The first line of an error, with its `code` (ENOENT, EACCES) first. */
+export function describeCause(cause: unknown): string {
+  if (!(cause instanceof Error)) return String(cause);
+  const line = cause.message.split('\n')[0] ?? '';
+  const code = (cause as { code?: unknown }).code;
+  return typeof code === 'string' && !line.includes(code) ? `${code}: ${line}` : line;
+}

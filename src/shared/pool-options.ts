@@ -1,13 +1,13 @@
+// About 300 lines: half of it is the options interface, each option's documentation where editors show it.
 import { availableParallelism } from 'node:os';
-import { describeValue } from './describe-value.ts';
-import { validateKnownKeys } from './option-keys.ts';
-import { formatCommand, parseCommand } from './pool/command.ts';
-import { type ProcessEvent, validateOnEvent } from './pool/events.ts';
-import { type StderrOption, validateStderr } from './pool/stderr.ts';
-import { validateTimeout } from './pool/timeout.ts';
-import { validateWatch } from './pool/watch.ts';
-import { getSelectionKeys, SELECTION_KEYS, type SelectionOptions } from './selection.ts';
-import { resolveLimits, type WireLimits } from './wire/limits.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { validateKnownKeys } from '../util/known-keys.ts';
+import { resolveLimits, type WireLimits } from '../wire/limits.ts';
+import { formatCommand, parseCommand } from './command.ts';
+import { type ProcessEvent, validateOnEvent } from './events.ts';
+import { type StderrOption, validateStderr } from './stderr.ts';
+import { validateTimeout } from './timeout.ts';
+import { validateWatch } from './watch.ts';
 
 /** What a process has done so far, passed to the `recycle` hook after each transform. */
 export interface RecycleInfo {
@@ -19,7 +19,7 @@ export interface RecycleInfo {
 }
 
 /**
- * How to run and supervise a pool's processes: the keys {@link PoolOptions} and {@link TransformOptions}
+ * How to run and supervise a pool's processes: the keys `PoolOptions` and `TransformOptions`
  * share.
  */
 export interface PoolSettings {
@@ -132,23 +132,7 @@ const everyKeyListed: Exclude<keyof PoolSettings, (typeof POOL_KEYS)[number]> ex
   true;
 void everyKeyListed;
 
-/** Makes each key of `T` one that may not be given. */
-type Forbidden<T> = { [K in keyof T]?: never };
-
-/**
- * Options of `createTransformPool`: how to run the processes. A pool transforms whatever it is given, so the
- * selection options (`shouldTransform`, `contentType`, `afterTransform`, `onError`) are a compile error here;
- * give them to `withTransform` or the Hono middleware, with the pool as `{ pool, ...selection }`.
- */
-export interface PoolOptions extends PoolSettings, Forbidden<SelectionOptions> {}
-
-/**
- * Options of `withTransform` and the Hono middleware: the pool's options ({@link PoolOptions}) plus the
- * selection options, which decide what goes through the pool and what happens around it.
- */
-export interface TransformOptions extends PoolSettings, SelectionOptions {}
-
-/** Defaults of {@link PoolOptions}. */
+/** Defaults of {@link PoolSettings}. */
 export const DEFAULTS = Object.freeze({
   timeout: 30_000,
   startTimeout: 30_000,
@@ -265,36 +249,25 @@ function validateRequestContext(value: unknown): readonly string[] | undefined {
   );
 }
 
-/** A pool never selects: selection options given to it would be ignored, so they are refused. */
-function validatePoolOnly(options: object): void {
-  const [key] = getSelectionKeys(options);
-  if (key === undefined) return;
-  throw new TypeError(
-    `Expected pool options only, got \`${key}\`: selection belongs to withTransform or the Hono middleware, as \`{ pool, ${key} }\``,
-  );
-}
-
 /**
- * Check the shape of pool options before any value: an object, no selection option, no unknown key.
- * `withTransform` and the middleware check their own object first, so only `createTransformPool` is named.
+ * Check the shape of pool options before any value: an object with no unknown key. `createTransformPool`
+ * refuses selection options first, and `withTransform` and the middleware check their own object, so only
+ * `createTransformPool` is named.
  *
- * @param options What `createTransformPool` was given.
+ * @param options What the pool was given.
  */
-export function validatePoolOptions(options: unknown): asserts options is PoolOptions {
+export function validatePoolSettings(options: unknown): asserts options is PoolSettings {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
       `Expected the options of createTransformPool() to be an object such as { command: ['cat'] }, got ${describeValue(options)}`,
     );
   }
-  validatePoolOnly(options);
-  // A selection key was refused above unless its value is undefined, which the types allow.
-  const keys = Object.keys(options).filter((key) => !(SELECTION_KEYS as readonly string[]).includes(key));
-  validateKnownKeys(keys, POOL_KEYS);
+  validateKnownKeys(Object.keys(options), POOL_KEYS);
 }
 
 /** Validate options once, when a pool is made, so a request never pays for it. */
-export function resolveOptions(options: PoolOptions): ResolvedOptions {
-  validatePoolOptions(options);
+export function resolveOptions(options: PoolSettings): ResolvedOptions {
+  validatePoolSettings(options);
   const argv = parseCommand(options.command);
   const timeout = validateTimeout(options.timeout === undefined ? DEFAULTS.timeout : options.timeout);
   return {

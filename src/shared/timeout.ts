@@ -1,4 +1,4 @@
-import { describeValue } from '../describe-value.ts';
+import { describeValue } from '../util/describe-value.ts';
 
 const MAX_TIMER_MS = 2 ** 31 - 1;
 

@@ -1,6 +1,6 @@
-import { describeValue } from './describe-value.ts';
-import type { TransformError } from './errors.ts';
-import { type ContentTypeMatcher, createSelector, type ShouldTransform } from './select.ts';
+import type { TransformError } from '../shared/errors.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { type ContentTypeMatcher, createSelector, type ShouldTransform } from './selector.ts';
 
 /** What to do when a transform fails. */
 export type OnError =

@@ -1,16 +1,24 @@
-import { describeValue } from './describe-value.ts';
-import { createErrorResponse, isTransformError } from './errors.ts';
-import { validateKnownKeys } from './option-keys.ts';
-import { POOL_KEYS, type PoolSettings, type TransformOptions } from './options.ts';
-import { getPoolDecode, isTransformPool } from './pool/brand.ts';
-import { createTransformPool, Pool, type TransformPool } from './pool/pool.ts';
+import { Pool } from '../pool/pool.ts';
+import { getPoolDecode, isTransformPool } from '../shared/brand.ts';
+import { createErrorResponse, isTransformError } from '../shared/errors.ts';
+import { POOL_KEYS, type PoolSettings } from '../shared/pool-options.ts';
+import type { TransformPool } from '../shared/transform-pool.ts';
+import { describeValue } from '../util/describe-value.ts';
+import { validateKnownKeys } from '../util/known-keys.ts';
+import { createTransformPool } from './create-pool.ts';
 import {
   type OnError,
   resolveSelection,
   SELECTION_KEYS,
   type Selection,
   type SelectionOptions,
-} from './selection.ts';
+} from './selection-options.ts';
+
+/**
+ * Options of `withTransform` and the Hono middleware: the pool's options (`PoolOptions`) plus the
+ * selection options, which decide what goes through the pool and what happens around it.
+ */
+export interface TransformOptions extends PoolSettings, SelectionOptions {}
 
 /** A fetch-style handler: Bun's `server`, a Workers `ctx` and the like pass through as `rest`. */
 export type FetchHandler<Rest extends unknown[] = unknown[]> = (
