@@ -5,7 +5,7 @@ import { TransformError } from '../errors.ts';
 import { type PoolOptions, type ResolvedOptions, resolveOptions, validatePoolOptions } from '../options.ts';
 import { isEncoded } from '../select.ts';
 import { toCanonicalName } from '../wire/fields.ts';
-import { describeStartFailure, StartBackoff } from './backoff.ts';
+import { describeCause, describeStartFailure, StartBackoff } from './backoff.ts';
 import { POOL_BRAND, type PoolBrand } from './brand.ts';
 import { ProcessEventSink } from './events.ts';
 import { Exchange } from './exchange.ts';
@@ -146,24 +146,24 @@ export class Pool implements TransformPool {
   }
 
   stats(): PoolStats {
-    let busy = 0;
-    let starting = 0;
+    const counts: Record<ProcessState, number> = { starting: 0, idle: 0, busy: 0, retiring: 0 };
     const processes: ProcessStats[] = [];
     for (const process of this.#alive) {
-      if (process.busy) busy++;
       // A command that could not be started has no pid; it is gone in a moment and never ran.
       if (process.pid === undefined) continue;
       const { pid, transforms, startedAt } = process;
       const state = this.#getProcessState(process);
-      if (state === 'starting') starting++;
+      counts[state]++;
       processes.push({ pid, state, transforms, startedAt });
     }
     const stats = this.#stats;
     return {
-      alive: this.#alive.size,
-      busy,
-      idle: this.#idle.length,
-      starting,
+      // Each live process is in exactly one state.
+      alive: processes.length,
+      busy: counts.busy,
+      idle: counts.idle,
+      starting: counts.starting,
+      retiring: counts.retiring,
       queued: this.#queue.length,
       started: stats.started,
       exited: stats.exited,
@@ -466,6 +466,12 @@ export class Pool implements TransformPool {
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
+    // No process, so no exit line: the cause is logged on its own, once per failed spawn.
+    if (exit.spawnFailed) {
+      const { cwd, commandText: command } = this.options;
+      const reason = `${describeCause(exit.cause)}${cwd === undefined ? '' : ` (cwd "${cwd}")`}`;
+      this.#events.emit({ type: 'spawn-error', command, reason });
+    }
     this.#stats.exited++;
     this.#alive.delete(process);
     this.#forget(process);
@@ -481,7 +487,7 @@ export class Pool implements TransformPool {
     this.#stats.backoffs++;
     this.#events.emit({
       type: 'backoff',
-      pid: process.pid ?? 0,
+      ...(process.pid === undefined ? {} : { pid: process.pid }),
       command: this.options.commandText,
       ...backoff,
     });

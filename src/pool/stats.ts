@@ -45,12 +45,19 @@ export interface ProcessStats {
 
 /** A snapshot of a pool. */
 export interface PoolStats {
-  /** Processes running, retiring ones included. */
+  /**
+   * Processes running, retiring ones included: `starting + idle + busy + retiring`, each process counted in
+   * its one state (see {@link ProcessState}).
+   */
   alive: number;
+  /** Processes that have answered and run a transform now. */
   busy: number;
+  /** Processes that have answered and wait for work. */
   idle: number;
-  /** Processes that have not answered yet (loading, or given their first message). */
+  /** Processes that have not answered yet (loading, or given their first message): never in `idle` too. */
   starting: number;
+  /** Processes that take no more work and will exit (recycled, reloaded, closing or killed). */
+  retiring: number;
   /** Transforms waiting for a free process. */
   queued: number;
   /** Processes started, replacements included. */
