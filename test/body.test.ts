@@ -1,4 +1,6 @@
+import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
+import { serveFetch } from '../src/cli/node-http.ts';
 import { createTransformPool, type ProcessEvent, TransformError, withTransform } from '../src/index.ts';
 import { track } from './_utils.ts';
 
@@ -217,6 +219,37 @@ describe("protocol: 'body'", () => {
       'spawn',
       'exit abort',
     ]);
+  });
+
+  it('a client that leaves mid-body is an abort, not an error: no line on the console, counted in aborted', async () => {
+    const handler = track(
+      withTransform(() => new Response('x'), { command: ['yes'], protocol: 'body', processes: 1 }),
+    );
+    const server = await serveFetch(handler, { port: 0, host: '127.0.0.1' });
+    const errors = vi.spyOn(console, 'error');
+    const infos = vi.spyOn(console, 'info');
+    try {
+      const { port } = new URL(server.url);
+      // A raw client: read the start of the endless body, then hang up.
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+        );
+        socket.once('data', () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.once('error', reject);
+      });
+      expect(await waitForStats(() => handler.pool.stats().aborted === 1)).toBe(true);
+      expect(await waitForStats(() => handler.pool.stats().busy === 0)).toBe(true);
+      expect(handler.pool.stats()).toMatchObject({ failed: 0, aborted: 1 });
+      expect([...errors.mock.calls, ...infos.mock.calls]).toEqual([]);
+    } finally {
+      errors.mockRestore();
+      infos.mockRestore();
+      await server.close();
+    }
   });
 
   it('passes 64 MiB through cat intact', async () => {
