@@ -182,10 +182,10 @@ export class Pool implements TransformPool {
   }
 
   #getProcessState(process: TransformProcess): ProcessState {
-    if (this.#isOnTrial(process)) return process.busy ? 'busy' : 'starting';
-    if (!this.#serving.has(process)) return 'retiring';
-    if (!process.answered) return 'starting';
-    return process.busy ? 'busy' : 'idle';
+    if (!this.#serving.has(process) && !this.#isOnTrial(process)) return 'retiring';
+    // Running a transform, its first one included: busy, so `busy` is the capacity in use.
+    if (process.busy) return 'busy';
+    return process.answered ? 'idle' : 'starting';
   }
 
   async reload(): Promise<void> {
