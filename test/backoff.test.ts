@@ -37,7 +37,68 @@ describe('poison input', () => {
   });
 });
 
+describe('poison that crashes fresh processes', () => {
+  it('eight crashing messages at once fail alone with ERR_TRANSFORM_EXIT; continuous innocent traffic never fails', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = createPool({
+      // Exits 1 without a byte of output when the body is "crash".
+      command: nodeFixture('crash-before-output.mjs'),
+      processes: 2,
+      onEvent: (event) => events.push(event),
+    });
+    // Sent first, so they meet fresh processes one after another with no answer in between.
+    const poison = Promise.all(
+      Array.from({ length: 8 }, () => outcomeOf(pool.transform(new Response('crash')))),
+    );
+    let done = false;
+    void poison.then(() => {
+      done = true;
+    });
+    // Four clients send innocent pages one after another until every poisoned one has failed, and once more.
+    const client = async (name: string): Promise<string[]> => {
+      const failures: string[] = [];
+      let sent = 0;
+      for (let last = false; !last; ) {
+        last = done;
+        const body = `${name} ${sent++}`;
+        const outcome = await outcomeOf(pool.transform(new Response(body)));
+        if (outcome !== body) failures.push(`${body}: ${outcome}`);
+        // A refusal settles in a microtask: let the processes' events in between.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+      return failures;
+    };
+    const failures = await Promise.all(['a', 'b', 'c', 'd'].map(client));
+    expect(await poison).toEqual(Array(8).fill('rejected ERR_TRANSFORM_EXIT'));
+    expect(failures.flat()).toEqual([]);
+    // They did delay new processes (a crash loop on every message looks the same), but briefly.
+    const delays = events.flatMap((event) => (event.type === 'backoff' ? [event.delay] : []));
+    expect(delays.length).toBeGreaterThan(0);
+    expect(Math.max(...delays)).toBeLessThanOrEqual(1000);
+  });
+});
+
 describe('the start backoff', () => {
+  it('fails fast for a command that exits at once at start', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = createPool({
+      command: nodeFixture('crash-at-start.mjs'),
+      processes: 2,
+      env: { COUNTER_FILE: join(mkdtempSync(join(tmpdir(), 'st-')), 'starts') },
+      onEvent: (event) => events.push(event),
+    });
+    // Its processes die with nothing on board: the command cannot start whatever it is given.
+    expect(await waitFor(() => events.some((event) => event.type === 'backoff'), 20_000)).toBe(true);
+    const outcomes = await Promise.all(
+      Array.from({ length: 6 }, () => outcomeOf(pool.transform(new Response('x')))),
+    );
+    // At most one try each for processes that happen to be idle; the rest are refused at once.
+    expect(
+      outcomes.filter((outcome) => outcome === 'rejected ERR_TRANSFORM_SPAWN').length,
+    ).toBeGreaterThanOrEqual(4);
+    expect(outcomes.every((outcome) => /^rejected ERR_TRANSFORM_(SPAWN|EXIT)$/.test(outcome))).toBe(true);
+  });
+
   it('resets once a process answers', async () => {
     const counter = join(mkdtempSync(join(tmpdir(), 'st-')), 'starts');
     const events: ProcessEvent[] = [];

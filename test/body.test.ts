@@ -1,6 +1,9 @@
+import { connect } from 'node:net';
 import { describe, expect, it, vi } from 'vitest';
+import { serveFetch } from '../src/cli/node-http.ts';
 import { createTransformPool, type ProcessEvent, TransformError, withTransform } from '../src/index.ts';
-import { track } from './_utils.ts';
+import { kill, startProxy } from './_cli.ts';
+import { startServer, track, waitFor } from './_utils.ts';
 
 const encoder = new TextEncoder();
 
@@ -217,6 +220,87 @@ describe("protocol: 'body'", () => {
       'spawn',
       'exit abort',
     ]);
+  });
+
+  it('a client that leaves mid-body is an abort, not an error: no line on the console, counted in aborted', async () => {
+    const handler = track(
+      withTransform(() => new Response('x'), { command: ['yes'], protocol: 'body', processes: 1 }),
+    );
+    const server = await serveFetch(handler, { port: 0, host: '127.0.0.1' });
+    const errors = vi.spyOn(console, 'error');
+    const infos = vi.spyOn(console, 'info');
+    try {
+      const { port } = new URL(server.url);
+      // A raw client: read the start of the endless body, then hang up.
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(Number(port), '127.0.0.1', () =>
+          socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+        );
+        socket.once('data', () => {
+          socket.destroy();
+          resolve();
+        });
+        socket.once('error', reject);
+      });
+      expect(await waitForStats(() => handler.pool.stats().aborted === 1)).toBe(true);
+      expect(await waitForStats(() => handler.pool.stats().busy === 0)).toBe(true);
+      expect(handler.pool.stats()).toMatchObject({ failed: 0, aborted: 1 });
+      expect([...errors.mock.calls, ...infos.mock.calls]).toEqual([]);
+    } finally {
+      errors.mockRestore();
+      infos.mockRestore();
+      await server.close();
+    }
+  });
+
+  it('through the CLI, clients that leave mid-body leave no trace on stderr and are logged aborted', async () => {
+    // 4 MiB of HTML: more than the sockets hold, so the body is still streaming when each client leaves.
+    const page = `<p>${'x'.repeat(4 * 1024 * 1024)}</p>`;
+    const upstream = await startServer(
+      () => new Response(page, { headers: { 'content-type': 'text/html' } }),
+    );
+    let proxy: Awaited<ReturnType<typeof startProxy>> | undefined;
+    try {
+      proxy = await startProxy(['--upstream', upstream.url, '--log', '--body-filter', '--', 'cat']);
+      const { port } = new URL(proxy.url);
+      for (let client = 0; client < 5; client++) {
+        await new Promise<void>((resolve, reject) => {
+          const socket = connect(Number(port), '127.0.0.1', () =>
+            socket.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'),
+          );
+          socket.once('data', () => {
+            socket.destroy();
+            resolve();
+          });
+          socket.once('error', reject);
+        });
+      }
+      const running = proxy;
+      const aborted = () =>
+        running
+          .stdout()
+          .split('\n')
+          .filter((line) => line.endsWith(' aborted')).length;
+      expect(await waitFor(() => aborted() === 5, 20_000)).toBe(true);
+      expect(proxy.stderr()).toBe('');
+    } finally {
+      await kill(proxy);
+      await upstream.stop();
+    }
+  });
+
+  it('once the head is out, only a cancelled body stops the filter, as in http mode: the signal no longer does', async () => {
+    const pool = track(createTransformPool({ command: ['cat'], protocol: 'body', processes: 1 }));
+    const held = createHeldBody();
+    held.push('first ');
+    const controller = new AbortController();
+    const response = await pool.transform(new Response(held.body), { signal: controller.signal });
+    // A server that is still writing the body would log a body errored under it as an error.
+    controller.abort();
+    held.push('second');
+    held.end();
+    expect(await response.text()).toBe('first second');
+    expect(pool.stats()).toMatchObject({ ok: 1, failed: 0, aborted: 0 });
   });
 
   // 64 MiB through two pipes and a process: up to 11 s with both cores busy at other work, so vitest's 60 s

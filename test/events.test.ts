@@ -2,6 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type ProcessEvent } from '../src/index.ts';
+import { describeEvent } from '../src/pool/events.ts';
 import { fixture, nodeFixture, track } from './_utils.ts';
 
 function recorder(): { events: ProcessEvent[]; onEvent: (event: ProcessEvent) => void } {
@@ -114,6 +115,38 @@ describe('process events', () => {
     });
     expect(backoff).toMatchObject({ type: 'backoff', failures: 2, delay: 100 });
     await pool.close();
+  });
+
+  it('logs every start failure of a command that cannot be spawned with its cause, and no pid', async () => {
+    const { events, onEvent } = recorder();
+    const pool = track(createTransformPool({ command: ['/nonexistent/transform'], processes: 1, onEvent }));
+    const error = await settle(pool.transform(new Response('x')));
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_SPAWN' });
+    const backoff = await new Promise<ProcessEvent>((resolve) => {
+      const check = setInterval(() => {
+        const found = events.find((event) => event.type === 'backoff');
+        if (found !== undefined) {
+          clearInterval(check);
+          resolve(found);
+        }
+      }, 10);
+    });
+    await pool.close();
+    // One spawn-error per failed spawn, the first one included, each naming the cause.
+    const failures = events.filter((event) => event.type === 'spawn-error');
+    expect(failures.length).toBeGreaterThanOrEqual(2);
+    for (const event of failures) {
+      expect(event).toEqual({
+        type: 'spawn-error',
+        command: '/nonexistent/transform',
+        reason: expect.stringContaining('ENOENT'),
+      });
+    }
+    expect(events.indexOf(failures[0] as ProcessEvent)).toBeLessThan(events.indexOf(backoff));
+    // No process, so no pid at all: neither 0 nor undefined as a key.
+    expect('pid' in backoff).toBe(false);
+    expect(describeEvent(backoff)).toMatch(/^transform "\/nonexistent\/transform" could not be started: /);
+    expect(describeEvent(failures[0] as ProcessEvent)).toContain('ENOENT');
   });
 
   it('publishes every event on the subprocess-transform:process diagnostics channel', async () => {

@@ -162,6 +162,9 @@ describe('a process that crashes', () => {
       processes: 1,
       env: { COUNTER_FILE: counter, CRASHES: '4' },
     });
+    // Two starts die with nothing on board: the command cannot start whatever it is given. (A death holding
+    // a message may be that message's poison: it never makes work fail fast.)
+    expect(await waitFor(() => handler.pool.stats().backoffs >= 1, 20_000)).toBe(true);
     const first = await call(handler, 'hello');
     await expectFailure(first, 502);
     const errors: string[] = [];

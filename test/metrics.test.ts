@@ -145,7 +145,8 @@ describe('formatMetrics', () => {
     });
     // The process had answered: an exit, not a failure at start, so no backoff.
     await expect(transformText(pool, 'crash')).rejects.toMatchObject({ code: 'ERR_TRANSFORM_EXIT' });
-    expect(await waitFor(() => pool.stats().idle === 1, 50_000)).toBe(true);
+    // Its replacement is up, and waits for work without having answered: starting, not idle.
+    expect(await waitFor(() => pool.stats().starting === 1, 50_000)).toBe(true);
 
     const stats = pool.stats();
     const values = parseExposition(formatMetrics(pool));
@@ -162,8 +163,8 @@ describe('formatMetrics', () => {
         backoff_active: 0,
         processes_alive: 1,
         processes_busy: 0,
-        processes_idle: 1,
-        // The replacement has not answered yet.
+        // The replacement has not answered yet: starting only.
+        processes_idle: 0,
         processes_starting: 1,
         queue_depth: 0,
       },
@@ -356,7 +357,7 @@ describe('subprocess-transform proxy --metrics', () => {
       (values) =>
         values.get(key(`${P}_transforms_aborted_total`)) === 1 &&
         values.get(key(`${P}_process_exits_total`)) === 1 &&
-        values.get(key(`${P}_processes_idle`)) === 1,
+        values.get(key(`${P}_processes_starting`)) === 1,
     );
     expectCounters(
       values,
@@ -369,9 +370,10 @@ describe('subprocess-transform proxy --metrics', () => {
         process_restarts_total: 1,
         backoffs_total: 0,
         backoff_active: 0,
+        // The abandoned one gone, and its replacement starting (not idle too: it has not answered).
         processes_alive: 1,
         processes_busy: 0,
-        processes_idle: 1,
+        processes_idle: 0,
         processes_starting: 1,
         queue_depth: 0,
       },

@@ -156,6 +156,19 @@ describe(`the pool under ${runtime}`, () => {
     });
   });
 
+  it('rejects with ERR_TRANSFORM_SPAWN, naming the cause, when the command cannot be started', async () => {
+    const pool = track(
+      createTransformPool({ command: ['/nonexistent/transform'], processes: 1, onEvent: () => {} }),
+    );
+    const error = await pool.transform(new Response('x')).then(
+      () => undefined,
+      (reason: unknown) => reason,
+    );
+    expect(error).toBeInstanceOf(TransformError);
+    expect(error).toMatchObject({ code: 'ERR_TRANSFORM_SPAWN', status: 502 });
+    expect((error as Error).message).toContain('ENOENT');
+  });
+
   it('leaves no process behind on close, even one that ignores SIGTERM', async () => {
     const pool = createTransformPool({ command: script(fixture('ignores-sigterm.mjs')), processes: 2 });
     expect(await (await pool.transform(new Response('up'))).text()).toBe('up');

@@ -136,3 +136,25 @@ describe("stats().aborted (protocol: 'body')", () => {
     expect(counts(pool)).toEqual({ ok: 0, failed: 1, aborted: 0, timedOut: 0 });
   });
 });
+
+describe('stats() process counts', () => {
+  const stateCounts = (pool: TransformPool) => {
+    const { alive, starting, idle, busy, retiring } = pool.stats();
+    return { alive, starting, idle, busy, retiring };
+  };
+
+  it('count each live process in one state: starting until it answers, then idle or busy', async () => {
+    // Loads for 60 s: no answer can come while the first snapshot is taken.
+    const pool = track(
+      createTransformPool({ command: nodeFixture('slow-boot.mjs', '60000'), processes: 2, stderr: 'ignore' }),
+    );
+    expect(stateCounts(pool)).toEqual({ alive: 2, starting: 2, idle: 0, busy: 0, retiring: 0 });
+    const cat = track(createTransformPool({ command: 'cat', processes: 2 }));
+    expect(await (await cat.transform(new Response('one'))).text()).toBe('one');
+    // One has answered and waits; the other has not answered yet.
+    expect(stateCounts(cat)).toEqual({ alive: 2, starting: 1, idle: 1, busy: 0, retiring: 0 });
+    await cat.reload();
+    const after = stateCounts(cat);
+    expect(after.starting + after.idle + after.busy + after.retiring).toBe(after.alive);
+  });
+});

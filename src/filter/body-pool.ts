@@ -85,6 +85,8 @@ export class BodyPool implements TransformPool {
       busy: this.#running,
       idle: this.#spares.count('ready'),
       starting: this.#spares.count('starting'),
+      // Spares ending (the pool closing, a stale command): alive, taking no work.
+      retiring: this.#spares.size - this.#spares.count('ready') - this.#spares.count('starting'),
       queued: this.#queue.length,
       started: stats.started,
       exited: stats.exited,

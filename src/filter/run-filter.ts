@@ -138,6 +138,9 @@ export function runFilter(
     controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (phase === 'head') {
       phase = 'body';
+      // From the head on, the client leaving shows as a cancelled body, as in http mode: a body errored
+      // by the signal under a server still writing it would be logged there as an error.
+      init.signal?.removeEventListener('abort', onAbort);
       resolveHead(output);
     }
     if ((controller.desiredSize ?? 0) <= 0) {

@@ -133,6 +133,8 @@ export class GroupProcess {
 
   /** Hold the parent's event loop open only while there is work. */
   setRef(ref: boolean): void {
+    // No process to hold (the command could not be started): Deno's ChildProcess.ref throws then.
+    if (this.pid === undefined) return;
     const subprocess = this.#subprocess;
     if (ref) subprocess.ref();
     else subprocess.unref();

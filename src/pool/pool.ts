@@ -10,6 +10,7 @@ import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } f
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
+import { describeCause } from '../util/describe-value.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
 import { Exchange } from './exchange.ts';
@@ -120,24 +121,24 @@ export class Pool implements TransformPool {
   }
 
   stats(): PoolStats {
-    let busy = 0;
-    let starting = 0;
+    const counts: Record<ProcessState, number> = { starting: 0, idle: 0, busy: 0, retiring: 0 };
     const processes: ProcessStats[] = [];
     for (const process of this.#alive) {
-      if (process.busy) busy++;
       // A command that could not be started has no pid; it is gone in a moment and never ran.
       if (process.pid === undefined) continue;
       const { pid, transforms, startedAt } = process;
       const state = this.#getProcessState(process);
-      if (state === 'starting') starting++;
+      counts[state]++;
       processes.push({ pid, state, transforms, startedAt });
     }
     const stats = this.#stats;
     return {
-      alive: this.#alive.size,
-      busy,
-      idle: this.#idle.length,
-      starting,
+      // Each live process is in exactly one state.
+      alive: processes.length,
+      busy: counts.busy,
+      idle: counts.idle,
+      starting: counts.starting,
+      retiring: counts.retiring,
       queued: this.#queue.length,
       started: stats.started,
       exited: stats.exited,
@@ -156,10 +157,10 @@ export class Pool implements TransformPool {
   }
 
   #getProcessState(process: TransformProcess): ProcessState {
-    if (this.#isOnTrial(process)) return process.busy ? 'busy' : 'starting';
-    if (!this.#serving.has(process)) return 'retiring';
-    if (!process.answered) return 'starting';
-    return process.busy ? 'busy' : 'idle';
+    if (!this.#serving.has(process) && !this.#isOnTrial(process)) return 'retiring';
+    // Running a transform, its first one included: busy, so `busy` is the capacity in use.
+    if (process.busy) return 'busy';
+    return process.answered ? 'idle' : 'starting';
   }
 
   async reload(): Promise<void> {
@@ -440,6 +441,12 @@ export class Pool implements TransformPool {
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
+    // No process, so no exit line: the cause is logged on its own, once per failed spawn.
+    if (exit.spawnFailed) {
+      const { cwd, commandText: command } = this.options;
+      const reason = `${describeCause(exit.cause)}${cwd === undefined ? '' : ` (cwd "${cwd}")`}`;
+      this.#events.emit({ type: 'spawn-error', command, reason });
+    }
     this.#stats.exited++;
     this.#alive.delete(process);
     this.#forget(process);
@@ -455,7 +462,7 @@ export class Pool implements TransformPool {
     this.#stats.backoffs++;
     this.#events.emit({
       type: 'backoff',
-      pid: process.pid ?? 0,
+      ...(process.pid === undefined ? {} : { pid: process.pid }),
       command: this.options.commandText,
       ...backoff,
     });

@@ -6,6 +6,7 @@ export type ExitReason = 'crash' | 'timeout' | 'recycle' | 'protocol' | 'close' 
 
 /** What every process event carries. */
 interface EventBase {
+  /** The process's id; absent only from `backoff` after a command that could not be spawned at all. */
   pid: number;
   /** The transform command, as one string. */
   command: string;
@@ -15,7 +16,8 @@ interface EventBase {
  * A process event, for loggers and metrics: `spawn`; `spawn-error` when the command could not be started at
  * all (no process, so no `pid`), with the cause; `exit` with its code or signal and why; a
  * `protocol-error` with the first offending bytes, escaped; a `transform-error` with the transform's
- * reason; a start `backoff` with its delay and why the last start failed (`pid` is that process's).
+ * reason; a start `backoff` with its delay and why the last start failed (`pid` is that process's, absent
+ * when it could not be spawned).
  */
 export type ProcessEvent =
   | ({ type: 'spawn' } & EventBase)
@@ -23,7 +25,9 @@ export type ProcessEvent =
   | ({ type: 'exit'; code: number | undefined; signal: string | undefined; reason: ExitReason } & EventBase)
   | ({ type: 'protocol-error'; message: string; bytes: string } & EventBase)
   | ({ type: 'transform-error'; reason: string } & EventBase)
-  | ({ type: 'backoff'; delay: number; failures: number; reason: string } & EventBase);
+  | ({ type: 'backoff'; delay: number; failures: number; reason: string } & Omit<EventBase, 'pid'> & {
+        pid?: number;
+      });
 
 /** The `node:diagnostics_channel` channel every process event is published on. */
 export const DIAGNOSTICS_CHANNEL = 'subprocess-transform:process';
@@ -41,7 +45,7 @@ export function validateOnEvent(value: unknown): ((event: ProcessEvent) => void)
 
 /** The line printed for an event when no `onEvent` is given; undefined for routine ones. */
 export function describeEvent(event: ProcessEvent): string | undefined {
-  const who = `transform "${event.command}" (pid ${event.pid})`;
+  const who = `transform "${event.command}"${event.pid === undefined ? '' : ` (pid ${event.pid})`}`;
   switch (event.type) {
     case 'spawn':
       return undefined;

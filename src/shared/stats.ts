@@ -27,9 +27,10 @@ export interface LatencyHistogram {
 }
 
 /**
- * What a live process is doing: `starting` until its first answer head arrives (loading, or that first
- * transform), then `idle` or `busy`; `retiring` once it takes no more work (recycled, reloaded, closing or
- * killed) until it exits.
+ * What a live process is doing, one state at a time: `busy` while it runs a transform (its first one
+ * included); otherwise `starting` until its first answer head has arrived (loading, or loaded and given no
+ * work yet), then `idle`; `retiring` once it takes no more work (recycled, reloaded, closing or killed) until
+ * it exits.
  */
 export type ProcessState = 'starting' | 'idle' | 'busy' | 'retiring';
 
@@ -45,12 +46,19 @@ export interface ProcessStats {
 
 /** A snapshot of a pool. */
 export interface PoolStats {
-  /** Processes running, retiring ones included. */
+  /**
+   * Processes running, retiring ones included: `starting + idle + busy + retiring`, each process counted in
+   * its one state (see {@link ProcessState}).
+   */
   alive: number;
+  /** Processes running a transform now, a first one included. */
   busy: number;
+  /** Processes that have answered and wait for work. */
   idle: number;
-  /** Processes that have not answered yet (loading, or given their first message). */
+  /** Processes that have not answered yet and run nothing (loading, or waiting for work): never `idle` too. */
   starting: number;
+  /** Processes that take no more work and will exit (recycled, reloaded, closing or killed). */
+  retiring: number;
   /** Transforms waiting for a free process. */
   queued: number;
   /** Processes started, replacements included. */
