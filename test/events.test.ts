@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type ProcessEvent } from '../src/index.ts';
-import { describeEvent } from '../src/pool/events.ts';
+import { describeEvent } from '../src/shared/events.ts';
 import { fixture, nodeFixture, track } from './_utils.ts';
 
 function recorder(): { events: ProcessEvent[]; onEvent: (event: ProcessEvent) => void } {
