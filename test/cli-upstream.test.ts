@@ -342,7 +342,9 @@ describe('proxy upload memory', () => {
     await kill(proxy);
   });
 
-  it('takes a 200 MiB upload with Expect intact, its peak RSS under 64 MiB above its start', async () => {
+  // Node 24 leaves more garbage uncollected than Node 20 (a 200 MiB upload peaked at +36 MiB on Node 20 and
+  // +66 MiB on Node 24): the upload is 400 MiB, so a bound of 96 MiB still proves it streams, not buffers.
+  it('takes a 400 MiB upload with Expect intact, its peak RSS under 96 MiB above its start', async () => {
     proxy = await startProxy(['--upstream', python.url, '--content-type', 'application/json', ...UPPER]);
     const pid = proxy.child.pid as number;
     // Warm up the paths an upload takes, then measure from there.
@@ -351,14 +353,14 @@ describe('proxy upload memory', () => {
     const start = readMemory(pid, 'VmRSS');
     const chunk = Buffer.alloc(1 << 20);
     for (let i = 0; i < chunk.length; i++) chunk[i] = (i * 31 + 7) % 251;
-    const result = await upload(`${proxy.url}/upload`, chunk, 200);
+    const result = await upload(`${proxy.url}/upload`, chunk, 400);
     expect(result).toEqual({
       continued: true,
       status: 200,
-      body: `${200 * chunk.length} ${sha256(chunk, 200)}`,
+      body: `${400 * chunk.length} ${sha256(chunk, 400)}`,
     });
     const grown = readMemory(pid, 'VmHWM') - start;
-    expect(grown).toBeLessThan(64 * 1024 * 1024);
+    expect(grown).toBeLessThan(96 * 1024 * 1024);
   });
 });
 
