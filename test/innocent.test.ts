@@ -109,6 +109,15 @@ describe('the request after a misbehaving answer', () => {
     );
   });
 
+  it('keeps an answer already handed out when a stale repeat comes right behind its last bytes', async () => {
+    const pool = createPool({ command: nodeFixture('stale-behind-answer.mjs') });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    // Its head goes out first; the rest of its body comes with the stale repeat, which replaces the process.
+    expect(await outcomeOf(pool.transform(new Response('split behind 1')))).toBe('echo split behind 1');
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('echo after');
+    expect(pool.stats()).toMatchObject({ ok: 3, failed: 0, started: 2 });
+  });
+
   it('fails when its own answer comes twice in one read: which of the two is meant cannot be told', async () => {
     const pool = createPool({ command: nodeFixture('stale-behind-answer.mjs') });
     expect(await outcomeOf(pool.transform(new Response('behind 0')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
