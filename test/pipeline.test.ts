@@ -71,6 +71,15 @@ describe('pipeline', () => {
     expect(sequential.map((outcome) => (outcome as Outcome).onBoard)).toEqual(['1', '1']);
   });
 
+  it('a process that finishes one message takes the next waiting one while it still holds another', async () => {
+    const pool = await warmPool({ pipeline: 2 });
+    // a and b fill the pipeline; c waits. b holds its answer until c has arrived, which it can only do
+    // through the room a leaves (or after b's 10 s hold, with one message on board).
+    const outcomes = await all(pool, ['a', 'hold:4:10000 b', 'c']);
+    expect(outcomes.map(bodyOf)).toEqual(['A', 'B', 'C']);
+    expect((outcomes[1] as Outcome).onBoard).toBe('2');
+  });
+
   it('joins a busy process only when none is idle, and never one still starting', async () => {
     const pool = track(
       createTransformPool({
