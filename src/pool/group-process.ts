@@ -9,6 +9,9 @@ import { CHILD_MARKER } from '../wire/child-marker.ts';
 /** Between closing stdin and SIGTERM, and between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 1000;
 
+/** The most bytes held for one writev: Linux's default pipe capacity, what an empty pipe takes whole. */
+const HOLD_MAX_BYTES = 64 * 1024;
+
 /** How the process ended, once it and its pipes are closed. */
 export interface ClosedResult {
   exitCode?: number;
@@ -48,8 +51,9 @@ export class GroupProcess {
   readonly #stderr: StderrSink | undefined;
   #paused = false;
   #exited = false;
-  /** Writes are held until the end of this turn, to leave in one writev. */
+  /** Writes are held until the end of this turn, to leave in one writev; `#held` bytes so far. */
   #holding = false;
+  #held = 0;
   #timers: ReturnType<typeof setTimeout>[] = [];
 
   constructor(options: ResolvedOptions, watchdog: GroupWatchdog, events: GroupProcessEvents) {
@@ -103,10 +107,25 @@ export class GroupProcess {
     return this.#stderr?.tail;
   }
 
-  /** Write a batch as one writev; `onWritten` hears how it ended. Throws once stdin is closed. */
+  /**
+   * Write a batch as one writev (with the batches held before it this turn, while they fit an empty pipe
+   * together); `onWritten` hears how it ended. Throws once stdin is closed.
+   */
   write(batch: readonly Uint8Array[], onWritten: (error?: Error | null) => void): boolean {
     const stdin = this.#subprocess.stdin;
     if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
+    if (this.#holding) {
+      let bytes = 0;
+      for (const view of batch) bytes += view.byteLength;
+      if (this.#held > 0 && this.#held + bytes > HOLD_MAX_BYTES) {
+        // What is held goes first, on its own: a writev that fits an empty pipe whole fails only if the
+        // pipe was closed before it, which is how a process found dead is told from one a message killed.
+        stdin.uncork();
+        stdin.cork();
+        this.#held = 0;
+      }
+      this.#held += bytes;
+    }
     return writeBatch(stdin, batch, onWritten);
   }
 
@@ -121,6 +140,7 @@ export class GroupProcess {
     stdin.cork();
     process.nextTick(() => {
       this.#holding = false;
+      this.#held = 0;
       stdin.uncork();
     });
   }

@@ -22,7 +22,8 @@ export interface MessageTarget {
   hasOutput(): boolean;
   /**
    * Nothing else is in the pipe (the process held no other message): a failure of the first write, which fits
-   * an empty pipe whole, then shows the process was gone before it. Behind other messages it shows nothing.
+   * an empty pipe whole (with whatever leaves in the same writev: the writer holds at most that much), then
+   * shows the process was gone before it. Behind other messages it shows nothing.
    */
   emptyPipe: boolean;
 }

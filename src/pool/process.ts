@@ -417,9 +417,9 @@ export class TransformProcess implements ExchangeHost {
         const work = state.kind === 'busy' ? state.works.find((next) => next.input === 'waiting') : undefined;
         if (work === undefined) return;
         const { exchange } = work;
-        // Alone into an empty pipe, so a failure of its first write tells a process found dead; behind
-        // others, the messages of one turn go out in one writev.
-        if (!emptyPipe) this.#child.holdWritesForTurn();
+        // The messages of one turn go out in one writev, as long as they fit an empty pipe together: a
+        // failure of the first message's first write then still tells a process found dead.
+        this.#child.holdWritesForTurn();
         const written = await writeMessage({
           emptyPipe,
           nextBatch: () => exchange.nextBatch(this),
