@@ -30,27 +30,30 @@ export interface ExchangeHost {
   createError(code: TransformErrorCode, message: string, cause?: unknown): TransformError;
 }
 
-/** How an exchange reports to the pool's statistics: each transform ends exactly once, ok or failed. */
-export interface ExchangeRecorder {
+/**
+ * The pool an exchange belongs to: its settings, its statistics (each transform ends exactly once, ok or
+ * failed) and its queue. One per pool, shared by its exchanges.
+ */
+export interface ExchangeOwner {
+  readonly timeout: number;
+  readonly startTimeout: number;
+  readonly preserveValidators: boolean;
   /** The transformed head was handed out, this long after the call. */
   delivered(latencyMs: number): void;
   succeeded(): void;
   failed(error: unknown): void;
+  /** Leave the queue: the signal aborted while it waited. */
+  dequeue(exchange: Exchange): void;
+  /** Run again on another process: its process was found dead before it read this message. */
+  requeue(exchange: Exchange): void;
 }
 
+/** One transform's own part. */
 export interface ExchangeInit {
   id: string;
   response: Response;
   signal: AbortSignal | undefined;
   fields: [string, string][];
-  timeout: number;
-  startTimeout: number;
-  preserveValidators: boolean;
-  recorder: ExchangeRecorder;
-  /** Leave the queue: the signal aborted while it waited. */
-  dequeue(exchange: Exchange): void;
-  /** Run again on another process: its process was found dead before it read this message. */
-  requeue(exchange: Exchange): void;
 }
 
 /** Output a process may still write after a client left, read and dropped to keep the process. */
@@ -108,7 +111,8 @@ type Output = 'none' | 'started' | 'answered';
 export class Exchange {
   readonly id: string;
   readonly result: Promise<Response>;
-  readonly #init: ExchangeInit;
+  readonly #owner: ExchangeOwner;
+  readonly #signal: AbortSignal | undefined;
   readonly #createdAt = performance.now();
   readonly #timer: SilenceTimer;
   readonly #message: MessageSource;
@@ -122,15 +126,16 @@ export class Exchange {
   #turn = false;
   readonly #onAbort = (): void => this.abort();
 
-  constructor(init: ExchangeInit) {
+  constructor(init: ExchangeInit, owner: ExchangeOwner) {
     this.id = init.id;
-    this.#init = init;
+    this.#owner = owner;
+    this.#signal = init.signal;
     this.result = new Promise((resolve, reject) => {
       this.#resolve = resolve;
       this.#reject = reject;
     });
     this.#message = new MessageSource(init.response, init.fields);
-    this.#timer = new SilenceTimer(init.timeout, () => this.#onTimeout());
+    this.#timer = new SilenceTimer(owner.timeout, () => this.#onTimeout());
     init.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -173,7 +178,7 @@ export class Exchange {
       this.#armDrain(state.drain, host);
       return;
     }
-    const { timeout, startTimeout } = this.#init;
+    const { timeout, startTimeout } = this.#owner;
     // A process that has not answered yet may still be loading: its first answer is due `startTimeout` after
     // its spawn (never sooner than the shorter of the two, for one that sat idle before its first message).
     const budget = host.answered
@@ -235,14 +240,14 @@ export class Exchange {
         {
           bytes: 0,
           maxBytes: Number.POSITIVE_INFINITY,
-          ms: this.#init.timeout,
+          ms: this.#owner.timeout,
           reason: 'timeout',
           timer: undefined,
         },
       );
       return;
     }
-    if (!this.#init.preserveValidators) weakenValidators(head.headers);
+    if (!this.#owner.preserveValidators) weakenValidators(head.headers);
     this.#state = { kind: 'streaming', host: state.host, head, early: [], body: undefined };
   }
 
@@ -318,7 +323,7 @@ export class Exchange {
     const state = this.#state;
     this.#timer.stop();
     if (state.kind === 'discarding') clearTimeout(state.drain.timer);
-    if (state.kind === 'streaming') this.#init.recorder.succeeded();
+    if (state.kind === 'streaming') this.#owner.succeeded();
     if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
   }
 
@@ -348,7 +353,7 @@ export class Exchange {
     if (retry) {
       this.#timer.stop();
       this.#state = { kind: 'queued' };
-      this.#init.requeue(this);
+      this.#owner.requeue(this);
       return;
     }
     this.#fail(error);
@@ -365,7 +370,7 @@ export class Exchange {
     const error = this.#error('ERR_TRANSFORM_ABORTED', 'was abandoned: the client went away');
     if (state.kind === 'queued') {
       this.#fail(error);
-      this.#init.dequeue(this);
+      this.#owner.dequeue(this);
       return;
     }
     if (state.kind !== 'running' && state.kind !== 'streaming') return;
@@ -416,10 +421,10 @@ export class Exchange {
   /** Tell the caller of a failure once: reject the transform, or error its body if it was handed out. */
   #report(error: unknown): void {
     const state = this.#state;
-    this.#init.recorder.failed(error);
+    this.#owner.failed(error);
     if (!this.#settled) {
       this.#settled = true;
-      this.#init.signal?.removeEventListener('abort', this.#onAbort);
+      this.#signal?.removeEventListener('abort', this.#onAbort);
       this.#reject(error);
       return;
     }
@@ -429,15 +434,15 @@ export class Exchange {
   #settle(response: Response): void {
     if (this.#settled) return;
     this.#settled = true;
-    this.#init.signal?.removeEventListener('abort', this.#onAbort);
-    this.#init.recorder.delivered(performance.now() - this.#createdAt);
+    this.#signal?.removeEventListener('abort', this.#onAbort);
+    this.#owner.delivered(performance.now() - this.#createdAt);
     this.#resolve(response);
   }
 
   #onTimeout(): void {
     const state = this.#state;
     if (state.kind !== 'running' && state.kind !== 'streaming' && state.kind !== 'discarding') return;
-    const { timeout, startTimeout } = this.#init;
+    const { timeout, startTimeout } = this.#owner;
     const what =
       this.#output === 'none' && !state.host.answered
         ? `did not answer its first message within startTimeout (${startTimeout} ms from its start)`

@@ -13,7 +13,7 @@ import { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
-import { Exchange } from './exchange.ts';
+import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
@@ -66,6 +66,8 @@ export class Pool implements TransformPool {
   readonly #events: ProcessEventSink;
   readonly #watcher: SourceWatcher | undefined;
   #trial: Trial = { kind: 'none' };
+  /** What every exchange of this pool shares: settings, statistics, the queue. */
+  readonly #owner: ExchangeOwner;
 
   constructor(options: PoolSettings) {
     this.options = resolveOptions(options);
@@ -73,6 +75,18 @@ export class Pool implements TransformPool {
     this.#events = new ProcessEventSink(this.options.onEvent);
     this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
+    const { timeout, startTimeout, preserveValidators } = this.options;
+    const stats = this.#stats;
+    this.#owner = {
+      timeout,
+      startTimeout,
+      preserveValidators,
+      delivered: (latency) => stats.delivered(latency),
+      succeeded: () => stats.ok++,
+      failed: (error) => stats.failedWith((error as { code?: string }).code),
+      dequeue: (queued) => this.#removeFromQueue(queued),
+      requeue: (retried) => this.#requeue(retried),
+    };
     this.#fill();
     const { watch } = this.options;
     if (watch !== undefined) this.#watcher = new SourceWatcher(watch, (path) => this.#startTrial(path));
@@ -99,22 +113,15 @@ export class Pool implements TransformPool {
     }
     const { options } = this;
     const id = createRequestId();
-    const exchange = new Exchange({
-      id,
-      response: options.decode && isEncoded(response) ? decodeContent(response) : response,
-      signal: init.signal,
-      fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
-      timeout: options.timeout,
-      startTimeout: options.startTimeout,
-      preserveValidators: options.preserveValidators,
-      recorder: {
-        delivered: (latency) => this.#stats.delivered(latency),
-        succeeded: () => this.#stats.ok++,
-        failed: (error) => this.#stats.failedWith((error as { code?: string }).code),
+    const exchange = new Exchange(
+      {
+        id,
+        response: options.decode && isEncoded(response) ? decodeContent(response) : response,
+        signal: init.signal,
+        fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
       },
-      dequeue: (queued) => this.#removeFromQueue(queued),
-      requeue: (retried) => this.#requeue(retried),
-    });
+      this.#owner,
+    );
     const refusal = this.#refuse(init.signal);
     if (refusal !== undefined) exchange.reject(refusal);
     else this.#enqueue(exchange);
