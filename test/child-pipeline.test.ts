@@ -6,6 +6,7 @@ import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ResponseParser } from '../src/wire/parser.ts';
 import { CHILD_RUNTIMES } from './_child-runtimes.ts';
@@ -19,6 +20,10 @@ interface Sent {
   body?: Uint8Array;
   /** Sizes of the chunks a chunked body is cut into; without it, Content-Length (none for 204 and 304). */
   chunks?: number[];
+  /** @default text/plain */
+  type?: string;
+  /** Sent as Transform-Request-URL. */
+  url?: string;
 }
 
 /** What one answer was, as the test compares it: the body as size and digest, so a mismatch stays short. */
@@ -51,8 +56,10 @@ function encodeMessages(sent: Sent[]): { input: Uint8Array; ids: string[]; start
     ids.push(id);
     const status = message.status ?? 200;
     const body = message.body ?? new Uint8Array(0);
-    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'OK'}\r\nContent-Type: text/plain\r\nX-Seq: ${seq}\r\n`;
+    let head = `HTTP/1.1 ${status} ${REASONS[status] ?? 'OK'}\r\nContent-Type: ${message.type ?? 'text/plain'}\r\n`;
+    head += `X-Seq: ${seq}\r\n`;
     if (message.mode !== undefined) head += `X-Mode: ${message.mode}\r\n`;
+    if (message.url !== undefined) head += `Transform-Request-URL: ${message.url}\r\n`;
     head += `Transform-Request-Id: ${id}\r\n`;
     const framed: Uint8Array[] = [];
     if (message.chunks !== undefined) {
@@ -121,9 +128,9 @@ function cut(input: Uint8Array, at: number[]): Uint8Array[] {
   return bounds.slice(1).map((end, i) => input.subarray(bounds[i], end));
 }
 
-/** Start the fixture under `argv`; reaped however the test ends. */
-function startChild(argv: readonly string[], name = 'serve-pipeline.mjs'): ChildProcessWithoutNullStreams {
-  const [command = '', ...args] = [...argv, fixture(name)];
+/** Start a transform; reaped however the test ends. */
+function startChild(argv: readonly string[]): ChildProcessWithoutNullStreams {
+  const [command = '', ...args] = argv;
   const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
   const exited = once(child, 'exit');
   onTestFinished(async () => {
@@ -133,8 +140,14 @@ function startChild(argv: readonly string[], name = 'serve-pipeline.mjs'): Child
   return child;
 }
 
+/** The pipeline fixture under a runtime (its argv prefix). */
+const pipelineFixture = (runtime: readonly string[] = [process.execPath]): string[] => [
+  ...runtime,
+  fixture('serve-pipeline.mjs'),
+];
+
 /**
- * Write `pieces` into one child's stdin, each a moment after the last so most arrive as reads of their own,
+ * Write `pieces` into one transform's stdin, each a moment after the last so most arrive as reads of their own,
  * then end it; the answers it wrote, parsed strictly (a stray or incomplete byte fails), and its exit code.
  */
 async function pipeline(
@@ -233,7 +246,7 @@ describe('serveTransform under pipelined input, on one process', () => {
       const { input, ids, starts } = encodeMessages(sent);
       const expected = expectAnswers(sent, ids);
       for (const pieces of [[input], cut(input, getAwkwardCuts(input, starts, name.length))]) {
-        const { answers, pids, code, stderr } = await pipeline([process.execPath], pieces);
+        const { answers, pids, code, stderr } = await pipeline(pipelineFixture(), pieces);
         expect(answers).toEqual(expected);
         expect(pids.size, stderr).toBe(1);
         expect(code, stderr).toBe(0);
@@ -249,7 +262,7 @@ describe('serveTransform under pipelined input, on one process', () => {
       small('end'),
     ];
     const { input, ids } = encodeMessages(sent);
-    const { answers, code, stderr } = await pipeline([process.execPath], [input]);
+    const { answers, code, stderr } = await pipeline(pipelineFixture(), [input]);
     expect(answers).toEqual(expectAnswers(sent, ids));
     expect(code, stderr).toBe(0);
   });
@@ -262,7 +275,7 @@ describe('serveTransform under pipelined input, on one process', () => {
     ];
     const { input, ids, starts } = encodeMessages(sent);
     const { answers, code, stderr } = await pipeline(
-      [process.execPath],
+      pipelineFixture(),
       cut(input, getAwkwardCuts(input, starts, 7)),
     );
     expect(answers).toEqual(expectAnswers(sent, ids));
@@ -272,7 +285,7 @@ describe('serveTransform under pipelined input, on one process', () => {
   it('writes the exact bytes of each answer when the whole pipeline came in one write', async () => {
     const sent = [small('one'), { status: 204 }, small('three')];
     const { input, ids } = encodeMessages(sent);
-    const child = startChild([process.execPath]);
+    const child = startChild(pipelineFixture());
     const chunks: Buffer[] = [];
     child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
     const ended = once(child.stdout, 'end');
@@ -304,9 +317,49 @@ describe('serveTransform under pipelined input, in each runtime', () => {
       const { input, ids, starts } = encodeMessages(sent);
       const expected = expectAnswers(sent, ids);
       for (const pieces of [[input], cut(input, getAwkwardCuts(input, starts, 11))]) {
-        const { answers, pids, code, stderr } = await pipeline(argv, pieces);
+        const { answers, pids, code, stderr } = await pipeline(pipelineFixture(argv), pieces);
         expect(answers).toEqual(expected);
         expect(pids.size, stderr).toBe(1);
+        expect(code, stderr).toBe(0);
+      }
+    });
+  }
+});
+
+describe('the example transforms under pipelined input', () => {
+  const example = (name: string): string => fileURLToPath(new URL(`../examples/${name}`, import.meta.url));
+  const json = (data: unknown, seq: number, chunks?: number[]): Sent => ({
+    body: text(JSON.stringify(data)),
+    type: 'application/json',
+    url: `http://localhost/page/${seq}?q=1`,
+    ...(chunks === undefined ? {} : { chunks }),
+  });
+  const escapeHtml = (value: string): string =>
+    value.replace(/[&<>"']/g, (char) => `&#${char.charCodeAt(0)};`);
+  const datas = [{ n: 1, name: '<b>' }, [1, 2, 3], 'not JSON', { last: true }];
+  const sent: Sent[] = [
+    json(datas[0], 0),
+    json(datas[1], 1, [2, 3, 2]),
+    { body: text('not JSON'), type: 'application/json' },
+    { ...json(datas[3], 3), status: 201 },
+  ];
+  for (const [name, argv] of [
+    ['render.py', ['python3', example('render.py')]],
+    ['render.js', [process.execPath, example('render.js')]],
+  ] as const) {
+    it(`${name} answers a pipeline in order, one message at a time, in one write and cut at awkward offsets`, async () => {
+      const { input, ids, starts } = encodeMessages(sent);
+      const page = (seq: number): string =>
+        `<h1>/page/${seq}</h1><pre>${escapeHtml(JSON.stringify(datas[seq], null, 2))}</pre>`;
+      const expected = [
+        { status: 200, id: ids[0], seq: null, error: null, body: page(0) },
+        { status: 200, id: ids[1], seq: null, error: null, body: page(1) },
+        { status: 500, id: ids[2], seq: null, error: expect.any(String), body: '' },
+        { status: 201, id: ids[3], seq: null, error: null, body: page(3) },
+      ];
+      for (const pieces of [[input], cut(input, getAwkwardCuts(input, starts, 3))]) {
+        const { answers, code, stderr } = await pipeline(argv, pieces);
+        expect(answers, stderr).toEqual(expected);
         expect(code, stderr).toBe(0);
       }
     });
