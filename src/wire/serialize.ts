@@ -144,6 +144,11 @@ export class ResponseEncoder implements AsyncIterableIterator<Uint8Array[], void
     }
   }
 
+  /** Whether the whole message has been handed out: no batch follows. */
+  get done(): boolean {
+    return this.#state === 'done';
+  }
+
   /** Stop: cancel the body (a read under way ends) and write nothing more. */
   cancel(reason?: unknown): void {
     const state = this.#state;
