@@ -1,0 +1,73 @@
+import { Buffer } from 'node:buffer';
+import type { Writable } from 'node:stream';
+import { clearImmediate, setImmediate } from 'node:timers';
+import { writeBatch } from '../util/write.ts';
+
+/** Answers joined into one buffer up to this size; larger ones go out as views, uncopied, in one writev. */
+const JOIN_MAX_BYTES = 64 * 1024;
+/** How long an answer may wait for those behind it, and how quick a transform must be for it to wait. */
+const HOLD_MS = 1;
+
+/**
+ * Where answers go. A write to a pipe costs more than a quick transform (a system call, and waking the
+ * reader), so answers that are ready while more messages wait behind them leave together, in one write, as
+ * long as the transform is quick: an answer is held at most about {@link HOLD_MS}, and never while the
+ * program waits for anything (a task flushes it).
+ *
+ * `failed` is the only sign that the reader is gone: process.stdout is never destroyed and takes writes
+ * after an EPIPE as if nothing happened, so its `error` event sets it.
+ */
+export class AnswerOutput {
+  readonly stream: Writable;
+  failed = false;
+  #views: Uint8Array[] = [];
+  #bytes = 0;
+  /** When the oldest held answer was ready, or undefined when nothing is held. */
+  #heldSince: number | undefined;
+  #flushTask: ReturnType<typeof setImmediate> | undefined;
+
+  constructor(stream: Writable) {
+    this.stream = stream;
+  }
+
+  /** Queue the views of an answer, or part of one; {@link flush} or {@link settle} writes them. */
+  add(views: readonly Uint8Array[]): void {
+    for (const view of views) {
+      this.#views.push(view);
+      this.#bytes += view.byteLength;
+    }
+  }
+
+  /**
+   * An answer is complete, `took` ms after its transform was called: hold it if more messages are ready
+   * and the transform is quick, else write everything queued. False when the stream wants a drain first.
+   */
+  settle(moreReady: boolean, took: number): boolean {
+    if (moreReady && took < HOLD_MS && this.#bytes < JOIN_MAX_BYTES) {
+      const now = performance.now();
+      this.#heldSince ??= now;
+      if (now - this.#heldSince < HOLD_MS) {
+        this.#flushTask ??= setImmediate(() => {
+          this.#flushTask = undefined;
+          this.flush();
+        });
+        return true;
+      }
+    }
+    return this.flush();
+  }
+
+  /** Write everything queued, in one write. False when the stream wants a drain first. */
+  flush(): boolean {
+    if (this.#flushTask !== undefined) clearImmediate(this.#flushTask);
+    this.#flushTask = undefined;
+    this.#heldSince = undefined;
+    const views = this.#views;
+    const bytes = this.#bytes;
+    if (views.length === 0 || this.failed) return true;
+    this.#views = [];
+    this.#bytes = 0;
+    if (views.length === 1 || bytes > JOIN_MAX_BYTES) return writeBatch(this.stream, views);
+    return this.stream.write(Buffer.concat(views, bytes));
+  }
+}
