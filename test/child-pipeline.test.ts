@@ -5,9 +5,11 @@
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
+import { PassThrough, Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
+import { serveTransform } from '../src/child/index.ts';
 import { ResponseParser } from '../src/wire/parser.ts';
 import { CHILD_RUNTIMES } from './_child-runtimes.ts';
 import { fixture } from './_utils.ts';
@@ -364,4 +366,65 @@ describe('the example transforms under pipelined input', () => {
       }
     });
   }
+});
+
+describe('answers ready together', () => {
+  /**
+   * Serve `fn` in this process on `input`, in one write; each write to the output as it was made (a Writable
+   * of its own: a PassThrough would join writes), also handed to `onWrite`.
+   */
+  async function serveInProcess(
+    fn: Parameters<typeof serveTransform>[0],
+    input: Uint8Array,
+    onWrite: (chunk: Buffer) => void = () => {},
+  ): Promise<Buffer[]> {
+    const source = new PassThrough();
+    const writes: Buffer[] = [];
+    const output = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        writes.push(chunk);
+        onWrite(chunk);
+        callback();
+      },
+    });
+    const served = serveTransform(fn, { input: source, output, exitOnEnd: false });
+    source.end(input);
+    await served;
+    return writes;
+  }
+
+  it('leave in fewer writes than answers once the transform has been quick, in order and byte-exact', async () => {
+    const sent = Array.from({ length: 64 }, (_, i) => small(`message ${i}`));
+    const { input, ids } = encodeMessages(sent);
+    const writes = await serveInProcess((response) => response, input);
+    // One by one while the transform proves quick (16 calls), then together.
+    expect(writes.length).toBeLessThan(40);
+    const expected = sent.map(
+      (message, seq) =>
+        `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Seq: ${seq}\r\nTransform-Request-Id: ${ids[seq]}\r\n` +
+        `Content-Length: ${message.body?.byteLength}\r\n\r\nmessage ${seq}`,
+    );
+    expect(Buffer.concat(writes).toString('latin1')).toBe(expected.join(''));
+  });
+
+  it('are written before a transform that waits: a held answer never waits on the next message', async () => {
+    const sent = [...Array.from({ length: 40 }, (_, i) => small(`message ${i}`)), { mode: 'slow' as const }];
+    const { input, ids } = encodeMessages(sent);
+    let seen = '';
+    const lastQuick = ids[39] as string;
+    // The last message's transform answers only once the answer before it is out: held, it never would be.
+    const writes = await serveInProcess(
+      async (response) => {
+        if (response.headers.get('x-mode') !== 'slow') return response;
+        while (!seen.includes(lastQuick)) await sleep(5);
+        return new Response('after the others');
+      },
+      input,
+      (chunk) => {
+        seen += chunk.toString('latin1');
+      },
+    );
+    expect(writes.length).toBeLessThan(40);
+    expect(seen.endsWith('after the others')).toBe(true);
+  }, 10_000);
 });

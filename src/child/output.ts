@@ -7,12 +7,18 @@ import { writeBatch } from '../util/write.ts';
 const JOIN_MAX_BYTES = 64 * 1024;
 /** How long an answer may wait for those behind it, and how quick a transform must be for it to wait. */
 const HOLD_MS = 1;
+/**
+ * Quick calls in a row before answers wait: a held answer also waits for the next call, so a transform that
+ * is often slow (renders some responses, passes others) holds none, and one slow once in a while delays a
+ * held answer by that one call at most.
+ */
+const QUICK_CALLS = 16;
 
 /**
  * Where answers go. A write to a pipe costs more than a quick transform (a system call, and waking the
  * reader), so answers that are ready while more messages wait behind them leave together, in one write, as
- * long as the transform is quick: an answer is held at most about {@link HOLD_MS}, and never while the
- * program waits for anything (a task flushes it).
+ * long as the transform has been quick for {@link QUICK_CALLS} calls in a row: an answer is held at most about
+ * {@link HOLD_MS} and one call, and never while the program waits for anything (a task flushes it).
  *
  * `failed` is the only sign that the reader is gone: process.stdout is never destroyed and takes writes
  * after an EPIPE as if nothing happened, so its `error` event sets it.
@@ -24,6 +30,8 @@ export class AnswerOutput {
   #bytes = 0;
   /** When the oldest held answer was ready, or undefined when nothing is held. */
   #heldSince: number | undefined;
+  /** Calls in a row that took under {@link HOLD_MS}. */
+  #quickCalls = 0;
   #flushTask: ReturnType<typeof setImmediate> | undefined;
 
   constructor(stream: Writable) {
@@ -43,7 +51,8 @@ export class AnswerOutput {
    * and the transform is quick, else write everything queued. False when the stream wants a drain first.
    */
   settle(moreReady: boolean, took: number): boolean {
-    if (moreReady && took < HOLD_MS && this.#bytes < JOIN_MAX_BYTES) {
+    this.#quickCalls = took < HOLD_MS ? this.#quickCalls + 1 : 0;
+    if (moreReady && this.#quickCalls > QUICK_CALLS && this.#bytes < JOIN_MAX_BYTES) {
       const now = performance.now();
       this.#heldSince ??= now;
       if (now - this.#heldSince < HOLD_MS) {
