@@ -5,7 +5,7 @@ import { waitForDrain } from '../util/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { encodeHead, encodeResponse, type ResponseEncoder } from '../wire/serialize.ts';
+import { encodeResponse, formatHead, type ResponseEncoder } from '../wire/serialize.ts';
 import { routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
 import { AnswerOutput } from './output.ts';
@@ -183,7 +183,8 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
     // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.
-    out.add([encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks]);
+    out.addHead(formatHead(result, { contentLength: whole.bytes }, fields));
+    out.add(whole.chunks);
     return true;
   }
   const outcome = await writeAnswer(encodeResponse(result, { fields }), out);

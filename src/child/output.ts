@@ -26,7 +26,8 @@ const QUICK_CALLS = 16;
 export class AnswerOutput {
   readonly stream: Writable;
   failed = false;
-  #views: Uint8Array[] = [];
+  /** What waits to be written: byte views, and heads as text (Latin-1, one byte a character). */
+  #parts: (Uint8Array | string)[] = [];
   #bytes = 0;
   /** When the oldest held answer was ready, or undefined when nothing is held. */
   #heldSince: number | undefined;
@@ -41,9 +42,15 @@ export class AnswerOutput {
   /** Queue the views of an answer, or part of one; {@link flush} or {@link settle} writes them. */
   add(views: readonly Uint8Array[]): void {
     for (const view of views) {
-      this.#views.push(view);
+      this.#parts.push(view);
       this.#bytes += view.byteLength;
     }
+  }
+
+  /** Queue a head as text, encoded only into the buffer written: no buffer of its own. */
+  addHead(head: string): void {
+    this.#parts.push(head);
+    this.#bytes += head.length;
   }
 
   /**
@@ -71,12 +78,27 @@ export class AnswerOutput {
     if (this.#flushTask !== undefined) clearImmediate(this.#flushTask);
     this.#flushTask = undefined;
     this.#heldSince = undefined;
-    const views = this.#views;
+    const parts = this.#parts;
     const bytes = this.#bytes;
-    if (views.length === 0 || this.failed) return true;
-    this.#views = [];
+    if (parts.length === 0 || this.failed) return true;
+    this.#parts = [];
     this.#bytes = 0;
-    if (views.length === 1 || bytes > JOIN_MAX_BYTES) return writeBatch(this.stream, views);
-    return this.stream.write(Buffer.concat(views, bytes));
+    if (bytes > JOIN_MAX_BYTES) {
+      const views = parts.map((part) => (typeof part === 'string' ? Buffer.from(part, 'latin1') : part));
+      return writeBatch(this.stream, views);
+    }
+    const [only] = parts;
+    if (parts.length === 1 && only instanceof Uint8Array) return this.stream.write(only);
+    // One copy of a few KiB costs less than a writev of many views.
+    const joined = Buffer.allocUnsafe(bytes);
+    let offset = 0;
+    for (const part of parts) {
+      if (typeof part === 'string') offset += joined.write(part, offset, 'latin1');
+      else {
+        joined.set(part, offset);
+        offset += part.byteLength;
+      }
+    }
+    return this.stream.write(joined);
   }
 }
