@@ -58,15 +58,22 @@ function toRequest(head: ResponseHead): Request {
   }
 }
 
-/** The context of one message; its Request (and that Request's AbortSignal) is built only if read. */
-function createContext(head: ResponseHead): TransformContext {
-  let request: Request | undefined;
-  return {
-    get request() {
-      request ??= toRequest(head);
-      return request;
-    },
-  };
+/**
+ * The context of one message; its Request (and that Request's AbortSignal) is built only if read. A class:
+ * made per message, an object literal with a getter and a closure costs more.
+ */
+class MessageContext implements TransformContext {
+  readonly #head: ResponseHead;
+  #request: Request | undefined;
+
+  constructor(head: ResponseHead) {
+    this.#head = head;
+  }
+
+  get request(): Request {
+    this.#request ??= toRequest(this.#head);
+    return this.#request;
+  }
 }
 
 /** A `Transform-Error` value: one line of visible characters, short. */
@@ -171,7 +178,7 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
   let result: Response;
   try {
-    result = await fn(given, createContext(head));
+    result = await fn(given, new MessageContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
   } catch (error) {
