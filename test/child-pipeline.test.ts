@@ -17,7 +17,7 @@ import { createRandom } from './wire/cases.ts';
 
 /** One message the test sends: what the fixture is asked to do with it, and how it is framed. */
 interface Sent {
-  mode?: 'slow' | 'throw' | 'early' | 'partial' | 'stream';
+  mode?: 'slow' | 'throw' | 'early' | 'partial' | 'stream' | 'copy';
   status?: number;
   body?: Uint8Array;
   /** Sizes of the chunks a chunked body is cut into; without it, Content-Length (none for 204 and 304). */
@@ -312,7 +312,8 @@ describe('serveTransform under pipelined input, in each runtime', () => {
     { mode: 'throw', body: text('four') },
     { mode: 'early', body: new Uint8Array(randomBytes(200_000)) },
     { body: text('six, streamed'), chunks: [4, 9], mode: 'stream' },
-    small('seven'),
+    { status: 201, body: text('seven, copied'), mode: 'copy' },
+    small('eight'),
   ];
   for (const { runtime, argv } of CHILD_RUNTIMES) {
     it(`answers a pipeline in order under ${runtime}, in one write and cut at awkward offsets`, async () => {
