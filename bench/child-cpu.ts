@@ -3,7 +3,8 @@
 // time (N messages in one write, then their N answers), CPU read from /proc/<pid>/stat (utime + stime, all
 // threads). Source trees run side by side, one child each, rounds alternating, medians and ratios to the first
 // tree. Linux only.
-// BENCH_SOURCES='{"base": "/path/src", "src": "/other/src"}' (default: this tree), ROUNDS, MESSAGES per round,
+// BENCH_SOURCES='{"base": "/path/src", "src": "/other/src"}' (default: this tree; the value "raw" runs the floor
+// instead: a Node child that writes back each read as it came, no parsing), ROUNDS, MESSAGES per round,
 // BODY_BYTES, PIPELINE, CHILD (text-child.ts reads the body); PROFILE_DIR writes each child's --cpu-prof there;
 // CHILD_FLAGS adds node flags (--perf-basic-prof).
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
@@ -26,6 +27,8 @@ const sources = JSON.parse(process.env.BENCH_SOURCES ?? '{}') as Record<string, 
 if (Object.keys(sources).length === 0) sources.src = new URL('../src', import.meta.url).pathname;
 
 const TICK_US = 10_000; // USER_HZ = 100 on Linux
+/** The floor of a child's side: each read written back as it came (a message echoed is a valid answer). */
+const RAW_ECHO = 'process.stdin.on("data", (chunk) => process.stdout.write(chunk))';
 const IDS = 64;
 
 const median = (values: number[]): number =>
@@ -63,11 +66,12 @@ class Child {
     this.#messages = messages;
     const flags = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`];
     flags.push(...CHILD_FLAGS);
-    this.#process = spawn(
-      process.execPath,
-      [...flags, '--import', 'tsx', new URL(CHILD, import.meta.url).pathname],
-      { env: { ...process.env, BENCH_SRC: src }, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const program =
+      src === 'raw' ? ['-e', RAW_ECHO] : ['--import', 'tsx', new URL(CHILD, import.meta.url).pathname];
+    this.#process = spawn(process.execPath, [...flags, ...program], {
+      env: { ...process.env, BENCH_SRC: src },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     console.error(`${name}: pid ${this.#process.pid}`);
     this.#process.stderr.on('data', (data) => process.stderr.write(data));
     const parser = new ResponseParser({
