@@ -90,7 +90,9 @@ function getFailureResponse(error: unknown): Response {
 /**
  * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
- * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
+ * streaming both ways. Messages written back to back (a pool that pipelines) are answered one after another,
+ * in order; answers that are ready while more messages wait behind a quick `fn` leave in one write. Body
+ * bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
  * body cannot be read (locked, or failing before its first byte), the answer is a `Transform-Error` (the
  * error goes to stderr) and serving goes on. `console.log` and friends go to stderr: in a process a pool
  * started (it sets `SUBPROCESS_TRANSFORM_CHILD=1`) from the import of `subprocess-transform/child` on, so
