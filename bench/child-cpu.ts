@@ -1,9 +1,12 @@
 // Child CPU per small transform: the identity child (identity-child.ts) answering 1 KiB HTML messages written
-// straight to its stdin, one at a time (write one, read its whole answer, then the next), CPU read from
-// /proc/<pid>/stat (utime + stime, all threads). Source trees run side by side, one child each, rounds
-// alternating, medians and ratios to the first tree. Linux only.
-// BENCH_SOURCES='{"base": "/path/src", "src": "/other/src"}' (default: this tree), ROUNDS, MESSAGES per round,
-// BODY_BYTES, CHILD (text-child.ts reads the body); PROFILE_DIR writes each child's --cpu-prof there; CHILD_FLAGS adds node flags (--perf-basic-prof).
+// straight to its stdin, one at a time (write one, read its whole answer, then the next), or PIPELINE=N at a
+// time (N messages in one write, then their N answers), CPU read from /proc/<pid>/stat (utime + stime, all
+// threads). Source trees run side by side, one child each, rounds alternating, medians and ratios to the first
+// tree. Linux only.
+// BENCH_SOURCES='{"base": "/path/src", "src": "/other/src"}' (default: this tree; the value "raw" runs the floor
+// instead: a Node child that writes back each read as it came, no parsing), ROUNDS, MESSAGES per round,
+// BODY_BYTES, PIPELINE, CHILD (text-child.ts reads the body); PROFILE_DIR writes each child's --cpu-prof there;
+// CHILD_FLAGS adds node flags (--perf-basic-prof).
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { ResponseParser } from '../src/wire/parser.ts';
@@ -13,6 +16,8 @@ const ROUNDS = Number(process.env.ROUNDS ?? 7);
 const MESSAGES = Number(process.env.MESSAGES ?? 20_000);
 const WARMUP = Number(process.env.WARMUP ?? 5_000);
 const BODY_BYTES = Number(process.env.BODY_BYTES ?? 1024);
+/** Messages written back to back in one write before their answers are awaited, as a pipelining parent does. */
+const PIPELINE = Number(process.env.PIPELINE ?? 1);
 const PROFILE_DIR = process.env.PROFILE_DIR;
 /** The child program, in bench/: identity-child.ts, or text-child.ts (reads the body, answers a new Response). */
 const CHILD = process.env.CHILD ?? 'identity-child.ts';
@@ -22,6 +27,8 @@ const sources = JSON.parse(process.env.BENCH_SOURCES ?? '{}') as Record<string, 
 if (Object.keys(sources).length === 0) sources.src = new URL('../src', import.meta.url).pathname;
 
 const TICK_US = 10_000; // USER_HZ = 100 on Linux
+/** The floor of a child's side: each read written back as it came (a message echoed is a valid answer). */
+const RAW_ECHO = 'process.stdin.on("data", (chunk) => process.stdout.write(chunk))';
 const IDS = 64;
 
 const median = (values: number[]): number =>
@@ -43,7 +50,7 @@ async function encodeMessages(): Promise<{ bytes: Uint8Array; id: string }[]> {
   return messages;
 }
 
-/** One identity child: `send(n)` runs n messages through it one at a time. */
+/** One identity child: `send(n)` runs n messages through it, PIPELINE in one write, their answers awaited. */
 class Child {
   readonly #process: ChildProcessWithoutNullStreams;
   readonly #messages: { bytes: Uint8Array; id: string }[];
@@ -52,23 +59,27 @@ class Child {
   #done: (() => void) | undefined;
   #fail: ((error: unknown) => void) | undefined;
   #bodyBytes = 0;
-  #expectedId = '';
+  /** The ids of the messages written and not answered yet, oldest first. */
+  #expectedIds: string[] = [];
 
   constructor(src: string, messages: { bytes: Uint8Array; id: string }[], name: string) {
     this.#messages = messages;
     const flags = PROFILE_DIR === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}/${name}`];
     flags.push(...CHILD_FLAGS);
-    this.#process = spawn(
-      process.execPath,
-      [...flags, '--import', 'tsx', new URL(CHILD, import.meta.url).pathname],
-      { env: { ...process.env, BENCH_SRC: src }, stdio: ['pipe', 'pipe', 'pipe'] },
-    );
+    const program =
+      src === 'raw' ? ['-e', RAW_ECHO] : ['--import', 'tsx', new URL(CHILD, import.meta.url).pathname];
+    this.#process = spawn(process.execPath, [...flags, ...program], {
+      env: { ...process.env, BENCH_SRC: src },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     console.error(`${name}: pid ${this.#process.pid}`);
     this.#process.stderr.on('data', (data) => process.stderr.write(data));
     const parser = new ResponseParser({
       onHead: (head) => {
         const id = head.context.get('id');
-        if (id !== this.#expectedId) this.#fail?.(new Error(`Answer with id ${id}, not ${this.#expectedId}`));
+        const expected = this.#expectedIds.shift();
+        if (id !== expected) this.#fail?.(new Error(`Answer with id ${id}, not ${expected}`));
+        this.#bodyBytes = 0;
       },
       onBody: (chunk) => {
         this.#bodyBytes += chunk.byteLength;
@@ -99,17 +110,24 @@ class Child {
     });
   }
 
+  /** The next min(PIPELINE, left) messages, back to back in one write. */
   #write(): void {
-    const message = this.#messages[this.#sent++ % this.#messages.length] as { bytes: Uint8Array; id: string };
-    this.#expectedId = message.id;
-    this.#bodyBytes = 0;
-    this.#process.stdin.write(message.bytes);
+    const batch: Uint8Array[] = [];
+    for (let i = Math.min(PIPELINE, this.#left); i > 0; i--) {
+      const message = this.#messages[this.#sent++ % this.#messages.length] as {
+        bytes: Uint8Array;
+        id: string;
+      };
+      this.#expectedIds.push(message.id);
+      batch.push(message.bytes);
+    }
+    this.#process.stdin.write(concatBytes(batch));
   }
 
   #onAnswer(): void {
     if (this.#bodyBytes !== BODY_BYTES) this.#fail?.(new Error(`Answer of ${this.#bodyBytes} bytes`));
-    if (--this.#left > 0) this.#write();
-    else this.#done?.();
+    if (--this.#left === 0) this.#done?.();
+    else if (this.#expectedIds.length === 0) this.#write();
   }
 
   stop(): Promise<void> {
@@ -159,6 +177,6 @@ for (const name of names) {
   };
 }
 console.log(
-  `\n${CHILD}, ${BODY_BYTES} B HTML messages one at a time, median of ${ROUNDS} rounds of ${MESSAGES}\n`,
+  `\n${CHILD}, ${BODY_BYTES} B HTML messages ${PIPELINE === 1 ? 'one at a time' : `${PIPELINE} per write`}, median of ${ROUNDS} rounds of ${MESSAGES}\n`,
 );
 console.table(table);

@@ -250,6 +250,24 @@ describe('the response a transform is given', () => {
     ]);
   });
 
+  it("has the message's headers, which a Response made from it carries, changes included", async () => {
+    const { value } = await given(async (r) => {
+      const first = r.headers;
+      r.headers.set('x-changed', 'yes');
+      const same = first === r.headers;
+      const copy = new Response(r.body, r);
+      return { same, headers: [...copy.headers], text: await copy.text() };
+    });
+    expect(value).toEqual({
+      same: true,
+      headers: [
+        ['content-type', 'application/json'],
+        ['x-changed', 'yes'],
+      ],
+      text: '{"a":1}',
+    });
+  });
+
   it('clones: both copies read the whole body, the copy with the headers of the moment', async () => {
     const { value } = await given(async (r) => {
       r.headers.set('x-copy', 'yes');

@@ -1,13 +1,14 @@
 // First, for its side effect: in a process a pool started, console.log goes to stderr from this import on.
 import './console.ts';
 import type { Readable, Writable } from 'node:stream';
-import { waitForDrain, writeBatch } from '../util/write.ts';
+import { waitForDrain } from '../util/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { encodeHead, encodeResponse } from '../wire/serialize.ts';
+import { encodeResponse, formatHead, type ResponseEncoder } from '../wire/serialize.ts';
 import { routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
+import { AnswerOutput } from './output.ts';
 import { MessageResponse } from './response.ts';
 
 /** What a transform function gets besides the response. */
@@ -57,15 +58,22 @@ function toRequest(head: ResponseHead): Request {
   }
 }
 
-/** The context of one message; its Request (and that Request's AbortSignal) is built only if read. */
-function createContext(head: ResponseHead): TransformContext {
-  let request: Request | undefined;
-  return {
-    get request() {
-      request ??= toRequest(head);
-      return request;
-    },
-  };
+/**
+ * The context of one message; its Request (and that Request's AbortSignal) is built only if read. A class:
+ * made per message, an object literal with a getter and a closure costs more.
+ */
+class MessageContext implements TransformContext {
+  readonly #head: ResponseHead;
+  #request: Request | undefined;
+
+  constructor(head: ResponseHead) {
+    this.#head = head;
+  }
+
+  get request(): Request {
+    this.#request ??= toRequest(this.#head);
+    return this.#request;
+  }
 }
 
 /** A `Transform-Error` value: one line of visible characters, short. */
@@ -82,7 +90,9 @@ function getFailureResponse(error: unknown): Response {
 /**
  * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
- * streaming both ways. Body bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
+ * streaming both ways. Messages written back to back (a pool that pipelines) are answered one after another,
+ * in order; answers that are ready while more messages wait behind a quick `fn` leave in one write. Body
+ * bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
  * body cannot be read (locked, or failing before its first byte), the answer is a `Transform-Error` (the
  * error goes to stderr) and serving goes on. `console.log` and friends go to stderr: in a process a pool
  * started (it sets `SUBPROCESS_TRANSFORM_CHILD=1`) from the import of `subprocess-transform/child` on, so
@@ -108,15 +118,16 @@ export async function serveTransform(
   const output = options.output ?? process.stdout;
   if (output === process.stdout) routeConsoleToStderr();
   const messages = new MessageReader(input, options.limits);
-  const sink: Sink = { output, failed: false };
+  const out = new AnswerOutput(output);
   output.on('error', (error) => {
-    sink.failed = true;
+    out.failed = true;
     messages.stop(error);
   });
   for (let message = await messages.next(); message !== undefined; message = await messages.next()) {
+    const called = performance.now();
     let written: boolean;
     try {
-      written = await answer(fn, message, sink);
+      written = await answer(fn, message, out);
     } finally {
       messages.release(message);
     }
@@ -124,7 +135,12 @@ export async function serveTransform(
       messages.stop();
       break;
     }
+    if (!out.settle(messages.ready, performance.now() - called) && !(await drain(out))) {
+      messages.stop();
+      break;
+    }
   }
+  out.flush();
   const { failure } = messages;
   if (failure !== undefined) console.error('subprocess-transform: stopped serving:', failure);
   if (options.exitOnEnd ?? output === process.stdout) {
@@ -149,73 +165,75 @@ function getUnreadBody(
   return { chunks, bytes };
 }
 
-/**
- * Where answers go, and whether it failed: process.stdout is never destroyed and takes writes after an EPIPE
- * as if nothing happened, so its `error` event is the only sign that the reader is gone.
- */
-interface Sink {
-  output: Writable;
-  failed: boolean;
+/** Wait until the output takes more; false when it failed or closed instead. */
+function drain(out: AnswerOutput): Promise<boolean> {
+  return waitForDrain(out.stream).then(
+    () => true,
+    () => false,
+  );
 }
 
-/** Answer one message; false when the output is gone. */
-async function answer(fn: TransformFunction, message: Message, sink: Sink): Promise<boolean> {
+/** Answer one message, queued on `out`; false when the output is gone. */
+async function answer(fn: TransformFunction, message: Message, out: AnswerOutput): Promise<boolean> {
   const { head, body } = message;
   const id = head.context.get('id');
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
   let result: Response;
   try {
-    result = await fn(given, createContext(head));
+    result = await fn(given, new MessageContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
   } catch (error) {
     console.error(error);
     result = getFailureResponse(error);
   }
-  if (sink.failed) return false;
+  if (out.failed) return false;
   const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
   const whole = getUnreadBody(result, given, body);
-  // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.
-  const batches =
-    whole === undefined
-      ? encodeResponse(result, { fields })
-      : [[encodeHead(result, { contentLength: whole.bytes }, fields), ...whole.chunks]];
-  const outcome = await writeAnswer(batches, sink);
+  if (whole !== undefined) {
+    // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.
+    out.addHead(formatHead(result, { contentLength: whole.bytes }, fields));
+    out.add(whole.chunks);
+    return true;
+  }
+  const outcome = await writeAnswer(encodeResponse(result, { fields }), out);
   if (outcome.type === 'written') return true;
   if (outcome.type === 'output-gone') return false;
   if (outcome.started) {
     // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
     console.error("subprocess-transform: the transform's response body failed; stopping", outcome.error);
-    sink.output.destroy();
+    out.stream.destroy();
     return false;
   }
-  // Not a byte is out (a locked body, one that fails at once): this message fails, the next is served.
+  // Not a byte is queued (a locked body, one that fails at once): this message fails, the next is served.
   console.error("subprocess-transform: the transform's response body cannot be read:", outcome.error);
   const failure = getFailureResponse(`Its response body cannot be read: ${toReason(outcome.error)}`);
-  return (await writeAnswer(encodeResponse(failure, { fields }), sink)).type === 'written';
+  return (await writeAnswer(encodeResponse(failure, { fields }), out)).type === 'written';
 }
 
-/** How writing one answer ended; `started` says whether any of its bytes went out before the body failed. */
+/** How writing one answer ended; `started` says whether any of its bytes were queued before the body failed. */
 type WriteOutcome =
   | { type: 'written' }
   | { type: 'output-gone' }
   | { type: 'body-failed'; error: unknown; started: boolean };
 
-async function writeAnswer(
-  batches: AsyncIterable<Uint8Array[]> | Iterable<Uint8Array[]>,
-  sink: Sink,
-): Promise<WriteOutcome> {
-  const { output } = sink;
+/**
+ * Queue an answer's batches on `out`. Once it is complete the caller settles it; a body still streaming is
+ * written batch by batch, what was queued before it included, so no answer waits on a body being produced.
+ */
+async function writeAnswer(encoder: ResponseEncoder, out: AnswerOutput): Promise<WriteOutcome> {
+  const { stream } = out;
   let started = false;
   try {
-    for await (const batch of batches) {
+    for await (const batch of encoder) {
       // Leaving the loop cancels the body: a body that trickles forever is read no more.
-      if (sink.failed) return { type: 'output-gone' };
+      if (out.failed) return { type: 'output-gone' };
       started = true;
-      if (!writeBatch(output, batch)) await waitForDrain(output);
+      out.add(batch);
+      if (!encoder.done && !out.flush()) await waitForDrain(stream);
     }
   } catch (error) {
-    if (sink.failed || output.destroyed || output.writableEnded) return { type: 'output-gone' };
+    if (out.failed || stream.destroyed || stream.writableEnded) return { type: 'output-gone' };
     return { type: 'body-failed', error, started };
   }
   return { type: 'written' };

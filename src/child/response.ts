@@ -19,10 +19,13 @@ function createUsedStream(): ReadableStream<Uint8Array<ArrayBuffer>> {
  * a transform that answers with the response it was given, body untouched, needs none: the child writes the
  * bytes as they came. text(), json(), arrayBuffer() and bytes() of a body that has ended, nothing having asked
  * for it, join its chunks; otherwise every body member goes through one inner Response around the stream,
- * made on first use, so the body behaves as any Response's does.
+ * made on first use, so the body behaves as any Response's does. Its headers are the parsed head's Headers
+ * object itself, not a copy.
  */
 export class MessageResponse extends Response {
   readonly #channel: BodyChannel;
+  /** The head's own Headers, handed out as they are: a Response given headers copies them, field by field. */
+  readonly #headers: Headers;
   #inner: Response | undefined;
   /** The body was read whole from the bytes that came, without a stream: it is used up. */
   #taken = false;
@@ -30,8 +33,9 @@ export class MessageResponse extends Response {
   #usedStream: ReadableStream<Uint8Array<ArrayBuffer>> | undefined;
 
   constructor(head: ResponseHead, channel: BodyChannel) {
-    super(null, { status: head.status, statusText: head.statusText, headers: head.headers });
+    super(null, { status: head.status, statusText: head.statusText });
     this.#channel = channel;
+    this.#headers = head.headers;
   }
 
   /** Whether anything asked for the body: if not, its bytes are still the ones that came. */
@@ -56,6 +60,10 @@ export class MessageResponse extends Response {
     return (
       chunks.length === 1 && only !== undefined ? new Uint8Array(only) : concatBytes(chunks)
     ) as Uint8Array<ArrayBuffer>;
+  }
+
+  override get headers(): Headers {
+    return this.#headers;
   }
 
   override get body(): ReadableStream<Uint8Array<ArrayBuffer>> | null {

@@ -81,6 +81,19 @@ export function encodeHead(
   extraFields: Iterable<readonly [string, string]> = [],
   omitTransformFields = false,
 ): Uint8Array<ArrayBuffer> {
+  return encodeLatin1Text(formatHead(response, framing, extraFields, omitTransformFields));
+}
+
+/**
+ * {@link encodeHead} as text, every character one byte (Latin-1): for a writer that encodes it straight into
+ * a buffer of its own.
+ */
+export function formatHead(
+  response: Response,
+  framing: Framing,
+  extraFields: Iterable<readonly [string, string]> = [],
+  omitTransformFields = false,
+): string {
   const reason = response.statusText || getReasonPhrase(response.status);
   let head = `HTTP/1.1 ${response.status} ${reason}\r\n`;
   const dropped = getConnectionTokens(response.headers.get('connection'));
@@ -96,7 +109,7 @@ export function encodeHead(
         ? `Content-Length: ${framing.contentLength}\r\n`
         : 'Transfer-Encoding: chunked\r\n';
   }
-  return encodeLatin1Text(`${head}\r\n`);
+  return `${head}\r\n`;
 }
 
 type EncoderState =
@@ -142,6 +155,11 @@ export class ResponseEncoder implements AsyncIterableIterator<Uint8Array[], void
       this.cancel(error);
       throw error;
     }
+  }
+
+  /** Whether the whole message has been handed out: no batch follows. */
+  get done(): boolean {
+    return this.#state === 'done';
   }
 
   /** Stop: cancel the body (a read under way ends) and write nothing more. */
