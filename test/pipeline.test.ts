@@ -173,6 +173,30 @@ describe('pipeline', () => {
     expect(pool.stats()).toMatchObject({ started: 2 });
   });
 
+  it('a serveTransform child that exits on one message has written every answer before it', async () => {
+    // Quick answers right before the poison: none may wait in the child for the next one to be written.
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('serve-pipeline.mjs'),
+        processes: 1,
+        pipeline: 16,
+        stderr: 'ignore',
+      }),
+    );
+    expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+    for (let round = 0; round < 5; round++) {
+      const modes = Array.from({ length: 40 }, (_, i) => (i === 10 ? 'exit' : 'echo'));
+      const outcomes = await Promise.all(
+        modes.map((mode, i) =>
+          outcomeOf(pool.transform(new Response(`m${i}`, { headers: { 'x-mode': mode } }))),
+        ),
+      );
+      expect(outcomes.map(bodyOf)).toEqual(
+        modes.map((mode, i) => (mode === 'exit' ? 'rejected ERR_TRANSFORM_EXIT' : `m${i}`)),
+      );
+    }
+  });
+
   it('streams a large body anywhere in the pipeline byte for byte, with backpressure', async () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1, pipeline: 4 }));
     expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');

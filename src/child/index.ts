@@ -91,7 +91,7 @@ function getFailureResponse(error: unknown): Response {
  * Serve a transform over stdin and stdout: read one HTTP/1.1 response per message,
  * call `fn` for each, in order, and write its result with framing and the `Transform-Request-Id` echoed,
  * streaming both ways. Messages written back to back (a pool that pipelines) are answered one after another,
- * in order; answers that are ready while more messages wait behind a quick `fn` leave in one write. Body
+ * in order, each answer written before `fn` is called for the next. Body
  * bytes `fn` leaves unread are drained. If `fn` throws, or returns a Response whose
  * body cannot be read (locked, or failing before its first byte), the answer is a `Transform-Error` (the
  * error goes to stderr) and serving goes on. `console.log` and friends go to stderr: in a process a pool
@@ -124,7 +124,6 @@ export async function serveTransform(
     messages.stop(error);
   });
   for (let message = await messages.next(); message !== undefined; message = await messages.next()) {
-    const called = performance.now();
     let written: boolean;
     try {
       written = await answer(fn, message, out);
@@ -135,7 +134,8 @@ export async function serveTransform(
       messages.stop();
       break;
     }
-    if (!out.settle(messages.ready, performance.now() - called) && !(await drain(out))) {
+    // Out before the next call, which may end the process: an answer is never held for those behind it.
+    if (!out.flush() && !(await drain(out))) {
       messages.stop();
       break;
     }

@@ -95,11 +95,6 @@ export class MessageReader {
     return this.#state.name === 'ended' ? this.#state.failure : undefined;
   }
 
-  /** Whether a message is parsed and waiting: {@link next} has one at once. */
-  get ready(): boolean {
-    return this.#queue.length > 0;
-  }
-
   /** The next message, in order; undefined once the input has ended and every message was taken. */
   next(): Promise<Message | undefined> {
     const message = this.#queue.shift();
