@@ -40,13 +40,28 @@ export class RequestIdCheck {
  */
 const MAX_ANSWERED_IDS = 10_000;
 
-/** The ids a process has answered, oldest dropped first past {@link MAX_ANSWERED_IDS}. */
+/**
+ * The ids a process has answered, oldest dropped first past a bound ({@link MAX_ANSWERED_IDS}). The order is
+ * kept in a ring, not read back from the set: a set's first entry is found by skipping every entry deleted
+ * before it, so dropping the oldest through an iterator costs more with every id once the bound is reached.
+ */
 export class AnsweredIds {
   readonly #ids = new Set<string>();
+  /** The ids in the order they were added; `#next` is the oldest once the ring is full. */
+  readonly #ring: (string | undefined)[];
+  #next = 0;
+
+  constructor(max = MAX_ANSWERED_IDS) {
+    this.#ring = new Array<string | undefined>(max).fill(undefined);
+  }
 
   add(id: string): void {
+    if (this.#ids.has(id)) return;
+    const oldest = this.#ring[this.#next];
+    if (oldest !== undefined) this.#ids.delete(oldest);
+    this.#ring[this.#next] = id;
+    this.#next = (this.#next + 1) % this.#ring.length;
     this.#ids.add(id);
-    if (this.#ids.size > MAX_ANSWERED_IDS) this.#ids.delete(this.#ids.values().next().value as string);
   }
 
   has(id: string): boolean {
