@@ -1,6 +1,8 @@
 /**
  * A new `Transform-Request-Id`: random, not a counter, so no transform can answer a message before it has
- * read it, and an answer written twice can never pass for the next message's.
+ * read it, and an answer written twice can never pass for the next message's. A random prefix and a counter
+ * would not do: one id read gives away every later one. `randomUUID` draws its entropy in batches and costs
+ * about 0.2 µs, too little to trade 122 random bits for.
  */
 export function createRequestId(): string {
   return crypto.randomUUID();
