@@ -1,6 +1,7 @@
 // Request ids when a transform is allowed not to echo them: once it has echoed one, it must always.
 import { describe, expect, it } from 'vitest';
 import { createTransformPool } from '../src/index.ts';
+import { AnsweredIds } from '../src/pool/request-id.ts';
 import { nodeFixture, track } from './_utils.ts';
 
 async function outcomeOf(promise: Promise<Response>): Promise<string> {
@@ -40,5 +41,25 @@ describe('an answer with two Transform-Request-Id fields', () => {
       expect(await outcomeOf(pool.transform(new Response('plain')))).toBe('plain');
     }
     expect(pool.stats()).toMatchObject({ started: 4, ok: 3 });
+  });
+});
+
+describe('AnsweredIds', () => {
+  it('remembers the last ids up to its bound and forgets the oldest first', () => {
+    const ids = new AnsweredIds(3);
+    for (const id of ['a', 'b', 'c', 'd', 'e']) ids.add(id);
+    expect(['a', 'b', 'c', 'd', 'e'].map((id) => ids.has(id))).toEqual([false, false, true, true, true]);
+    // An id added again is not counted twice: it would push a newer one out early.
+    ids.add('e');
+    ids.add('f');
+    expect(['c', 'd', 'e', 'f'].map((id) => ids.has(id))).toEqual([false, true, true, true]);
+  });
+
+  it('keeps 10 000 ids by default, across many rounds of the ring', () => {
+    const ids = new AnsweredIds();
+    for (let i = 0; i < 35_000; i++) ids.add(`id-${i}`);
+    expect(ids.has('id-24999')).toBe(false);
+    expect(ids.has('id-25000')).toBe(true);
+    expect(ids.has('id-34999')).toBe(true);
   });
 });

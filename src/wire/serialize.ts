@@ -197,8 +197,8 @@ export class ResponseEncoder implements AsyncIterableIterator<Uint8Array[], void
     const ahead = await readAvailable(reader, this.#init.maxBufferedBody ?? DEFAULT_MAX_BUFFERED_BODY);
     if (this.#state === 'cancelled') return undefined;
     if (ahead.done) {
+      // Read to its end, the body stays locked, as one read by text() does: see #nextChunk.
       this.#state = 'done';
-      this.#release();
       return [encodeHead(response, { contentLength: ahead.bytes }, fields, omit), ...ahead.chunks];
     }
     this.#state = 'chunked';
@@ -217,8 +217,9 @@ export class ResponseEncoder implements AsyncIterableIterator<Uint8Array[], void
       // A body cancelled meanwhile ends too, but the message is cut short: no last-chunk.
       if (this.#state !== 'chunked') return undefined;
       if (done) {
+        // Not released: the stream has ended, and releasing a reader makes a TypeError to reject its
+        // `closed` promise with (the Streams standard), a stack trace captured per message for nothing.
         this.#state = 'done';
-        this.#release();
         return [LAST_CHUNK];
       }
       const chunk = toBodyChunk(value);
