@@ -35,6 +35,8 @@ describe('pool options', () => {
     [{ env: 'A=1' }, TypeError, /`env` to be an object of strings, got "A=1"$/],
     [{ env: null }, TypeError, /`env` to be an object of strings, got null$/],
     [{ env: { A: 1 } }, TypeError, /`env.A` to be a string, got 1$/],
+    [{ env: { A: 'x\0y' } }, TypeError, /`env.A` without NUL bytes, got "x\\u0000y"$/],
+    [{ env: { 'A=B': 'x' } }, TypeError, /`env` names without "=" or NUL bytes, got "A=B"$/],
     [{ cwd: 5 }, TypeError, /`cwd` to be a string, got 5$/],
     [{ timeout: null }, TypeError, /`timeout` to be a number, got null$/],
     [{ timeout: Number.NaN }, TypeError, /`timeout` to be a number, got NaN$/],

@@ -214,6 +214,13 @@ function validateEnv(value: unknown): Record<string, string | undefined> | undef
     if (variable !== undefined && typeof variable !== 'string') {
       throw new TypeError(`Expected \`env.${name}\` to be a string, got ${describeValue(variable)}`);
     }
+    // The operating system cannot pass these: every spawn would fail, so the pool could never start.
+    if (name === '' || name.includes('=') || name.includes('\0')) {
+      throw new TypeError(`Expected \`env\` names without "=" or NUL bytes, got ${describeValue(name)}`);
+    }
+    if (variable?.includes('\0')) {
+      throw new TypeError(`Expected \`env.${name}\` without NUL bytes, got ${describeValue(variable)}`);
+    }
   }
   return value as Record<string, string | undefined>;
 }
