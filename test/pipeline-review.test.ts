@@ -1,0 +1,160 @@
+// A hostile review of pipelining: each test puts one client's trouble beside other clients' innocent messages
+// on the same process and checks that every promise of the pool still holds for the innocent ones.
+import { describe, expect, it } from 'vitest';
+import {
+  createTransformPool,
+  type PoolOptions,
+  type TransformError,
+  type TransformPool,
+} from '../src/index.ts';
+import { nodeFixture, sleep, track } from './_utils.ts';
+
+const encoder = new TextEncoder();
+
+/** The body text, or `rejected CODE`. */
+function outcomeOf(promise: Promise<Response>): Promise<string> {
+  return promise.then(
+    (response) => response.text(),
+    (error: TransformError) => `rejected ${error.code}`,
+  );
+}
+
+/** Every transform started ended exactly once: ok, failed or aborted. */
+function expectPartition(pool: TransformPool, started: number): void {
+  const { ok, failed, aborted } = pool.stats();
+  expect(ok + failed + aborted).toBe(started);
+}
+
+/** A pool of warm processes (each answered once), so messages may join them. */
+async function warmPool(command: string[], options: Partial<PoolOptions> = {}): Promise<TransformPool> {
+  const processes = options.processes ?? 1;
+  const pool = track(
+    createTransformPool({ command, processes: 1, pipeline: 4, stderr: 'ignore', ...options }),
+  );
+  const warm = await Promise.all(
+    Array.from({ length: processes }, () => outcomeOf(pool.transform(new Response('warm')))),
+  );
+  expect(warm.every((text) => !text.startsWith('rejected'))).toBe(true);
+  expect(pool.stats().started).toBe(processes);
+  return pool;
+}
+
+/** A handler body that sends `chunks` chunks of `text`, `ms` apart: a slow handler. */
+function slowBody(chunks: number, ms: number, text = '.'): ReadableStream<Uint8Array> {
+  let sent = 0;
+  return new ReadableStream({
+    async pull(controller) {
+      await sleep(ms);
+      controller.enqueue(encoder.encode(text));
+      if (++sent === chunks) controller.close();
+    },
+  });
+}
+
+/** `promise`'s outcome, or `pending` if it has not settled within `ms`. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'pending'>((resolve) => {
+    timer = setTimeout(() => resolve('pending'), ms);
+  });
+  try {
+    return await Promise.race([promise, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+describe('pipeline review', () => {
+  it("a message behind one answered early does not time out while that one's handler body is still slow", async () => {
+    // serve-unread answers each message 20 ms after its head, before reading its body. The first message's
+    // handler body streams for 3 s (its own clock pauses while the handler is read); the second waits to be
+    // written behind it. Its timeout (1 s) must not run while it waits for another client's handler.
+    const pool = await warmPool(nodeFixture('serve-unread.mjs'), { timeout: 1000 });
+    const ahead = outcomeOf(pool.transform(new Response(slowBody(30, 100))));
+    const behind = outcomeOf(pool.transform(new Response('b')));
+    expect(await Promise.all([ahead, behind])).toEqual(['unread null', 'unread null']);
+    expect(pool.stats()).toMatchObject({ started: 1, failed: 0, timedOut: 0 });
+    expectPartition(pool, 3);
+  });
+
+  // Known limit, not fixed: a message written behind another cannot move to another process, and its clock
+  // waits for its turn, so it waits as long as that client reads. Fails today by staying pending.
+  it.fails('a message that joined a process is not held without bound by another client that stopped reading', async () => {
+    // Two cat processes. One answers 8 MiB to a client that never reads it; the other is busy for 300 ms
+    // with a slow handler. Two more messages arrive with no process idle: one joins each. The one behind the
+    // unread answer must not wait on that client's reader (in the queue it would have had the other process
+    // 300 ms later); it waits for ever, its timeout paused behind the other client's reader.
+    const pool = await warmPool(['cat'], { processes: 2, timeout: 30_000 });
+    const big = new Uint8Array(8 * 1024 * 1024).fill(0x61);
+    const unread = await pool.transform(new Response(big));
+    const slow = outcomeOf(pool.transform(new Response(slowBody(3, 100, 'x'))));
+    const innocent = [
+      outcomeOf(pool.transform(new Response('b1'))),
+      outcomeOf(pool.transform(new Response('b2'))),
+    ];
+    expect(await slow).toBe('xxx');
+    const settled = await within(Promise.all(innocent), 10_000);
+    await unread.body?.cancel();
+    expect(settled).toEqual(['b1', 'b2']);
+  });
+
+  it('a process killed from outside fails the message being answered; the ones behind it are retried', async () => {
+    const pool = await warmPool(nodeFixture('pipeline-review.mjs'));
+    const pid = pool.stats().processes[0]?.pid as number;
+    const outcomes = Promise.all(
+      ['hold:9 a', 'b', 'c'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    await sleep(300);
+    process.kill(pid, 'SIGKILL');
+    expect(await outcomes).toEqual(['rejected ERR_TRANSFORM_EXIT', 'B', 'C']);
+    expect(pool.stats()).toMatchObject({ started: 2, ok: 3, failed: 1 });
+    expectPartition(pool, 4);
+  });
+
+  it('an answer with the id of a message behind the oldest outstanding kills the process; the ones behind are retried', async () => {
+    const pool = await warmPool(nodeFixture('pipeline-review.mjs'));
+    const outcomes = await Promise.all(
+      ['ahead a', 'b', 'c'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['rejected ERR_TRANSFORM_PROTOCOL', 'B', 'C']);
+    expect(pool.stats()).toMatchObject({ started: 2, ok: 3, failed: 1 });
+    expectPartition(pool, 4);
+  });
+
+  it('an answer framed by the end of output, with messages behind it: it stands, they go to another process', async () => {
+    const pool = await warmPool(nodeFixture('pipeline-review.mjs'));
+    const outcomes = await Promise.all(
+      ['hold:4 eof a', 'b', 'c'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['A', 'B', 'C']);
+    expect(pool.stats()).toMatchObject({ started: 2, ok: 4, failed: 0 });
+  });
+
+  it('a client that leaves mid-body ahead of others: past the drain bound the process goes, the ones behind are retried', async () => {
+    const pool = await warmPool(nodeFixture('pipelined.mjs'), { timeout: 5000 });
+    const ahead = await pool.transform(new Response('trickle:40 a'));
+    const behind = [
+      outcomeOf(pool.transform(new Response('b'))),
+      outcomeOf(pool.transform(new Response('c'))),
+    ];
+    const reader = ahead.body?.getReader();
+    await reader?.read();
+    await reader?.cancel();
+    expect(await Promise.all(behind)).toEqual(['B', 'C']);
+    expect(pool.stats()).toMatchObject({ ok: 3, failed: 0, aborted: 1 });
+    expectPartition(pool, 4);
+  });
+
+  for (const pipeline of [4, 16]) {
+    it(`serveTransform children answer pipelined input in order under load (pipeline ${pipeline})`, async () => {
+      const pool = await warmPool(nodeFixture('serve-echo.mjs'), { processes: 2, pipeline });
+      const bodies = Array.from({ length: 120 }, (_, i) =>
+        i % 10 === 0 ? `${i}:${'x'.repeat(200 * 1024)}` : `${i}:${'y'.repeat(i * 37)}`,
+      );
+      const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+      expect(outcomes.map((text, i) => text === bodies[i])).toEqual(bodies.map(() => true));
+      expect(pool.stats()).toMatchObject({ started: 2, failed: 0 });
+      expectPartition(pool, 122);
+    });
+  }
+});
