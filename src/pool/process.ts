@@ -238,7 +238,7 @@ export class TransformProcess implements ExchangeHost {
     }
     state.works.push(work);
     exchange.begin(this);
-    if (this.#reading() === work) exchange.onTurn();
+    this.#startTurn();
     if (!this.#writing) void this.#writeMessages(false);
   }
 
@@ -434,6 +434,7 @@ export class TransformProcess implements ExchangeHost {
         current.input = 'written';
         exchange.onWritten();
         this.#finishIfComplete();
+        this.#startTurn();
       }
     } finally {
       this.#writing = false;
@@ -563,8 +564,24 @@ export class TransformProcess implements ExchangeHost {
     work.exchange.onAnswered();
     // Its reader may have filled up on it: the answer behind it must find output flowing.
     this.#child.resumeOutput();
+    this.#startTurn();
+  }
+
+  /**
+   * The message whose answer is next gets its turn (its clock starts) once every message ahead of it is
+   * written too: one answered before the transform read all its input may still be fed by a slow handler,
+   * and the message behind it cannot even be written until then.
+   */
+  #startTurn(): void {
     const state = this.#state;
-    if (state.kind === 'busy') this.#nextAnswer(state.works)?.exchange.onTurn();
+    if (state.kind !== 'busy') return;
+    for (const work of state.works) {
+      if (!work.answered) {
+        work.exchange.onTurn();
+        return;
+      }
+      if (work.input !== 'written') return;
+    }
   }
 
   #onOutput(chunk: Uint8Array): void {
