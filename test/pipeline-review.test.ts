@@ -157,4 +157,92 @@ describe('pipeline review', () => {
       expectPartition(pool, 122);
     });
   }
+
+  it('the recycle hook hears of each transform, even when two answers come in one read', async () => {
+    const seen: number[] = [];
+    const pool = await warmPool(nodeFixture('pipeline-review.mjs'), {
+      recycle: ({ transforms }) => {
+        seen.push(transforms);
+        return false;
+      },
+    });
+    const outcomes = await Promise.all(
+      ['hold:3 join a', 'b'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['A', 'B']);
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('a process still starting is never joined, whatever its startTimeout', async () => {
+    // slow-boot reads nothing for 1.5 s: both messages wait for its first answer one after another, each
+    // answered with one message on board (its answer names its pid; on board shows in the order of answers).
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('slow-boot.mjs', '1500'),
+        processes: 1,
+        pipeline: 4,
+        startTimeout: 20_000,
+        stderr: 'ignore',
+      }),
+    );
+    const first = pool.transform(new Response('a'));
+    const second = pool.transform(new Response('b'));
+    expect(pool.stats()).toMatchObject({ queued: 1, busy: 1 });
+    await first;
+    await second;
+    expect(pool.stats()).toMatchObject({ started: 1, ok: 2, failed: 0 });
+  });
+
+  it('a Transform-Error answer ahead fails only its own message, and the process stays', async () => {
+    const pool = await warmPool(nodeFixture('transform-error.mjs'));
+    const outcomes = await Promise.all(
+      ['fail', 'b', 'fail', 'd'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['rejected ERR_TRANSFORM_FAILED', 'b', 'rejected ERR_TRANSFORM_FAILED', 'd']);
+    expect(pool.stats()).toMatchObject({ started: 1, ok: 3, failed: 2 });
+    expectPartition(pool, 5);
+  });
+
+  it('reload(), close() and maxRequestsPerProcess with messages on board: each answered, none failed', async () => {
+    const limited = await warmPool(nodeFixture('pipelined.mjs'), { maxRequestsPerProcess: 3 });
+    const outcomes = await Promise.all(
+      ['hold:4:2000 a', 'b', 'c', 'd'].map((body) => outcomeOf(limited.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['A', 'B', 'C', 'D']);
+    // Three transforms each at most: the warm one and two more on the first, the other two on the next.
+    expect(limited.stats()).toMatchObject({ started: 2, ok: 5, failed: 0 });
+
+    const reloaded = await warmPool(nodeFixture('pipelined.mjs'));
+    const onBoard = Promise.all(
+      ['hold:4 a', 'b', 'c', 'd'].map((body) => outcomeOf(reloaded.transform(new Response(body)))),
+    );
+    await sleep(200);
+    const reload = reloaded.reload();
+    expect(await onBoard).toEqual(['A', 'B', 'C', 'D']);
+    await reload;
+    expect(reloaded.stats()).toMatchObject({ ok: 5, failed: 0 });
+
+    const closed = await warmPool(nodeFixture('pipelined.mjs'));
+    const lastOnes = Promise.all(
+      ['hold:4 a', 'b', 'c', 'd'].map((body) => outcomeOf(closed.transform(new Response(body)))),
+    );
+    await sleep(200);
+    await closed.close({ timeout: 20_000 });
+    expect(await lastOnes).toEqual(['A', 'B', 'C', 'D']);
+    expect(closed.stats()).toMatchObject({ ok: 5, failed: 0 });
+  });
+
+  it("a message behind a crash is not retried once its handler's body was read beyond the first batch", async () => {
+    const pool = await warmPool(nodeFixture('pipelined.mjs'));
+    // The first crashes once the second has arrived whole (warm-up, itself, the second: 3 received), so
+    // the second's handler body, sent in 20 batches, was read to its end before the crash.
+    const crash = outcomeOf(pool.transform(new Response('hold:3 crash a')));
+    const streamed = outcomeOf(pool.transform(new Response(slowBody(20, 50, 'x'))));
+    const fresh = outcomeOf(pool.transform(new Response('c')));
+    expect(await crash).toBe('rejected ERR_TRANSFORM_EXIT');
+    // Its first batch went out, then more of its body was read: it cannot be sent again, so it fails.
+    expect(await streamed).toBe('rejected ERR_TRANSFORM_EXIT');
+    expect(await fresh).toBe('C');
+    expectPartition(pool, 4);
+  });
 });
