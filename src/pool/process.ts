@@ -678,14 +678,17 @@ export class TransformProcess implements ExchangeHost {
       this.transforms++;
       finished++;
       work.exchange.onDone();
+      // The recycle policy hears of each transform, several answers in one read included; while others are
+      // on board it may retire the process after them. The one that empties it is decided below.
+      if (state.works.length > 0 && this.transforms < this.#options.maxRequestsPerProcess) {
+        this.#askRecycle((retire) => retire && this.retire('recycle'));
+      }
     }
     if (finished === 0 || this.#state !== state) return;
     this.#onBoard = state.works[0]?.exchange.id;
     const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
     if (state.works.length > 0) {
-      // Still busy: the recycle policy may retire it after the messages it holds.
       if (limitReached) this.retire('recycle');
-      else this.#askRecycle((retire) => retire && this.retire('recycle'));
       if (this.joinable) this.#events.onRoom(this);
       return;
     }
