@@ -763,7 +763,10 @@ export class TransformProcess implements ExchangeHost {
     for (const work of [...works].reverse()) {
       if (work.answered) {
         // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
+        // Handed out first: when the read that completed it also stopped the process (a drain past its bound
+        // for the message behind), the read was never finished and its answer never delivered.
         this.transforms++;
+        work.exchange.deliver();
         work.exchange.onDone();
       } else if (work !== failing) {
         work.exchange.onFailed(this.#victimError(), true);
