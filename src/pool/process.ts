@@ -238,7 +238,7 @@ export class TransformProcess implements ExchangeHost {
     }
     state.works.push(work);
     exchange.begin(this);
-    if (this.#reading() === work) exchange.onTurn();
+    this.#startTurn();
     if (!this.#writing) void this.#writeMessages(false);
   }
 
@@ -434,6 +434,7 @@ export class TransformProcess implements ExchangeHost {
         current.input = 'written';
         exchange.onWritten();
         this.#finishIfComplete();
+        this.#startTurn();
       }
     } finally {
       this.#writing = false;
@@ -563,8 +564,24 @@ export class TransformProcess implements ExchangeHost {
     work.exchange.onAnswered();
     // Its reader may have filled up on it: the answer behind it must find output flowing.
     this.#child.resumeOutput();
+    this.#startTurn();
+  }
+
+  /**
+   * The message whose answer is next gets its turn (its clock starts) once every message ahead of it is
+   * written too: one answered before the transform read all its input may still be fed by a slow handler,
+   * and the message behind it cannot even be written until then.
+   */
+  #startTurn(): void {
     const state = this.#state;
-    if (state.kind === 'busy') this.#nextAnswer(state.works)?.exchange.onTurn();
+    if (state.kind !== 'busy') return;
+    for (const work of state.works) {
+      if (!work.answered) {
+        work.exchange.onTurn();
+        return;
+      }
+      if (work.input !== 'written') return;
+    }
   }
 
   #onOutput(chunk: Uint8Array): void {
@@ -661,14 +678,17 @@ export class TransformProcess implements ExchangeHost {
       this.transforms++;
       finished++;
       work.exchange.onDone();
+      // The recycle policy hears of each transform, several answers in one read included; while others are
+      // on board it may retire the process after them. The one that empties it is decided below.
+      if (state.works.length > 0 && this.transforms < this.#options.maxRequestsPerProcess) {
+        this.#askRecycle((retire) => retire && this.retire('recycle'));
+      }
     }
     if (finished === 0 || this.#state !== state) return;
     this.#onBoard = state.works[0]?.exchange.id;
     const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
     if (state.works.length > 0) {
-      // Still busy: the recycle policy may retire it after the messages it holds.
       if (limitReached) this.retire('recycle');
-      else this.#askRecycle((retire) => retire && this.retire('recycle'));
       if (this.joinable) this.#events.onRoom(this);
       return;
     }
@@ -743,7 +763,10 @@ export class TransformProcess implements ExchangeHost {
     for (const work of [...works].reverse()) {
       if (work.answered) {
         // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
+        // Handed out first: when the read that completed it also stopped the process (a drain past its bound
+        // for the message behind), the read was never finished and its answer never delivered.
         this.transforms++;
+        work.exchange.deliver();
         work.exchange.onDone();
       } else if (work !== failing) {
         work.exchange.onFailed(this.#victimError(), true);
