@@ -118,26 +118,36 @@ const keeps = (target: Target, figure: number): boolean =>
 const describeTarget = (target: Target): string =>
   `${target.bound === 'at most' ? '<=' : '>='} ${target.value}${target.unit === 'µs' ? ' µs' : 'x'}${target.bothNodes ? ' on both' : ''}`;
 
-const figureOf = (target: Target, sections: unknown): number | null => {
+const figureOf = (target: Target, sections: unknown): number | undefined => {
   const section = (sections as Results | undefined)?.[target.section];
-  if (section === null || typeof section !== 'object') return null;
-  const figure = target.figure(section as Record<string, unknown>);
-  return figure === undefined ? null : Number(figure.toFixed(target.unit === 'µs' ? 1 : 3));
+  if (section === null || typeof section !== 'object') return undefined;
+  return target.figure(section as Record<string, unknown>);
 };
 
 /** Every target's row, from results.json as `npm run bench` writes it (Node 24's sections under `node24`). */
 export function summarizeTargets(results: Results): Record<string, TargetRow> {
   const rows: Record<string, TargetRow> = {};
   for (const [name, target] of Object.entries(TARGETS)) {
-    const node24 = figureOf(target, results.node24);
-    const system = figureOf(target, results);
+    const [node24, system] = [figureOf(target, results.node24), figureOf(target, results)];
+    // Judged on the figures as measured; shown rounded.
     const judged = target.bothNodes ? [node24, system] : [node24];
-    const met = judged.some((figure) => figure === null)
+    const met = judged.some((figure) => figure === undefined)
       ? null
       : judged.every((figure) => keeps(target, figure as number));
+    const shown = (figure: number | undefined): number | null =>
+      figure === undefined ? null : Number(figure.toFixed(target.unit === 'µs' ? 1 : 3));
     const { measure, section, unit } = target;
     const measuredAt = (results.dates as Record<string, string> | undefined)?.[section] ?? null;
-    rows[name] = { measure, section, node24, system, unit, target: describeTarget(target), met, measuredAt };
+    rows[name] = {
+      measure,
+      section,
+      node24: shown(node24),
+      system: shown(system),
+      unit,
+      target: describeTarget(target),
+      met,
+      measuredAt,
+    };
   }
   return rows;
 }
