@@ -14,7 +14,7 @@ import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
 import { NODE24, resultsPath, SYSTEM_NODE, writeSection } from './common.ts';
 import { describePipeline } from './pipeline.ts';
-import { formatTargets, summarizeTargets } from './targets.ts';
+import { formatFloor, formatTargets, summarizeTargets } from './targets.ts';
 
 const SECTIONS = [
   'persistent-vs-spawn',
@@ -109,9 +109,14 @@ const targets = summarizeTargets(results);
 console.log(
   `\nThe targets of issue #14, judged on Node 24 (throughput on both Nodes), from ${resultsPath()}\n`,
 );
-console.table(formatTargets(targets, { node24: node24Name, system: systemName }));
+const names = { node24: node24Name, system: systemName };
+console.table(formatTargets(targets, names));
+console.log(
+  '\nThe first target against the floors (bench/floor.ts): parent CPU added per 1 KiB via cat, one message per process and pipelined\n',
+);
+console.table(formatFloor(results, names));
 await writeSection('targets', {
-  nodes: { node24: node24Name, system: systemName },
+  nodes: names,
   pipeline: await describePipeline(createTransformPool),
   rows: targets,
 });

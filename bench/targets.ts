@@ -15,6 +15,8 @@ interface Target {
   bound: 'at most' | 'at least';
   value: number;
   bothNodes?: boolean;
+  /** The same figure with one message per process (`pipeline: 1`), shown beside it where a section has it. */
+  pipeline1?: (section: Record<string, unknown>) => number | undefined;
 }
 
 /** The field at a path of names, when it is a finite number. */
@@ -51,6 +53,7 @@ export const TARGETS: Record<string, Target> = {
     measure: 'HTTP req/s via cat (4 processes) / plain Hono',
     section: 'http',
     figure: requestRatio('cat:src', 'bare'),
+    pipeline1: requestRatio('cat:src pipeline 1', 'bare'),
     unit: 'x',
     bound: 'at least',
     value: 0.33,
@@ -59,6 +62,7 @@ export const TARGETS: Record<string, Target> = {
     measure: 'HTTP req/s via identity child (2 processes) / plain Hono',
     section: 'http',
     figure: requestRatio('child:src', 'bare'),
+    pipeline1: requestRatio('child:src pipeline 1', 'bare'),
     unit: 'x',
     bound: 'at least',
     value: 0.25,
@@ -67,6 +71,7 @@ export const TARGETS: Record<string, Target> = {
     measure: 'HTTP req/s via cat / an HTTP side-call',
     section: 'http',
     figure: requestRatio('cat:src', 'sidecall'),
+    pipeline1: requestRatio('cat:src pipeline 1', 'sidecall'),
     unit: 'x',
     bound: 'at least',
     value: 4,
@@ -106,6 +111,8 @@ export interface TargetRow {
   system: number | null;
   unit: 'µs' | 'x';
   target: string;
+  /** The figures with `pipeline: 1`, not judged: what pipelining changes (null where there is none). */
+  pipeline1: { node24: number | null; system: number | null };
   /** true: met; false: missed; null: a figure it needs is missing. */
   met: boolean | null;
   /** When the section was last run (its system Node run; Node 24's follows it at once). */
@@ -118,10 +125,10 @@ const keeps = (target: Target, figure: number): boolean =>
 const describeTarget = (target: Target): string =>
   `${target.bound === 'at most' ? '<=' : '>='} ${target.value}${target.unit === 'µs' ? ' µs' : 'x'}${target.bothNodes ? ' on both' : ''}`;
 
-const figureOf = (target: Target, sections: unknown): number | undefined => {
+const figureOf = (target: Target, sections: unknown, figure = target.figure): number | undefined => {
   const section = (sections as Results | undefined)?.[target.section];
   if (section === null || typeof section !== 'object') return undefined;
-  return target.figure(section as Record<string, unknown>);
+  return figure(section as Record<string, unknown>);
 };
 
 /** Every target's row, from results.json as `npm run bench` writes it (Node 24's sections under `node24`). */
@@ -136,13 +143,16 @@ export function summarizeTargets(results: Results): Record<string, TargetRow> {
       : judged.every((figure) => keeps(target, figure as number));
     const shown = (figure: number | undefined): number | null =>
       figure === undefined ? null : Number(figure.toFixed(target.unit === 'µs' ? 1 : 3));
-    const { measure, section, unit } = target;
+    const { measure, section, unit, pipeline1 } = target;
+    const pipelined = (sections: unknown): number | null =>
+      pipeline1 === undefined ? null : shown(figureOf(target, sections, pipeline1));
     const measuredAt = (results.dates as Record<string, string> | undefined)?.[section] ?? null;
     rows[name] = {
       measure,
       section,
       node24: shown(node24),
       system: shown(system),
+      pipeline1: { node24: pipelined(results.node24), system: pipelined(results) },
       unit,
       target: describeTarget(target),
       met,
@@ -160,15 +170,43 @@ export function formatTargets(
   const shown = (figure: number | null, unit: TargetRow['unit']): string =>
     figure === null ? '-' : unit === 'µs' ? `${figure} µs` : `${figure}x`;
   return Object.fromEntries(
-    Object.values(rows).map((row) => [
+    Object.entries(rows).map(([name, row]) => [
       row.measure,
       {
         [names.node24]: shown(row.node24, row.unit),
         [names.system]: shown(row.system, row.unit),
+        // Both Nodes in one column: the table stays within a terminal's width.
+        'pipeline 1 (both)': TARGETS[name]?.pipeline1
+          ? `${shown(row.pipeline1.node24, row.unit)} / ${shown(row.pipeline1.system, row.unit)}`
+          : '',
         target: row.target,
         '': row.met === null ? 'no figure' : row.met ? 'met' : 'missed',
         section: row.section,
         run: row.measuredAt?.slice(5, 16).replace('T', ' ') ?? '',
+      },
+    ]),
+  );
+}
+
+/**
+ * Where the parent's CPU goes, for the first target: each row of the floor section (the pool, the raw pipe and
+ * the floor, one message per process and pipelined), the µs it adds to the bare handler, on both Nodes.
+ */
+export function formatFloor(
+  results: Results,
+  names: { node24: string; system: string },
+): Record<string, Record<string, number | string>> {
+  const table = (sections: unknown): Record<string, unknown> =>
+    ((sections as Results | undefined)?.floor as { table?: Record<string, unknown> } | undefined)?.table ??
+    {};
+  const [node24, system] = [table(results.node24), table(results)];
+  const rows = [...new Set([...Object.keys(node24), ...Object.keys(system)])];
+  return Object.fromEntries(
+    rows.map((row) => [
+      row,
+      {
+        [`${names.node24}, added µs`]: numberAt(node24, row, 'added µs') ?? '-',
+        [`${names.system}, added µs`]: numberAt(system, row, 'added µs') ?? '-',
       },
     ]),
   );

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import { afterAll, describe, expect, it } from 'vitest';
-import { summarizeTargets, TARGETS, type TargetRow } from '../bench/targets.ts';
+import { formatFloor, summarizeTargets, TARGETS, type TargetRow } from '../bench/targets.ts';
 import { createTransformPool } from '../src/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -162,9 +162,9 @@ describe('the targets summary', () => {
     dates: { floor: '2026-12-03T23:00:00.000Z' },
     node24,
   });
-  const http = (bare: number, cat: number, child: number, sidecall: number) => ({
+  const http = (bare: number, cat: number, child: number, sidecall: number, more = {}) => ({
     targets: Object.fromEntries(
-      Object.entries({ bare, 'cat:src': cat, 'child:src': child, sidecall }).map(([row, rate]) => [
+      Object.entries({ bare, 'cat:src': cat, 'child:src': child, sidecall, ...more }).map(([row, rate]) => [
         row,
         { 'req/s': rate },
       ]),
@@ -183,7 +183,7 @@ describe('the targets summary', () => {
         },
         {
           floor: { table: { pool: { 'added µs': 30 } } },
-          http: http(30_000, 9_900, 7_400, 2_500),
+          http: http(30_000, 9_900, 7_400, 2_500, { 'cat:src pipeline 1': 6_000 }),
           overhead: { ratio: 2 },
           throughput: { ratio: 0.9 },
           render: { ratio: 100.0004 },
@@ -209,6 +209,26 @@ describe('the targets summary', () => {
       measuredAt: '2026-12-03T23:00:00.000Z',
     });
     expect(rows.throughput?.target).toBe('>= 0.9x on both');
+    // Pipeline 1 beside the setting in use, where the section has that row; never judged.
+    expect(rows.httpCat?.pipeline1).toEqual({ node24: 0.2, system: null });
+    expect(rows.httpSideCall?.pipeline1).toEqual({ node24: 2.4, system: null });
+    expect(rows.httpChild?.pipeline1).toEqual({ node24: null, system: null });
+    expect(rows.sequential?.pipeline1).toEqual({ node24: null, system: null });
+  });
+
+  it('sets the floor rows of both Nodes side by side, by the CPU each adds', () => {
+    const floor = (rows: Record<string, number>) => ({
+      table: Object.fromEntries(Object.entries(rows).map(([row, added]) => [row, { 'added µs': added }])),
+    });
+    const results = {
+      floor: floor({ pool: 120, 'floor ×16': 40 }),
+      node24: { floor: floor({ pool: 80, floor: 45 }) },
+    };
+    expect(formatFloor(results, { node24: '24', system: '20' })).toEqual({
+      pool: { '24, added µs': 80, '20, added µs': 120 },
+      floor: { '24, added µs': 45, '20, added µs': '-' },
+      'floor ×16': { '24, added µs': '-', '20, added µs': 40 },
+    });
   });
 
   it('misses a target kept on both Nodes when either misses it, and has no verdict without a figure', () => {
