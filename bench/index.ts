@@ -111,10 +111,13 @@ console.log(
 );
 const names = { node24: node24Name, system: systemName };
 console.table(formatTargets(targets, names));
-console.log(
-  '\nThe first target against the floors (bench/floor.ts): parent CPU added per 1 KiB via cat, one message per process and pipelined\n',
-);
-console.table(formatFloor(results, names));
+const floor = formatFloor(results, names);
+if (Object.keys(floor).length > 0) {
+  console.log(
+    '\nThe first target against the floors (bench/floor.ts): parent CPU added per 1 KiB via cat, one message per process and pipelined\n',
+  );
+  console.table(floor);
+}
 await writeSection('targets', {
   nodes: names,
   pipeline: await describePipeline(createTransformPool),
