@@ -37,6 +37,8 @@ async function startProxy(upstream: string): Promise<Cli> {
     '0',
     '--processes',
     '2',
+    '--pipeline',
+    '2',
     '--content-type',
     'application/json',
     '--',
@@ -235,6 +237,10 @@ describe.concurrent('subprocess-transform arguments', () => {
     [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--processes', '0', '--', 'cat'],
       'Expected --processes to be an integer of at least 1, got "0"',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--pipeline', '0', '--', 'cat'],
+      'Expected --pipeline to be an integer from 1 to 1024, got "0"',
     ],
     [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--timeout=-5', '--', 'cat'],

@@ -8,8 +8,8 @@ import { exists, nodeFixture, sleep, track, waitFor } from './_utils.ts';
 
 const MiB = 1024 * 1024;
 
-function createPool(command: string | string[], timeout = 30_000): TransformPool {
-  return track(createTransformPool({ command, processes: 1, timeout, stderr: 'ignore' }));
+function createPool(command: string | string[], timeout = 30_000, pipeline = 4): TransformPool {
+  return track(createTransformPool({ command, processes: 1, timeout, pipeline, stderr: 'ignore' }));
 }
 
 /** Read a body to its end; `pause` runs after every 64 KiB. Returns the SHA-256 and the byte count. */
@@ -108,13 +108,15 @@ describe('output reaches a slow or late reader whole', () => {
   }, 120_000);
 });
 
-describe('one process runs one transform at a time', () => {
-  it('32 transforms from 4 clients on one process: each its own body, one message in flight at a time', async () => {
-    const pool = createPool(nodeFixture('in-flight.mjs'));
-    const busy: number[] = [];
-    const sampler = setInterval(() => busy.push(pool.stats().busy), 1);
-    // Each client sends its next transform the moment its last one is answered: new work arrives just as
-    // the process hands off to queued work, when a process also put back on the idle list would take it.
+describe('one process holds at most `pipeline` transforms at a time', () => {
+  /**
+   * 32 transforms from 4 clients on one process. Each client sends its next transform the moment its last
+   * one is answered: new work arrives just as the process hands off to queued work, when a process also put
+   * back on the idle list would take it. Returns each token with its outcome, and the most messages the
+   * process held unanswered at once.
+   */
+  async function runClients(pipeline: number): Promise<{ results: [string, string][]; most: number }> {
+    const pool = createPool(nodeFixture('in-flight.mjs'), 30_000, pipeline);
     const client = async (name: string): Promise<[string, string][]> => {
       const results: [string, string][] = [];
       for (let index = 0; index < 8; index++) {
@@ -124,11 +126,25 @@ describe('one process runs one transform at a time', () => {
       return results;
     };
     const results = (await Promise.all(['a', 'b', 'c', 'd'].map(client))).flat();
-    clearInterval(sampler);
+    let most = 0;
+    for (const [token, outcome] of results) {
+      const match = /^(.*) inflight=(\d+)$/.exec(outcome);
+      expect(match?.[1]).toBe(token);
+      most = Math.max(most, Number(match?.[2]));
+    }
     expect(results).toHaveLength(32);
-    for (const [token, outcome] of results) expect(outcome).toBe(`${token} inflight=1`);
-    expect(busy.length).toBeGreaterThan(0);
-    expect(busy.every((count) => count <= 1)).toBe(true);
+    return { results, most };
+  }
+
+  it('with `pipeline: 1`, one message in flight at a time, each answer to its own client', async () => {
+    const { most } = await runClients(1);
+    expect(most).toBe(1);
+  }, 60_000);
+
+  it('with `pipeline: 2`, never more than two, each answer to its own client', async () => {
+    const { most } = await runClients(2);
+    expect(most).toBeGreaterThanOrEqual(1);
+    expect(most).toBeLessThanOrEqual(2);
   }, 60_000);
 });
 

@@ -44,6 +44,15 @@ describe('pool options', () => {
     [{ gid: -1 }, RangeError, /`gid` to be an integer from 0 to 4294967294, got -1$/],
     [{ processes: Number.NaN }, TypeError, /`processes` to be a number, got NaN$/],
     [{ processes: 0 }, RangeError, /`processes` to be an integer from 1 to 1024, got 0$/],
+    [{ pipeline: 0 }, RangeError, /`pipeline` to be an integer from 1 to 1024, got 0$/],
+    [{ pipeline: 1.5 }, RangeError, /`pipeline` to be an integer from 1 to 1024, got 1.5$/],
+    [{ pipeline: 1025 }, RangeError, /`pipeline` to be an integer from 1 to 1024, got 1025$/],
+    [
+      { pipeline: Number.POSITIVE_INFINITY },
+      RangeError,
+      /`pipeline` to be an integer from 1 to 1024, got Infinity$/,
+    ],
+    [{ pipeline: '4' }, TypeError, /`pipeline` to be a number, got "4"$/],
     [{ maxQueue: -1 }, RangeError, /`maxQueue` to be an integer of at least 0, got -1$/],
     [{ maxRequestsPerProcess: 1.5 }, RangeError, /`maxRequestsPerProcess` .* got 1.5$/],
     [{ onEvent: 'log' }, TypeError, /`onEvent` to be a function, got "log"$/],
@@ -87,19 +96,12 @@ describe('pool options', () => {
     const error = poolRefusal({ renderer: 'x' });
     expect(error).toBeInstanceOf(TypeError);
     expect((error as Error).message).toMatch(
-      /^Unknown option "renderer": the options are command, cwd, env, extendEnv, uid, gid, processes, timeout, .*, onEvent, watch$/,
+      /^Unknown option "renderer": the options are command, cwd, env, extendEnv, uid, gid, processes, pipeline, timeout, .*, onEvent, watch$/,
     );
     const nested = poolRefusal({ limits: { depth: 1 } }) as Error;
     expect(nested.message).toBe(
       'Unknown option "limits.depth": the options are limits.maxHeaderBytes, limits.maxHeaderCount, limits.maxBodyBytes',
     );
-  });
-
-  // Planned; until it works, taking it would be a promise silently broken.
-  it.each(['pipeline'])('refuses `%s`, which is not implemented', (key) => {
-    const error = poolRefusal({ [key]: 4 });
-    expect(error).toBeInstanceOf(TypeError);
-    expect((error as Error).message).toMatch(new RegExp(`^Unknown option "${key}"`));
   });
 
   it.each([

@@ -51,8 +51,8 @@ function misusePoolOptionTypes(): void {
   createTransformPool({ command: 'cat', limits: { maxBodySize: 10 } });
   // @ts-expect-error: watch is a path or a list of paths
   createTransformPool({ command: 'cat', watch: 5 });
-  // @ts-expect-error: pipeline is not implemented yet
-  createTransformPool({ command: 'cat', pipeline: 4 });
+  // @ts-expect-error: pipeline is a number of messages
+  createTransformPool({ command: 'cat', pipeline: true });
 }
 
 function misuseWithTransform(): void {

@@ -15,6 +15,8 @@ export interface ProxyArgs {
   host: string;
   /** Pool size; undefined: the library's default (`os.availableParallelism()`). */
   processes: number | undefined;
+  /** Messages one transform process may hold at once; undefined: the library's default. */
+  pipeline: number | undefined;
   /** Media types to transform; empty: every response the default selection accepts. */
   contentType: string[];
   /** Transform timeout in ms; undefined: the library's default. */
@@ -54,6 +56,8 @@ Options:
   --port N              Port to listen on, 0 for any free one (default: ${DEFAULTS.port})
   --host HOST           Address to listen on (default: ${DEFAULTS.host})
   --processes N         Transform processes to keep running (default: available parallelism)
+  --pipeline N          Requests one transform process may hold at once, answered in order; 1 sends the
+                        next only after an answer (default: 4)
   --content-type TYPE   Transform only responses of this media type; repeat for more (default: all)
   --timeout MS          Longest wait for the transform's response head and between its body chunks,
                         0 for none (default: 30000)
@@ -97,6 +101,7 @@ const OPTIONS = {
   port: { type: 'string' },
   host: { type: 'string' },
   processes: { type: 'string' },
+  pipeline: { type: 'string' },
   'content-type': { type: 'string', multiple: true },
   timeout: { type: 'string' },
   'max-queue': { type: 'string' },
@@ -236,6 +241,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     port,
     host: parseHost(values.host ?? DEFAULTS.host),
     processes: parseOptionalInteger('--processes', values.processes, 1),
+    pipeline: parseOptionalInteger('--pipeline', values.pipeline, 1, 1024),
     contentType: (values['content-type'] ?? []).map(parseMediaType),
     timeout: parseOptionalInteger('--timeout', values.timeout, 0, MAX_TIMER_MS),
     maxQueue: parseOptionalInteger('--max-queue', values['max-queue'], 0),

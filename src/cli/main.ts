@@ -33,6 +33,7 @@ async function runProxy(args: ProxyArgs): Promise<void> {
   const handler = withTransform(accessLog?.recordUpstream(proxy) ?? proxy, {
     command: args.command,
     processes: args.processes,
+    pipeline: args.pipeline,
     contentType: args.contentType.length > 0 ? args.contentType : undefined,
     // The proxy's own 502 and 504 go to the client as they are: a transform would fail on them.
     shouldTransform: (response, request) => !isProxyError(response) && isTransformable(response, request),

@@ -21,8 +21,11 @@ export interface ExchangeHost {
   pauseOutput(): void;
   /** The reader has room again: let the output flow. */
   resumeOutput(): void;
-  /** Give up on the process (it is replaced); the exchange has failed already. */
-  kill(reason: ExitReason): void;
+  /**
+   * Give up on the process for this exchange, which has failed already: it is replaced (after the answers
+   * ahead of this exchange's, when it is written behind others).
+   */
+  abandon(exchange: Exchange, reason: ExitReason): void;
   /** An error about this process, with its pid, command and stderr tail. */
   createError(code: TransformErrorCode, message: string, cause?: unknown): TransformError;
 }
@@ -88,6 +91,9 @@ type State =
 interface Drain {
   bytes: number;
   maxBytes: number;
+  /** The bound in time, from the exchange's turn, and what a kill past it is for. */
+  ms: number;
+  reason: ExitReason;
   timer: ReturnType<typeof setTimeout> | undefined;
 }
 
@@ -112,6 +118,8 @@ export class Exchange {
   #settled = false;
   #output: Output = 'none';
   #attempts = 0;
+  /** Its answer is the next its process owes: its clocks run (one written behind others waits its turn). */
+  #turn = false;
   readonly #onAbort = (): void => this.abort();
 
   constructor(init: ExchangeInit) {
@@ -141,13 +149,30 @@ export class Exchange {
     return this.#output !== 'none';
   }
 
-  /** queued -> running: a process took it. */
+  /** queued -> running: a process took it; its clock starts at its turn ({@link onTurn}). */
   begin(host: ExchangeHost): void {
     if (this.#state.kind !== 'queued') return;
     this.#attempts++;
     this.#state = { kind: 'running', host };
     this.#output = 'none';
+    this.#turn = false;
     this.#message.restart();
+  }
+
+  /**
+   * Its answer is the next its process owes (at once on a process that held nothing else, or once the
+   * answers ahead of it in the pipeline are in): `timeout` counts from now, and a drain waiting for its turn
+   * starts.
+   */
+  onTurn(): void {
+    const state = this.#state;
+    if (this.#turn || !('host' in state)) return;
+    this.#turn = true;
+    const { host } = state;
+    if (state.kind === 'discarding') {
+      this.#armDrain(state.drain, host);
+      return;
+    }
     const { timeout, startTimeout } = this.#init;
     // A process that has not answered yet may still be loading: its first answer is due `startTimeout` after
     // its spawn (never sooner than the shorter of the two, for one that sat idle before its first message).
@@ -155,6 +180,12 @@ export class Exchange {
       ? timeout
       : Math.max(host.startedAt + startTimeout - Date.now(), Math.min(timeout, startTimeout));
     this.#timer.start(budget);
+  }
+
+  /** A drain's bound in time runs from the exchange's turn: a message behind others waits for theirs first. */
+  #armDrain(drain: Drain, host: ExchangeHost): void {
+    if (drain.ms === Number.POSITIVE_INFINITY || drain.timer !== undefined) return;
+    drain.timer = setTimeout(() => this.#giveUp(host, drain.reason), drain.ms);
   }
 
   /**
@@ -172,7 +203,7 @@ export class Exchange {
       // The handler's body failed: the message is cut short, and the process would wait for the rest of it.
       if (this.#hostOf() === host) {
         this.#fail(error);
-        host.kill('abort');
+        host.abandon(this, 'abort');
       }
       return 'stale';
     } finally {
@@ -198,17 +229,15 @@ export class Exchange {
     if (reason !== null) {
       // "I could not transform this one": fail it, keep reading so the process stays in step, keep it. The
       // body it sends is bounded as any: `timeout` in total (silence is the timer's), `maxBodyBytes` (the parser's).
-      const { timeout } = this.#init;
       this.#discard(
         state.host,
         state.host.createError('ERR_TRANSFORM_FAILED', `could not transform the response: ${reason}`),
         {
           bytes: 0,
           maxBytes: Number.POSITIVE_INFINITY,
-          timer:
-            timeout === Number.POSITIVE_INFINITY
-              ? undefined
-              : setTimeout(() => this.#giveUp(state.host, 'timeout'), timeout),
+          ms: this.#init.timeout,
+          reason: 'timeout',
+          timer: undefined,
         },
       );
       return;
@@ -345,7 +374,9 @@ export class Exchange {
     this.#discard(state.host, error, {
       bytes: 0,
       maxBytes: DRAIN_MAX_BYTES,
-      timer: setTimeout(() => this.#giveUp(state.host, 'abort'), DRAIN_MAX_MS),
+      ms: DRAIN_MAX_MS,
+      reason: 'abort',
+      timer: undefined,
     });
     this.#resumeOutput();
   }
@@ -354,13 +385,14 @@ export class Exchange {
   #discard(host: ExchangeHost, error: unknown, drain: Drain): void {
     this.#report(error);
     this.#state = { kind: 'discarding', host, drain };
+    if (this.#turn) this.#armDrain(drain, host);
   }
 
   /** -> failed, and the process is replaced: its state can no longer be trusted. */
   #giveUp(host: ExchangeHost, reason: ExitReason, error?: unknown): void {
     if (error !== undefined) this.#fail(error);
     else this.#toFailed();
-    host.kill(reason);
+    host.abandon(this, reason);
   }
 
   /** -> failed: tell the caller (unless told already) and stop reading the handler's body. */

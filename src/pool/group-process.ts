@@ -48,6 +48,8 @@ export class GroupProcess {
   readonly #stderr: StderrSink | undefined;
   #paused = false;
   #exited = false;
+  /** Writes are held until the end of this turn, to leave in one writev. */
+  #holding = false;
   #timers: ReturnType<typeof setTimeout>[] = [];
 
   constructor(options: ResolvedOptions, watchdog: GroupWatchdog, events: GroupProcessEvents) {
@@ -106,6 +108,21 @@ export class GroupProcess {
     const stdin = this.#subprocess.stdin;
     if (stdin === null || stdin.destroyed) throw new Error('stdin is closed');
     return writeBatch(stdin, batch, onWritten);
+  }
+
+  /**
+   * Hold writes until the turn's promise jobs have run (a nextTick queued from them runs after the last), so
+   * the messages that leave in one turn go out in one writev.
+   */
+  holdWritesForTurn(): void {
+    const stdin = this.#subprocess.stdin;
+    if (this.#holding || stdin === null || stdin.destroyed) return;
+    this.#holding = true;
+    stdin.cork();
+    process.nextTick(() => {
+      this.#holding = false;
+      stdin.uncork();
+    });
   }
 
   drained(): Promise<void> {

@@ -20,6 +20,11 @@ export interface MessageTarget {
   drained(): Promise<void>;
   /** The process wrote output for this message: it read it. */
   hasOutput(): boolean;
+  /**
+   * Nothing else is in the pipe (the process held no other message): a failure of the first write, which fits
+   * an empty pipe whole, then shows the process was gone before it. Behind other messages it shows nothing.
+   */
+  emptyPipe: boolean;
 }
 
 /**
@@ -34,9 +39,6 @@ const PIPE_CAPACITY = 64 * 1024;
  * a failure).
  */
 export async function writeMessage(target: MessageTarget): Promise<boolean> {
-  // One turn of the event loop first: an exit or a closed stdout that already happened is heard before a
-  // byte is written, so a process found dead never had this message, and it is retried.
-  await nextTurn();
   try {
     for (;;) {
       const batch = await target.nextBatch();
@@ -52,7 +54,7 @@ export async function writeMessage(target: MessageTarget): Promise<boolean> {
         rest = after;
         try {
           target.write(first, (error) => {
-            if (error && !target.hasOutput()) progress.foundDead = true;
+            if (error && target.emptyPipe && !target.hasOutput()) progress.foundDead = true;
           });
         } catch (error) {
           // Its stdin was closed already.
@@ -87,8 +89,10 @@ function splitBatch(batch: readonly Uint8Array[], size: number): [Uint8Array[], 
 
 /**
  * Resolves after the event loop has polled for I/O once: an immediate queued from the poll phase runs before
- * the next poll, so a second one, queued from the first, runs after it.
+ * the next poll, so a second one, queued from the first, runs after it. Waited before the first message to a
+ * process that was idle: an exit or a closed stdout that already happened is heard before a byte is written,
+ * so a process found dead never had that message, and it is retried.
  */
-function nextTurn(): Promise<void> {
+export function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }

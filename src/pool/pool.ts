@@ -43,7 +43,8 @@ async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'don
 
 /**
  * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
- * longest, so all stay warm); otherwise the transform waits. Processes that exit are replaced, with an
+ * longest, so all stay warm); otherwise a busy one with room in its pipeline (the one holding fewest);
+ * otherwise the transform waits. Processes that exit are replaced, with an
  * exponential backoff while they keep dying at start.
  */
 export class Pool implements TransformPool {
@@ -246,9 +247,30 @@ export class Pool implements TransformPool {
       trial.process.run(exchange);
       return;
     }
-    const process = this.#idle.shift();
+    const process = this.#idle.shift() ?? this.#pickBusy();
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
+  }
+
+  /** A busy process with room in its pipeline, the one holding fewest messages; none with `pipeline: 1`. */
+  #pickBusy(): TransformProcess | undefined {
+    if (this.options.pipeline === 1) return undefined;
+    let best: TransformProcess | undefined;
+    for (const process of this.#serving) {
+      if (process.joinable && (best === undefined || process.inFlight < best.inFlight)) best = process;
+    }
+    return best;
+  }
+
+  /**
+   * A busy process finished a message and has room: it takes the first waiting transform that was not
+   * retried (a retried one waits for a process that holds nothing else).
+   */
+  #onRoom(process: TransformProcess): void {
+    const index = this.#queue.findIndex((queued) => !queued.retried);
+    if (index === -1) return;
+    const [next] = this.#queue.splice(index, 1);
+    process.run(next as Exchange);
   }
 
   /** A transform whose process was found dead goes first in line for the next one. */
@@ -297,6 +319,7 @@ export class Pool implements TransformPool {
   #spawn(): void {
     const process = this.#createProcess({
       onIdle: (idle) => this.#onIdle(idle),
+      onRoom: (roomy) => this.#onRoom(roomy),
       onRetire: (retiring) => this.#onRetire(retiring),
       onStarted: () => this.#backoff.reset(),
       onStartFailure: (failed, exit) => this.#recordStartFailure(failed, exit),
@@ -333,6 +356,8 @@ export class Pool implements TransformPool {
     // Once proven (`trial` false) it is a serving process like any other.
     const process = this.#createProcess({
       onIdle: (idle) => (idle.trial ? this.#onTrialIdle(idle) : this.#onIdle(idle)),
+      // A process on trial is never joined; once proven, it is a serving process like any other.
+      onRoom: (roomy) => this.#onRoom(roomy),
       onRetire: (retiring) => {
         if (!retiring.trial) this.#onRetire(retiring);
       },

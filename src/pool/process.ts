@@ -1,6 +1,6 @@
 // Over 300 lines on purpose: one process's life is one `State` union whose transitions (output, exit
-// bookkeeping, kill) read and write the same private fields, and a split would hand half of that state
-// across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
+// bookkeeping, kill, the pipeline of messages on board) read and write the same private fields, and a split
+// would hand half of that state across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
 // (the input side), request-id.ts (the id checks).
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
@@ -11,7 +11,7 @@ import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
-import { type MessageProgress, writeMessage } from './message-writer.ts';
+import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
 
 /** How a process ended. */
@@ -41,6 +41,8 @@ export interface ProcessExit {
 export interface ProcessEvents {
   /** Ready for the next transform. */
   onIdle(process: TransformProcess): void;
+  /** Busy, with room in its pipeline for another message: it finished one and holds others. */
+  onRoom(process: TransformProcess): void;
   /** It will take no more work: the pool may start its replacement. */
   onRetire(process: TransformProcess): void;
   /** Its first answer head arrived: it has started. */
@@ -56,37 +58,57 @@ export interface ProcessEvents {
 /** Bytes of the output that broke the protocol shown in its event. */
 const OFFENDING_BYTES = 64;
 
-/** The exchange a busy process runs, and how far each direction of it has got. */
+/** One exchange on board a busy process, and how far each direction of it has got. */
 interface Work extends MessageProgress {
   exchange: Exchange;
   /** The answer is parsed to its end. */
   answered: boolean;
-  /** Retire once this is done, and why: the transform said `Connection: close`, or the pool asked. */
+}
+
+/** The messages on board, in the order they were written and are answered. */
+interface Pipeline {
+  works: Work[];
+  /** Take no more, and retire once the last is done, and why: `Connection: close`, or the pool asked. */
   retireAfter: ExitReason | undefined;
+  /**
+   * A message whose handler's body failed while it was written behind others: the process waits for the rest
+   * of it, so it is killed once the answers ahead of it are in (they are not that message's victims).
+   */
+  abandoned: Work | undefined;
 }
 
 /**
- * The lifecycle of a process. Transitions: idle -> busy (run) -> deciding (clean finish) -> idle | stopping;
- * idle | busy | deciding -> stopping (retire, kill, protocol error); any -> exited (it and its pipes closed).
+ * The lifecycle of a process. Transitions: idle -> busy (run) -> deciding (its last message done) -> idle |
+ * stopping; idle | busy | deciding -> stopping (retire, kill, protocol error); any -> exited (it and its pipes
+ * closed). Busy holds one message or, with `pipeline` above 1, several: written back to back, answered in order.
  */
 type State =
   | { kind: 'idle' }
-  | ({ kind: 'busy' } & Work)
-  /** Deciding, after a transform, whether the recycle policy retires it. */
+  | ({ kind: 'busy' } & Pipeline)
+  /** Deciding, after its last transform, whether the recycle policy retires it. */
   | { kind: 'deciding' }
   /**
-   * Takes no more work: stdin ended (retired), or signals sent (killed); waiting for the exit. `work` is the
-   * exchange it was killed in the middle of, told how it ended at the exit.
+   * Takes no more work: stdin ended (retired), or signals sent (killed); waiting for the exit. `works` are the
+   * exchanges it ended in the middle of, told how they ended at the exit: answered ones are done, the first
+   * unanswered one fails with what the exit says.
    */
-  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; work: Work | undefined }
+  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; works: Work[] }
   | { kind: 'exited' };
 
+/** Who a stop is charged to: `culprit` (or the answer being read), unless `blameless`. */
+interface Blame {
+  culprit?: Exchange | undefined;
+  /** Nobody on board is at fault (a stale answer, a process dead before it read its message): all retried. */
+  blameless?: boolean;
+}
+
 /**
- * One long-lived transform process, spawned with execa in its own process group. It runs one exchange at a
- * time: writes its message and reads the answer at once, feeds stdout to a strict parser, and tells the
- * exchange what happened. The whole of a read is parsed before the exchange is handed its answer or the
- * process goes back to the pool, so bytes left over after an answer fail that answer. Any byte written while
- * no exchange is in flight is a protocol error. It keeps the parent's event loop alive only while it works.
+ * One long-lived transform process, spawned with execa in its own process group. It runs exchanges in order,
+ * up to `pipeline` at once: writes each message after the one before it and reads the answers at once, feeds
+ * stdout to a strict parser, and tells each exchange what happened. The whole of a read is parsed before the
+ * exchanges are handed their answers or the process goes back to the pool, so bytes left over after the last
+ * answer fail it. Any byte written while no exchange is in flight is a protocol error. It keeps the parent's
+ * event loop alive only while it works.
  */
 export class TransformProcess implements ExchangeHost {
   readonly pid: number | undefined;
@@ -114,8 +136,10 @@ export class TransformProcess implements ExchangeHost {
   #messageOffset = 0;
   /** Output began again after a complete answer, and its head has not come yet. */
   #outputAfterAnswer = false;
-  /** The id of the message it holds, from `run` until that exchange is done. */
+  /** The id of the oldest message it holds, from `run` until that exchange is done. */
   #onBoard: string | undefined;
+  /** Its messages are being written, one after another, by {@link #writeMessages}. */
+  #writing = false;
   readonly #ids: RequestIdCheck;
   /** Ids of the messages it answered, to tell a late second answer to any of them from a wrong one. */
   readonly #answeredIds = new AnsweredIds();
@@ -147,7 +171,7 @@ export class TransformProcess implements ExchangeHost {
         },
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => {
-          if (!this.#work().exchange.onBody(chunk)) this.#child.pauseOutput();
+          if (!this.#reading().exchange.onBody(chunk)) this.#child.pauseOutput();
         },
         onMessageEnd: () => this.#onMessageEnd(),
       },
@@ -174,28 +198,51 @@ export class TransformProcess implements ExchangeHost {
     return this.#answered;
   }
 
+  /** Messages on board: written or being written, and not yet done. */
+  get inFlight(): number {
+    return this.#state.kind === 'busy' ? this.#state.works.length : 0;
+  }
+
+  /**
+   * A busy process may take another message behind the ones it holds: it has answered before (a process
+   * still starting proves nothing yet), is not on trial or retiring, and has room in its pipeline and its
+   * `maxRequestsPerProcess`.
+   */
+  get joinable(): boolean {
+    const state = this.#state;
+    if (state.kind !== 'busy' || !this.#answered || this.trial) return false;
+    if (state.retireAfter !== undefined || state.abandoned !== undefined) return false;
+    const { pipeline, maxRequestsPerProcess } = this.#options;
+    return state.works.length < pipeline && this.transforms + state.works.length < maxRequestsPerProcess;
+  }
+
   takes(exchange: Exchange): boolean {
     return this.#workOf(exchange) !== undefined;
   }
 
-  /** Run a transform. Only an idle process takes one. */
+  /** Run a transform: an idle process takes it, a busy one only while {@link joinable}. */
   run(exchange: Exchange): void {
-    if (this.#state.kind !== 'idle') throw new Error(`A ${this.#state.kind} process cannot take work`);
-    this.#state = {
-      kind: 'busy',
-      exchange,
-      input: 'waiting',
-      answered: false,
-      foundDead: false,
-      retireAfter: undefined,
-    };
-    this.#child.setRef(true);
-    this.#onBoard = exchange.id;
+    const state = this.#state;
+    const work: Work = { exchange, input: 'waiting', answered: false, foundDead: false };
+    if (state.kind === 'idle') {
+      this.#state = { kind: 'busy', works: [work], retireAfter: undefined, abandoned: undefined };
+      this.#child.setRef(true);
+      this.#onBoard = exchange.id;
+      exchange.begin(this);
+      exchange.onTurn();
+      void this.#writeMessages(true);
+      return;
+    }
+    if (!this.joinable || state.kind !== 'busy') {
+      throw new Error(`A ${state.kind} process cannot take work`);
+    }
+    state.works.push(work);
     exchange.begin(this);
-    void this.#writeMessage(exchange);
+    if (this.#reading() === work) exchange.onTurn();
+    if (!this.#writing) void this.#writeMessages(false);
   }
 
-  /** Take no more work; stop once the transform in flight is done: close stdin, then SIGTERM, then SIGKILL. */
+  /** Take no more work; stop once the transforms in flight are done: close stdin, then SIGTERM, then SIGKILL. */
   retire(reason: ExitReason = 'recycle'): void {
     const state = this.#state;
     if (state.kind === 'stopping' || state.kind === 'exited') return;
@@ -205,22 +252,59 @@ export class TransformProcess implements ExchangeHost {
       state.retireAfter ??= reason;
       return;
     }
-    this.#state = { kind: 'stopping', reason, signalled: false, work: undefined };
+    this.#state = { kind: 'stopping', reason, signalled: false, works: [] };
     this.#child.endInput();
   }
 
-  /** Stop now: fail what is in flight with `error`, SIGTERM to the process group, SIGKILL after a grace. */
-  kill(reason: ExitReason, error?: TransformError, unanswered = false): void {
+  /**
+   * Stop now: SIGTERM to the process group, SIGKILL after a grace. `error` fails the message being answered
+   * (unless `blameless`: then it is retried as every other on board is); without one, that message is told
+   * at the exit what the exit says.
+   */
+  kill(reason: ExitReason, error?: TransformError, blameless = false): void {
+    this.#stop(reason, error, { blameless });
+  }
+
+  /**
+   * An exchange failed in a way that leaves the process out of step (a timeout, a drain past its bound, its
+   * handler's body failing while written). The process is replaced; the messages ahead of it still get their
+   * answers when the culprit is only written behind them.
+   */
+  abandon(exchange: Exchange, reason: ExitReason): void {
+    const state = this.#state;
+    if (state.kind === 'busy') {
+      const index = state.works.findIndex((work) => work.exchange === exchange);
+      const reading = this.#reading();
+      if (index === -1) return;
+      const work = state.works[index] as Work;
+      if (reading !== undefined && index > state.works.indexOf(reading)) {
+        // Behind the answer being read: let the answers ahead of it come, then kill (see #afterRead).
+        state.abandoned = work;
+        this.#stopTaking(state, reason);
+        this.#releaseBehind(state, work, this.#victimError());
+        return;
+      }
+    } else if (state.kind !== 'stopping' || !state.works.some((work) => work.exchange === exchange)) {
+      return;
+    }
+    this.#stop(reason, undefined, { culprit: exchange });
+  }
+
+  #stop(reason: ExitReason, error: TransformError | undefined, blame: Blame): void {
     const state = this.#state;
     if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
-    const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
+    const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
+    const culprit = this.#culprit(works, blame.culprit);
+    // Told at the exit: answers that came whole, and the culprit when no error is given here.
+    const kept = works.filter((work) =>
+      work === culprit ? error === undefined && !blame.blameless : work.answered && error === undefined,
+    );
     this.#state = {
       kind: 'stopping',
       // A process retired already keeps the reason it was retired for.
       reason: state.kind === 'stopping' ? state.reason : reason,
       signalled: true,
-      // Failed now with `error`, or at the exit with what the exit says.
-      work: error === undefined ? work : undefined,
+      works: kept,
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
@@ -230,11 +314,43 @@ export class TransformProcess implements ExchangeHost {
       this.#events.onStartFailure(this, this.#describeExit({ signal: 'SIGTERM' }, 'timeout'));
     }
     // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
-    if (unanswered) this.#onBoard = undefined;
-    // The exchange first: a retry goes back to the head of the queue before a replacement can take work.
-    if (error !== undefined) work?.exchange.onFailed(error, unanswered);
+    this.#onBoard = blame.blameless ? undefined : culprit?.exchange.id;
+    // The exchanges first, the oldest last: retries go back to the head of the queue, in their order, before
+    // a replacement can take work.
+    for (const work of [...works].reverse()) {
+      if (kept.includes(work)) continue;
+      if (work === culprit) work.exchange.onFailed(error ?? this.#victimError(), blame.blameless === true);
+      else work.exchange.onFailed(error ?? this.#victimError(), true);
+    }
     this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
+  }
+
+  /** The message a stop is charged to: the one named, or the answer being read, or the last answered. */
+  #culprit(works: Work[], exchange: Exchange | undefined): Work | undefined {
+    if (exchange !== undefined) return works.find((work) => work.exchange === exchange);
+    return works.find((work) => !work.answered) ?? works.at(-1);
+  }
+
+  /** What a message on board fails with, when it cannot be retried, if its process stops for another's fault. */
+  #victimError(): TransformError {
+    return this.createError(
+      'ERR_TRANSFORM_EXIT',
+      'was stopped for an earlier message in its pipeline before it answered this one',
+    );
+  }
+
+  /** Take no more messages: the pool may start a replacement now. */
+  #stopTaking(state: Pipeline, reason: ExitReason): void {
+    state.retireAfter ??= reason;
+    this.#events.onRetire(this);
+  }
+
+  /** The messages behind `work` will never be answered here: each is retried once on another process. */
+  #releaseBehind(state: Pipeline, work: Work, error: TransformError): void {
+    const index = state.works.indexOf(work);
+    const behind = state.works.splice(index + 1);
+    for (const released of behind.reverse()) released.exchange.onFailed(error, true);
   }
 
   /**
@@ -272,27 +388,56 @@ export class TransformProcess implements ExchangeHost {
     });
   }
 
-  #work(): Work {
-    const state = this.#state;
-    if (state.kind !== 'busy') {
-      throw this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
-    }
-    return state;
+  /** The work whose answer is being read: the oldest on board not answered yet. */
+  #reading(): Work {
+    const work = this.#state.kind === 'busy' ? this.#nextAnswer(this.#state.works) : undefined;
+    if (work === undefined) throw this.#noTransformError();
+    return work;
   }
 
-  async #writeMessage(exchange: Exchange): Promise<void> {
-    const written = await writeMessage({
-      nextBatch: () => exchange.nextBatch(this),
-      current: () => this.#workOf(exchange),
-      write: (batch, onWritten) => this.#child.write(batch, onWritten),
-      drained: () => this.#child.drained(),
-      hasOutput: () => exchange.hasOutput,
-    });
-    const work = this.#workOf(exchange);
-    if (!written || work === undefined) return;
-    work.input = 'written';
-    exchange.onWritten();
-    this.#finishIfComplete();
+  #noTransformError(): TransformError {
+    return this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
+  }
+
+  #nextAnswer(works: Work[]): Work | undefined {
+    for (const work of works) if (!work.answered) return work;
+    return undefined;
+  }
+
+  /**
+   * Write the messages on board, each after the one before it, those behind others of one turn in one writev.
+   * `afterTurn`: the process was idle, so one turn of the event loop passes first (see {@link nextTurn}).
+   */
+  async #writeMessages(afterTurn: boolean): Promise<void> {
+    this.#writing = true;
+    try {
+      if (afterTurn) await nextTurn();
+      for (let emptyPipe = afterTurn; ; emptyPipe = false) {
+        const state = this.#state;
+        const work = state.kind === 'busy' ? state.works.find((next) => next.input === 'waiting') : undefined;
+        if (work === undefined) return;
+        const { exchange } = work;
+        // Alone into an empty pipe, so a failure of its first write tells a process found dead; behind
+        // others, the messages of one turn go out in one writev.
+        if (!emptyPipe) this.#child.holdWritesForTurn();
+        const written = await writeMessage({
+          emptyPipe,
+          nextBatch: () => exchange.nextBatch(this),
+          current: () => this.#workOf(exchange),
+          write: (batch, onWritten) => this.#child.write(batch, onWritten),
+          drained: () => this.#child.drained(),
+          hasOutput: () => exchange.hasOutput,
+        });
+        const current = this.#workOf(exchange);
+        // The process is going, or this message moved on: the stop decides for the rest on board.
+        if (!written || current === undefined) return;
+        current.input = 'written';
+        exchange.onWritten();
+        this.#finishIfComplete();
+      }
+    } finally {
+      this.#writing = false;
+    }
   }
 
   /** Its message cannot have been read: none of it was written, or its stdin was closed before it. */
@@ -303,22 +448,32 @@ export class TransformProcess implements ExchangeHost {
   /** The work on `exchange`, while this process is busy with it. */
   #workOf(exchange: Exchange): Work | undefined {
     const state = this.#state;
-    return state.kind === 'busy' && state.exchange === exchange ? state : undefined;
+    if (state.kind !== 'busy') return undefined;
+    for (const work of state.works) if (work.exchange === exchange) return work;
+    return undefined;
   }
 
   #describe(): string {
     return `Transform "${this.#options.commandText}" (pid ${this.pid ?? 'none'})`;
   }
 
+  /** Busy, and the message whose answer comes next cannot have been read: nobody on board is to blame. */
+  #foundDead(unread: (work: Work) => boolean): boolean {
+    const state = this.#state;
+    if (state.kind !== 'busy') return false;
+    const next = this.#nextAnswer(state.works);
+    return next !== undefined && unread(next);
+  }
+
   /**
-   * Its stdin is gone: it can take no more input, so it is of no use even if it lingers. A message it was
-   * found dead on is retried now, before a replacement takes other work; any other fails at the exit, with
+   * Its stdin is gone: it can take no more input, so it is of no use even if it lingers. Messages it was
+   * found dead on are retried now, before a replacement takes other work; any other fails at the exit, with
    * the exit code.
    */
   #onInputError(): void {
     const state = this.#state;
     if (state.kind === 'exited' || state.kind === 'stopping') return;
-    if (state.kind === 'busy' && this.#unread(state)) {
+    if (this.#foundDead((work) => this.#unread(work))) {
       this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
@@ -327,21 +482,21 @@ export class TransformProcess implements ExchangeHost {
 
   /** It exited: a message not yet written to it is retried now; any other waits for the pipes to close. */
   #onLeaderExit(): void {
-    const state = this.#state;
-    if (state.kind === 'busy' && state.input === 'waiting') {
+    if (this.#foundDead((work) => work.input === 'waiting')) {
       this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
     }
   }
 
   #onMessageBegin(): void {
-    const work = this.#work();
-    // More output after a complete answer: judged by its head (a stale repeat of an answer), or, if the read
-    // ends before the head does, at the end of the read (see #afterRead).
-    if (work.answered) {
+    const state = this.#state;
+    const next = state.kind === 'busy' ? this.#nextAnswer(state.works) : undefined;
+    // More output after the last complete answer: judged by its head (a stale repeat of an answer), or, if the
+    // read ends before the head does, at the end of the read (see #onOutput).
+    if (next === undefined && state.kind === 'busy') {
       this.#outputAfterAnswer = true;
       return;
     }
-    work.exchange.onMessageBegin();
+    this.#reading().exchange.onMessageBegin();
   }
 
   #wroteMore(): TransformError {
@@ -351,20 +506,26 @@ export class TransformProcess implements ExchangeHost {
     );
   }
 
+  /** A head with nothing on board left to answer: a stale repeat of an earlier answer, or more than it owes. */
+  #onHeadAfterAnswers(works: Work[], id: string | undefined): never {
+    // With the id of a message answered before the last one, it is a stale repeat: not the fault of the
+    // messages on board, which are retried once (see #onProtocolError). Anything else, the last message's
+    // own id again included, casts doubt on the answer it follows.
+    const last = works.at(-1);
+    if (id === undefined || id === last?.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
+    this.#staleAnswer = this.createError(
+      'ERR_TRANSFORM_PROTOCOL',
+      `wrote a second answer to a message it answered before (Transform-Request-Id ${id})`,
+    );
+    throw this.#staleAnswer;
+  }
+
   #onHead(head: ResponseHead): void {
-    const work = this.#work();
+    const state = this.#state;
     const id = head.context.get('id');
-    if (work.answered) {
-      // A second answer right behind a complete one, in the same read. With the id of a message answered
-      // before this one, it is a stale repeat: not this message's fault, which is retried once (see
-      // #onProtocolError). Anything else, its own id again included, casts doubt on the answer it follows.
-      if (id === undefined || id === work.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
-      this.#staleAnswer = this.createError(
-        'ERR_TRANSFORM_PROTOCOL',
-        `wrote a second answer to a message it answered before (Transform-Request-Id ${id})`,
-      );
-      throw this.#staleAnswer;
-    }
+    if (state.kind !== 'busy') throw this.#noTransformError();
+    const work = this.#nextAnswer(state.works);
+    if (work === undefined) this.#onHeadAfterAnswers(state.works, id);
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
       const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
@@ -377,8 +538,12 @@ export class TransformProcess implements ExchangeHost {
       this.#answered = true;
       this.#events.onStarted(this);
     }
-    // It will send nothing more (RFC 9112 section 9.6).
-    if (head.close) work.retireAfter ??= 'recycle';
+    // It will send nothing more (RFC 9112 section 9.6): it retires after this one, and the messages behind
+    // it go to another process.
+    if (head.close) {
+      state.retireAfter ??= 'recycle';
+      this.#releaseBehind(state, work, this.#victimError());
+    }
     const reason = head.headers.get('transform-error');
     if (reason !== null) {
       this.#sink.emit({
@@ -392,9 +557,14 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #onMessageEnd(): void {
-    const work = this.#work();
+    const work = this.#reading();
     work.answered = true;
+    this.#answeredIds.add(work.exchange.id);
     work.exchange.onAnswered();
+    // Its reader may have filled up on it: the answer behind it must find output flowing.
+    this.#child.resumeOutput();
+    const state = this.#state;
+    if (state.kind === 'busy') this.#nextAnswer(state.works)?.exchange.onTurn();
   }
 
   #onOutput(chunk: Uint8Array): void {
@@ -406,8 +576,8 @@ export class TransformProcess implements ExchangeHost {
       this.#onProtocolError(error, chunk, offset);
       return;
     }
-    // The read ended inside more output after a complete answer, before that output's head did: bytes left
-    // over, which no head can excuse any more.
+    // The read ended inside more output after the last complete answer, before that output's head did:
+    // bytes left over, which no head can excuse any more.
     const state = this.#state;
     if (state.kind === 'busy' && this.#outputAfterAnswer) {
       this.#onProtocolError(this.#wroteMore(), chunk, offset);
@@ -434,22 +604,24 @@ export class TransformProcess implements ExchangeHost {
         return;
       }
     }
-    if (state.answered) this.#afterRead();
-    else this.#onCutShort(state);
+    const next = this.#nextAnswer(state.works);
+    if (next === undefined) this.#afterRead();
+    else this.#onCutShort(state, next);
   }
 
   /**
-   * Its output ended before its answer did. Found dead before its message could be read: retried now. Any
-   * other message it may have read, so it fails, never retried: at the exit, which comes at once and says
-   * how the process ended, or a grace later for one that lingers, which is then stopped. Either way the
-   * process takes no more work from now on.
+   * Its output ended before the answer to `work` did. Found dead before that message could be read: every
+   * message on board is retried now. Otherwise that message may have been read, so it fails, never retried:
+   * at the exit, which comes at once and says how the process ended, or a grace later for one that lingers,
+   * which is then stopped; the messages behind it are retried now. Either way the process takes no more work.
    */
-  #onCutShort(work: Work): void {
+  #onCutShort(state: Pipeline, work: Work): void {
     if (this.#unread(work)) {
       this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
-    this.#state = { kind: 'stopping', reason: 'crash', signalled: false, work };
+    this.#releaseBehind(state, work, this.#victimError());
+    this.#state = { kind: 'stopping', reason: 'crash', signalled: false, works: state.works };
     this.#retireUnlessStartFailure('crash');
     this.#lingerTimer = setTimeout(() => {
       const error = this.createError(
@@ -460,46 +632,66 @@ export class TransformProcess implements ExchangeHost {
     }, KILL_GRACE_MS);
   }
 
-  /** A read parsed cleanly: hand out what it brought, then finish the exchange if it is complete. */
+  /** A read parsed cleanly: hand out what it brought, then finish the exchanges that are complete. */
   #afterRead(): void {
     const state = this.#state;
     if (state.kind !== 'busy') return;
-    state.exchange.deliver();
+    for (const work of state.works) work.exchange.deliver();
     this.#finishIfComplete();
+    // A message abandoned behind others whose answers are now all in: the process can be stopped.
+    const now = this.#state;
+    if (now.kind === 'busy' && now.abandoned !== undefined && now.abandoned === this.#nextAnswer(now.works)) {
+      this.#stop('abort', undefined, { culprit: now.abandoned.exchange });
+    }
   }
 
   /**
-   * Both directions done, and the read that ended the answer parsed whole (this runs between reads, never
-   * inside the parser's callbacks): the process is clean again.
+   * The oldest messages on board that are done both ways, once the read that ended each answer parsed whole
+   * (this runs between reads, never inside the parser's callbacks), leave it; with none left, the process is
+   * clean again.
    */
   #finishIfComplete(): void {
     const state = this.#state;
-    if (state.kind !== 'busy' || state.input !== 'written' || !state.answered) return;
-    const { exchange, retireAfter } = state;
-    this.transforms++;
-    this.#onBoard = undefined;
-    this.#answeredIds.add(exchange.id);
+    if (state.kind !== 'busy') return;
+    let finished = 0;
+    for (;;) {
+      const work = state.works[0];
+      if (work === undefined || work.input !== 'written' || !work.answered) break;
+      state.works.shift();
+      this.transforms++;
+      finished++;
+      work.exchange.onDone();
+    }
+    if (finished === 0 || this.#state !== state) return;
+    this.#onBoard = state.works[0]?.exchange.id;
+    const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
+    if (state.works.length > 0) {
+      // Still busy: the recycle policy may retire it after the messages it holds.
+      if (limitReached) this.retire('recycle');
+      else this.#askRecycle((retire) => retire && this.retire('recycle'));
+      if (this.joinable) this.#events.onRoom(this);
+      return;
+    }
     // The last chunk may have filled the reader's queue: the next transform must find output flowing.
     this.#child.resumeOutput();
     this.#child.setRef(false);
-    const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
+    const { retireAfter } = state;
     this.#state = { kind: 'deciding' };
-    exchange.onDone();
     if (retireAfter !== undefined || limitReached) {
       this.#state = { kind: 'idle' };
       this.retire(retireAfter ?? 'recycle');
       return;
     }
-    this.#decide();
-  }
-
-  #decide(): void {
-    const settle = (retire: boolean): void => {
+    this.#askRecycle((retire) => {
       if (this.#state.kind !== 'deciding') return;
       this.#state = { kind: 'idle' };
       if (retire) this.retire('recycle');
       else this.#events.onIdle(this);
-    };
+    });
+  }
+
+  /** Ask the recycle policy, at once or when its promise settles; a hook that throws retires the process. */
+  #askRecycle(settle: (retire: boolean) => void): void {
     const verdict = this.#events.shouldRetire(this);
     if (typeof verdict === 'boolean') {
       settle(verdict);
@@ -545,26 +737,31 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     this.#state = { kind: 'exited' };
     const spawnFailed = this.pid === undefined;
-    const work = state.kind === 'busy' ? state : state.kind === 'stopping' ? state.work : undefined;
+    const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
     const exit = this.#describeExit(result, state.kind === 'stopping' ? state.reason : 'crash');
-    if (work?.answered) {
-      // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
-      this.transforms++;
-      work.exchange.onDone();
-    } else if (work !== undefined) {
-      const reason = spawnFailed
-        ? new TransformError(
-            'ERR_TRANSFORM_SPAWN',
-            `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}${this.#options.cwd === undefined ? '' : ` (cwd "${this.#options.cwd}")`}`,
-            { cause: result.cause, command: this.#options.commandText },
-          )
-        : this.#exitError(exit);
-      // Retried only if it was dead before it could read the message: one that read it and then exited,
-      // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
-      // that dies before its first answer is the edit's fault, not the message's: that message goes to an
-      // old process once.
-      const blameless = this.#unread(work) || (this.trial && !this.#answered && !work.exchange.hasOutput);
-      work.exchange.onFailed(reason, !spawnFailed && blameless);
+    const failing = this.#nextAnswer(works);
+    for (const work of [...works].reverse()) {
+      if (work.answered) {
+        // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
+        this.transforms++;
+        work.exchange.onDone();
+      } else if (work !== failing) {
+        work.exchange.onFailed(this.#victimError(), true);
+      } else {
+        const reason = spawnFailed
+          ? new TransformError(
+              'ERR_TRANSFORM_SPAWN',
+              `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}${this.#options.cwd === undefined ? '' : ` (cwd "${this.#options.cwd}")`}`,
+              { cause: result.cause, command: this.#options.commandText },
+            )
+          : this.#exitError(exit);
+        // Retried only if it was dead before it could read the message: one that read it and then exited,
+        // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
+        // that dies before its first answer is the edit's fault, not the message's: that message goes to an
+        // old process once.
+        const blameless = this.#unread(work) || (this.trial && !this.#answered && !work.exchange.hasOutput);
+        work.exchange.onFailed(reason, !spawnFailed && blameless);
+      }
     }
     if (!spawnFailed) {
       this.#sink.emit({

@@ -40,6 +40,13 @@ export interface PoolSettings {
   gid?: number;
   /** Processes in the pool, from 1 to 1024. @default os.availableParallelism() */
   processes?: number;
+  /**
+   * Messages one process may hold at once, from 1 to 1024: written back to back and answered in order, as
+   * HTTP/1.1 pipelining. A message joins a busy process only when none is idle, and only one that has answered
+   * before; `1` sends a process its next message only after its answer. A transform that reads one message,
+   * answers it, then reads the next works either way. @default 4
+   */
+  pipeline?: number;
   /** Milliseconds until the response head arrives, and the longest silence between body chunks. @default 30000 */
   timeout?: number;
   /**
@@ -110,6 +117,7 @@ export const POOL_KEYS = Object.freeze([
   'uid',
   'gid',
   'processes',
+  'pipeline',
   'timeout',
   'startTimeout',
   'requireRequestId',
@@ -134,6 +142,7 @@ void everyKeyListed;
 
 /** Defaults of {@link PoolSettings}. */
 export const DEFAULTS = Object.freeze({
+  pipeline: 4,
   timeout: 30_000,
   startTimeout: 30_000,
   requireRequestId: true,
@@ -154,6 +163,7 @@ export interface ResolvedOptions {
   uid: number | undefined;
   gid: number | undefined;
   processes: number;
+  pipeline: number;
   timeout: number;
   startTimeout: number;
   requireRequestId: boolean;
@@ -172,13 +182,17 @@ export interface ResolvedOptions {
 /** Most processes one pool may have: each holds three pipes, and a typo must not exhaust descriptors. */
 const MAX_PROCESSES = 1024;
 
-function validateProcesses(value: unknown): number {
-  if (value === undefined) return Math.min(availableParallelism(), MAX_PROCESSES);
+/** Most messages one process may hold: each holds a batch of its body while it is written. */
+const MAX_PIPELINE = 1024;
+
+/** A count from 1 to `max`, or `fallback` when not given. */
+function validateBounded(name: string, value: unknown, fallback: number, max: number): number {
+  if (value === undefined) return fallback;
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new TypeError(`Expected \`processes\` to be a number, got ${describeValue(value)}`);
+    throw new TypeError(`Expected \`${name}\` to be a number, got ${describeValue(value)}`);
   }
-  if (!Number.isInteger(value) || value < 1 || value > MAX_PROCESSES) {
-    throw new RangeError(`Expected \`processes\` to be an integer from 1 to ${MAX_PROCESSES}, got ${value}`);
+  if (!Number.isInteger(value) || value < 1 || value > max) {
+    throw new RangeError(`Expected \`${name}\` to be an integer from 1 to ${max}, got ${value}`);
   }
   return value;
 }
@@ -278,7 +292,13 @@ export function resolveOptions(options: PoolSettings): ResolvedOptions {
     extendEnv: validateBoolean('extendEnv', options.extendEnv, true),
     uid: validateId('uid', options.uid),
     gid: validateId('gid', options.gid),
-    processes: validateProcesses(options.processes),
+    processes: validateBounded(
+      'processes',
+      options.processes,
+      Math.min(availableParallelism(), MAX_PROCESSES),
+      MAX_PROCESSES,
+    ),
+    pipeline: validateBounded('pipeline', options.pipeline, DEFAULTS.pipeline, MAX_PIPELINE),
     timeout,
     startTimeout:
       options.startTimeout === undefined
