@@ -117,6 +117,8 @@ export async function writeSection(key: string, section: unknown): Promise<void>
     // No file yet (or a broken one): start afresh.
   }
   results.date = new Date().toISOString();
+  // Sections may be refreshed one at a time (`npm run bench -- http`): each keeps the date of its own run.
+  results.dates = { ...(results.dates as Record<string, string> | undefined), [key]: results.date };
   results.machine = `${os.cpus()[0]?.model ?? 'unknown'} x${os.cpus().length}, ${os.platform()} ${os.release()}, Node ${process.version}`;
   results[key] = section;
   await writeFile(path, `${JSON.stringify(results, null, 2)}\n`);

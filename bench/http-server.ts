@@ -1,12 +1,14 @@
 // The servers the HTTP benchmark loads: Hono on @hono/node-server serving 1 KiB of HTML, bare and with each
 // transform, one port each, all in this process (as one server would host them). argv[2]: a JSON object naming
-// the source trees to compare ({"base": "/tmp/base/src"}; default this tree). Prints {"target": port} when ready.
+// the source trees to compare ({"base": "/tmp/base/src"}; default this tree). Each transform also runs with
+// `pipeline: 1` beside the benchmarks' setting, where the tree has the option. Prints {"target": port} when ready.
 import { spawn } from 'node:child_process';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
+import { pipelineRows } from './pipeline.ts';
 
 type Handler = (request: Request) => Response | Promise<Response>;
-type WithTransform = typeof import('../src/index.ts').withTransform;
+type Library = Pick<typeof import('../src/index.ts'), 'withTransform' | 'createTransformPool'>;
 
 const PAGE = `<!doctype html><title>bench</title><p>${'x'.repeat(1024 - 42)}</p>`;
 const here = new URL('.', import.meta.url).pathname;
@@ -50,14 +52,20 @@ ports.sidecall = await listen(async (request) => {
   return new Response(await answer.arrayBuffer(), { status: response.status, headers: response.headers });
 });
 for (const [name, src] of Object.entries(sources)) {
-  const { withTransform } = (await import(`${src}/index.ts`)) as { withTransform: WithTransform };
-  ports[`cat:${name}`] = await listen(withTransform(handler, { command: 'cat', processes: 4 }));
-  ports[`child:${name}`] = await listen(
-    withTransform(handler, {
-      command: [process.execPath, '--import', 'tsx', `${here}identity-child.ts`],
-      env: comparingTrees ? { BENCH_SRC: src } : {},
-      processes: 2,
-    }),
-  );
+  const { withTransform, createTransformPool } = (await import(`${src}/index.ts`)) as Library;
+  // The setting every benchmark uses, and one message per process beside it (bench/pipeline.ts).
+  for (const [suffix, pipeline] of Object.entries(await pipelineRows(createTransformPool, name))) {
+    ports[`cat:${name}${suffix}`] = await listen(
+      withTransform(handler, { command: 'cat', processes: 4, ...pipeline }),
+    );
+    ports[`child:${name}${suffix}`] = await listen(
+      withTransform(handler, {
+        command: [process.execPath, '--import', 'tsx', `${here}identity-child.ts`],
+        env: comparingTrees ? { BENCH_SRC: src } : {},
+        processes: 2,
+        ...pipeline,
+      }),
+    );
+  }
 }
 console.log(JSON.stringify(ports));

@@ -1,11 +1,14 @@
 // Under HTTP load: Hono on @hono/node-server serving 1 KiB of HTML to 32 autocannon connections, bare and with
 // each transform, rounds alternating in one run; medians as ratios to bare. Then the parent CPU a transform adds.
+// Each transform runs with the benchmarks' pipeline setting and, beside it, one message per process
+// (bench/pipeline.ts: rows named '... pipeline 1').
 // ROUNDS, SECONDS, CPU_COUNT; BENCH_SOURCES='{"a": "/path/src", "b": "/other/src"}' compares source trees side by side.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
 import { createTransformPool } from '../src/index.ts';
 import { median, setting, TINY, writeSection } from './common.ts';
+import { describePipeline, pipelineRows } from './pipeline.ts';
 
 interface AutocannonResult {
   requests: { average: number };
@@ -96,9 +99,11 @@ const sourceTrees = Object.entries(JSON.parse(sources) as Record<string, string>
 for (const [name, src] of sourceTrees.length > 0 ? sourceTrees : [['src', '']]) {
   const create =
     src === '' ? createTransformPool : ((await import(`${src}/index.ts`)).createTransformPool as CreatePool);
-  const pool = create({ command: 'cat', processes: 4 });
-  pools.push(pool);
-  runs[`cat:${name}`] = async () => void (await (await pool.transform(makeResponse())).text());
+  for (const [suffix, pipeline] of Object.entries(await pipelineRows(create, name))) {
+    const pool = create({ command: 'cat', processes: 4, ...pipeline });
+    pools.push(pool);
+    runs[`cat:${name}${suffix}`] = async () => void (await (await pool.transform(makeResponse())).text());
+  }
 }
 const CPU_COUNT = setting('CPU_COUNT', 5000, 100);
 const cpu: Record<string, number[]> = {};
@@ -126,6 +131,7 @@ console.log('\nParent CPU per 1 KiB response through cat, 16 concurrent (all thr
 console.table(parentCpu);
 
 await writeSection('http', {
+  pipeline: await describePipeline(createTransformPool),
   rounds: ROUNDS,
   seconds: SECONDS,
   connections: 32,

@@ -6,6 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
 import { streamThroughCat, streamThroughPool } from './common.ts';
+import { pipelineOption } from './pipeline.ts';
 
 const mode = process.argv[2] === 'raw' ? 'raw' : 'library';
 const SIZE = Number(process.argv[3]) * 1024 * 1024;
@@ -22,7 +23,11 @@ function highWaterMark(): number | undefined {
 }
 
 async function streamThroughLibrary(): Promise<() => Promise<number>> {
-  const pool = createTransformPool({ command: 'cat', processes: 1 });
+  const pool = createTransformPool({
+    command: 'cat',
+    processes: 1,
+    ...(await pipelineOption(createTransformPool)),
+  });
   await (await pool.transform(new Response('warm'))).text();
   return async () => {
     const received = await streamThroughPool(pool, SIZE);

@@ -5,6 +5,7 @@
 import { spawn } from 'node:child_process';
 import { createTransformPool } from '../src/index.ts';
 import { alternate, median, report, round, roundEach, setting, tsCommand } from './common.ts';
+import { pipelineOption } from './pipeline.ts';
 
 const ROUNDS = setting('ROUNDS', 5, 3);
 const ITERATIONS = setting('ITERATIONS', 1000, 20);
@@ -40,7 +41,11 @@ function startEcho(): { roundTrip: () => Promise<void>; stop: () => void } {
 }
 
 const echo = startEcho();
-const pool = createTransformPool({ command: tsCommand('identity-child.ts'), processes: 1 });
+const pool = createTransformPool({
+  command: tsCommand('identity-child.ts'),
+  processes: 1,
+  ...(await pipelineOption(createTransformPool)),
+});
 const perRound = await alternate(
   {
     transform: async () => (await pool.transform(new Response(PAGE))).text(),

@@ -3,6 +3,7 @@
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
 import { round, setting, writeSection } from './common.ts';
+import { pipelineOption } from './pipeline.ts';
 
 const body = JSON.stringify({ items: Array.from({ length: 20 }, (_, i) => ({ id: i, name: `item ${i}` })) });
 
@@ -35,7 +36,7 @@ async function rawPipe(runs: number): Promise<number> {
 }
 
 async function persistent(runs: number): Promise<number> {
-  const pool = createTransformPool({ command: 'cat', processes: 1 });
+  const pool = createTransformPool({ command: 'cat', processes: 1, ...pipeline });
   const result = await time(runs, async () => {
     await (
       await pool.transform(new Response(body, { headers: { 'content-type': 'application/json' } }))
@@ -51,6 +52,7 @@ async function processPerResponse(runs: number): Promise<number> {
   });
 }
 
+const pipeline = await pipelineOption(createTransformPool);
 const runs = setting('RUNS', 2000, 50);
 const spawns = Math.max(setting('SPAWNS', 100, 5), runs / 10);
 const raw = await rawPipe(runs);

@@ -4,6 +4,7 @@
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
 import { alternate, median, report, round, roundEach, setting, tsCommand } from './common.ts';
+import { pipelineOption } from './pipeline.ts';
 import { renderTable } from './render-table.mjs';
 
 const ROUNDS = setting('ROUNDS', 3, 3);
@@ -22,7 +23,11 @@ const page = JSON.stringify(rows);
 const expected = renderTable(rows);
 const script = new URL('render-table.mjs', import.meta.url).pathname;
 
-const pool = createTransformPool({ command: tsCommand('render-child.ts'), processes: 1 });
+const pool = createTransformPool({
+  command: tsCommand('render-child.ts'),
+  processes: 1,
+  ...(await pipelineOption(createTransformPool)),
+});
 const persistent = async (): Promise<string> =>
   (await pool.transform(new Response(page, { headers: { 'content-type': 'application/json' } }))).text();
 const perResponse = async (): Promise<string> =>

@@ -4,9 +4,12 @@
 import { execa } from 'execa';
 import { createTransformPool } from '../src/index.ts';
 import { median, report, round, setting, streamThroughCat, streamThroughPool } from './common.ts';
+import { pipelineOption } from './pipeline.ts';
 
 const SIZE_MIB = setting('SIZE_MIB', 256, 4);
 const SIZE = SIZE_MIB * 1024 * 1024;
+const pipeline = await pipelineOption(createTransformPool);
+
 async function raw(): Promise<number> {
   const cat = execa('cat', { buffer: false, reject: false });
   const start = performance.now();
@@ -15,7 +18,7 @@ async function raw(): Promise<number> {
 }
 
 async function library(): Promise<number> {
-  const pool = createTransformPool({ command: 'cat', processes: 1 });
+  const pool = createTransformPool({ command: 'cat', processes: 1, ...pipeline });
   await (await pool.transform(new Response('warm'))).text();
   const start = performance.now();
   const received = await streamThroughPool(pool, SIZE);
