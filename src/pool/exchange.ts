@@ -359,6 +359,19 @@ export class Exchange {
     this.#fail(error);
   }
 
+  /**
+   * running -> queued, as if never taken: its process cannot get to it soon (an answer ahead of it waits on
+   * another client's reader) and not a byte of it was written. Not an attempt: it may still be retried once.
+   */
+  giveBack(): void {
+    if (this.#state.kind !== 'running' || this.#output !== 'none') return;
+    this.#attempts--;
+    this.#timer.stop();
+    this.#turn = false;
+    this.#state = { kind: 'queued' };
+    this.#owner.requeue(this);
+  }
+
   /** The pool refused or stopped this transform before it ran. */
   reject(error: TransformError): void {
     this.#fail(error);

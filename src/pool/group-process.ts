@@ -150,6 +150,11 @@ export class GroupProcess {
     return stdin === null ? Promise.reject(new Error('stdin is closed')) : waitForDrain(stdin);
   }
 
+  /** Its output is held: a reader of what it is answering has no room. */
+  get outputPaused(): boolean {
+    return this.#paused;
+  }
+
   pauseOutput(): void {
     if (this.#paused) return;
     this.#paused = true;

@@ -171,7 +171,7 @@ export class TransformProcess implements ExchangeHost {
         },
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => {
-          if (!this.#reading().exchange.onBody(chunk)) this.#child.pauseOutput();
+          if (!this.#reading().exchange.onBody(chunk)) this.pauseOutput();
         },
         onMessageEnd: () => this.#onMessageEnd(),
       },
@@ -212,6 +212,8 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind !== 'busy' || !this.#answered || this.trial) return false;
     if (state.retireAfter !== undefined || state.abandoned !== undefined) return false;
+    // An answer it streams waits on its client's reader: a message behind it would wait on that client too.
+    if (this.#child.outputPaused) return false;
     const { pipeline, maxRequestsPerProcess } = this.#options;
     return state.works.length < pipeline && this.transforms + state.works.length < maxRequestsPerProcess;
   }
@@ -365,6 +367,23 @@ export class TransformProcess implements ExchangeHost {
   /** The reader has no room. */
   pauseOutput(): void {
     this.#child.pauseOutput();
+    this.#giveBackWaiting();
+  }
+
+  /**
+   * The answer being read waits on its client's reader, and so does every message behind it: those not yet
+   * written (a byte of them never left) go back to the queue, to wait for any process rather than that client.
+   */
+  #giveBackWaiting(): void {
+    const state = this.#state;
+    if (state.kind !== 'busy') return;
+    const reading = this.#nextAnswer(state.works);
+    const waiting = state.works.filter(
+      (work) => work !== reading && work.input === 'waiting' && !work.exchange.hasOutput,
+    );
+    if (waiting.length === 0) return;
+    state.works = state.works.filter((work) => !waiting.includes(work));
+    for (const work of waiting.reverse()) work.exchange.giveBack();
   }
 
   /** The reader has room again. */
