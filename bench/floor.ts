@@ -4,18 +4,21 @@
 //   raw pipe:  bare, plus the message's bytes (made once, ahead) written to `cat` and read back
 //   floor:     bare, plus reading the handler's body, one writev of head and body, parsing the answer's head
 //              and building the Response the caller reads: the Web objects the API itself requires
-//   pool:      bare, through createTransformPool (ids, timeouts, queue, backpressure, failure handling)
+//   pool:      bare, through createTransformPool (ids, timeouts, queue, backpressure, failure handling), with
+//              its default pipeline or BENCH_PIPELINE
 //   raw pipe ×N, floor ×N: the same with N messages in flight per process (HTTP/1.1 pipelining: written back
 //              to back, the messages of one turn in one writev, answered in order), PROCESSES × N callers; a
 //              message joins a busy process only when none is idle. The least any pipelined implementation adds.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createTransformPool } from '../src/index.ts';
+import { DEFAULTS } from '../src/shared/pool-options.ts';
 import { writeBatch } from '../src/util/write.ts';
 import { createResponse } from '../src/wire/body.ts';
 import { type ResponseHead, ResponseParser } from '../src/wire/parser.ts';
 import { concatBytes } from '../src/wire/serialize.ts';
 import { median, report, round, setting } from './common.ts';
+import { PIPELINE } from './pipeline.ts';
 
 const PROCESSES = 4;
 const CONCURRENCY = 16;
@@ -107,7 +110,13 @@ const head = (id: string, length: number): Uint8Array =>
     `HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransform-Request-Id: ${id}\r\nContent-Length: ${length}\r\n\r\n`,
   );
 const message = [head(crypto.randomUUID(), encoder.encode(PAGE).byteLength), encoder.encode(PAGE)];
-const pool = createTransformPool({ command: 'cat', processes: PROCESSES });
+const pool = createTransformPool({
+  command: 'cat',
+  processes: PROCESSES,
+  ...(PIPELINE === undefined ? {} : { pipeline: PIPELINE }),
+});
+/** Messages the pool lets one process hold: BENCH_PIPELINE, or the pool's default. */
+const POOL_DEPTH = PIPELINE ?? DEFAULTS.pipeline;
 const DEPTHS = [1, 4, 16];
 const cats = new Map(DEPTHS.map((depth) => [depth, new Cats(depth)]));
 
@@ -135,7 +144,11 @@ const runs: Record<string, { run: () => Promise<unknown>; depth: number; callers
   bare: { run: () => makeResponse().text(), depth: 0, callers: CONCURRENCY },
   'raw pipe': { run: rawPipe(1), depth: 1, callers: CONCURRENCY },
   floor: { run: floorOf(1), depth: 1, callers: CONCURRENCY },
-  pool: { run: async () => (await pool.transform(makeResponse())).text(), depth: 1, callers: CONCURRENCY },
+  pool: {
+    run: async () => (await pool.transform(makeResponse())).text(),
+    depth: POOL_DEPTH,
+    callers: CONCURRENCY,
+  },
 };
 for (const depth of DEPTHS.slice(1)) {
   const callers = Math.max(CONCURRENCY, PROCESSES * depth);
