@@ -116,6 +116,19 @@ describe('pipeline', () => {
     expect(pool.stats()).toMatchObject({ started: 2, failed: 0 });
   });
 
+  it('an answer followed in its last read by bytes no answer starts with fails, though its head was out', async () => {
+    const pool = await warmPool();
+    const [ahead, behind] = [
+      pool.transform(new Response('hold:3 tail abcdef')),
+      outcomeOf(pool.transform(new Response('b'))),
+    ];
+    // Its head and half its body came in one read and were handed out; the rest came with the garbage.
+    const response = await ahead;
+    await expect(response.text()).rejects.toMatchObject({ code: 'ERR_TRANSFORM_PROTOCOL' });
+    // The bytes are also where the answer to the one behind should begin: it is the one being answered.
+    expect(bodyOf(await behind)).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+  });
+
   it('sends the messages behind a Connection: close answer to another process', async () => {
     const pool = await warmPool();
     const outcomes = await all(pool, ['hold:4 close a', 'b', 'c']);

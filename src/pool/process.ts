@@ -63,6 +63,8 @@ interface Work extends MessageProgress {
   exchange: Exchange;
   /** The answer is parsed to its end. */
   answered: boolean;
+  /** Its answer was handed out whole, after the read that completed it parsed cleanly. */
+  closed?: boolean;
 }
 
 /** The messages on board, in the order they were written and are answered. */
@@ -322,7 +324,10 @@ export class TransformProcess implements ExchangeHost {
     for (const work of [...works].reverse()) {
       if (kept.includes(work)) continue;
       if (work === culprit) work.exchange.onFailed(error ?? this.#victimError(), blame.blameless === true);
-      else work.exchange.onFailed(error ?? this.#victimError(), true);
+      else if (error !== undefined && !blame.blameless && work.answered && !work.closed) {
+        // Its answer ended in the read that broke the protocol: bytes left over after it cast doubt on it.
+        work.exchange.onFailed(error, false);
+      } else work.exchange.onFailed(error ?? this.#victimError(), true);
     }
     this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
@@ -672,7 +677,10 @@ export class TransformProcess implements ExchangeHost {
   #afterRead(): void {
     const state = this.#state;
     if (state.kind !== 'busy') return;
-    for (const work of state.works) work.exchange.deliver();
+    for (const work of state.works) {
+      work.exchange.deliver();
+      if (work.answered) work.closed = true;
+    }
     this.#finishIfComplete();
     // A message abandoned behind others whose answers are now all in: the process can be stopped.
     const now = this.#state;
