@@ -8,6 +8,7 @@ import { weakenValidators } from '../shared/weaken-validators.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
 import {
+  emitExit,
   type FilterProcess,
   getContextLines,
   killGroup,
@@ -187,16 +188,7 @@ export function runFilter(
         (code === 0
           ? undefined
           : { code: 'ERR_TRANSFORM_EXIT' as const, reason: 'crash' as const, message: '' });
-      if (pid !== undefined && ended !== undefined) {
-        events.emit({
-          type: 'exit',
-          pid,
-          command: options.commandText,
-          code: code ?? undefined,
-          signal: signal ?? undefined,
-          reason: ended.reason,
-        });
-      }
+      if (pid !== undefined && ended !== undefined) emitExit(settings, pid, code, signal, ended.reason);
       if (ended !== undefined) {
         const how = signal !== null ? `was killed with ${signal}` : `exited with code ${code}`;
         error = new TransformError(ended.code, ended.message || `${who} ${how}`, {

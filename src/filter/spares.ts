@@ -1,7 +1,14 @@
 import type { ExitReason } from '../shared/events.ts';
 import type { ProcessStats, StatsRecorder } from '../shared/stats.ts';
 import { describeCause } from '../util/describe-value.ts';
-import { canRun, type FilterProcess, killGroup, type SpawnSettings, spawnFilter } from './spawn-filter.ts';
+import {
+  canRun,
+  emitExit,
+  type FilterProcess,
+  killGroup,
+  type SpawnSettings,
+  spawnFilter,
+} from './spawn-filter.ts';
 
 /**
  * How many filters wait ready at most. Two covers a request arriving while the last one's replacement is
@@ -154,14 +161,7 @@ export class Spares {
       drop();
       // The prelude found no command: not worth a line, the spawn a response then makes reports why.
       if (pid === undefined || (filter.readsContext && code === 127)) return;
-      events.emit({
-        type: 'exit',
-        pid,
-        command: options.commandText,
-        code: code ?? undefined,
-        signal: signal ?? undefined,
-        reason: spare.reason,
-      });
+      emitExit(this.#settings, pid, code, signal, spare.reason);
     };
     child.once('spawn', onSpawn);
     child.once('error', onError);

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import type { ProcessEventSink } from '../shared/events.ts';
+import type { ExitReason, ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import { killOnParentExit } from '../shared/reaper.ts';
 import { getStderrMode } from '../shared/stderr.ts';
@@ -13,6 +13,24 @@ export interface SpawnSettings {
   events: ProcessEventSink;
   /** Kills every filter's group if the parent dies, however it dies. */
   watchdog: GroupWatchdog;
+}
+
+/** Report a filter's end as the pool's `exit` event. */
+export function emitExit(
+  { events, options }: SpawnSettings,
+  pid: number,
+  code: number | null,
+  signal: NodeJS.Signals | null,
+  reason: ExitReason,
+): void {
+  events.emit({
+    type: 'exit',
+    pid,
+    command: options.commandText,
+    code: code ?? undefined,
+    signal: signal ?? undefined,
+    reason,
+  });
 }
 
 /** One filter process, started for a response or ahead of one. */
