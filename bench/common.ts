@@ -7,7 +7,7 @@ import process from 'node:process';
 import type { ResultPromise } from 'execa';
 import type { TransformPool } from '../src/index.ts';
 
-/** BENCH_TINY=1: every benchmark with tiny sizes and counts, to check that the suite runs (test/bench.test.ts). */
+/** BENCH_TINY=1: every benchmark with tiny sizes and counts, to check that the suite runs (test/project/bench.test.ts). */
 export const TINY = process.env.BENCH_TINY === '1';
 
 /** BENCH_EMIT=json: print one JSON line of figures instead of a table, and leave results.json alone. */

@@ -6,7 +6,7 @@
 // warm-up and at the end, must not grow past a bound; the pool must come back to rest; no message may be read
 // more than twice (the transforms log each message they take up; a retry happens at most once).
 // Exit 0: all held; 1: something failed (the tables say what); 2: the soak itself broke.
-// BENCH_TINY=1: a few seconds, few clients (test/bench.test.ts runs it so); figures go to a temporary file.
+// BENCH_TINY=1: a few seconds, few clients (test/project/bench.test.ts runs it so); figures go to a temporary file.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

@@ -1,7 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, expect } from 'vitest';
-import type { PoolOptions, TransformPool } from '../src/index.ts';
+import { createTransformPool, type PoolOptions, type TransformPool } from '../src/index.ts';
+import type { ProcessEvent } from '../src/shared/events.ts';
 
 /** Absolute path of a fixture program. */
 export function fixture(name: string): string {
@@ -19,6 +22,20 @@ const pools = new Set<TransformPool>();
 export function track<T extends TransformPool | { pool: TransformPool }>(subject: T): T {
   pools.add('pool' in subject ? subject.pool : subject);
   return subject;
+}
+
+/** A pool closed after the test: one process, its stderr dropped, unless `options` says otherwise. */
+export function createPool(options: PoolOptions): TransformPool {
+  return track(createTransformPool({ stderr: 'ignore', processes: 1, ...options }));
+}
+
+/** The body of the answer, or `rejected <code>` when the transform or the reading of its body fails. */
+export async function outcomeOf(promise: Promise<Response>): Promise<string> {
+  try {
+    return await (await promise).text();
+  } catch (error) {
+    return `rejected ${(error as { code?: string }).code ?? String(error)}`;
+  }
 }
 
 afterEach(async () => {
@@ -174,4 +191,49 @@ export async function startServer(
       });
     });
   });
+}
+
+/** The answer's body and the pid of the process that wrote it (fixtures that send X-Pid). */
+export async function answerOf(
+  pool: TransformPool,
+  body: string,
+): Promise<{ text: string; pid: string | null }> {
+  const response = await pool.transform(new Response(body));
+  return { text: await response.text(), pid: response.headers.get('x-pid') };
+}
+
+/** A one-process pool whose events are kept, and whose stderr lines are collected (fixtures say `ready`). */
+export function createObservedPool(
+  command: string[],
+  options: Partial<PoolOptions> = {},
+): { pool: TransformPool; events: ProcessEvent[]; log: StderrLines } {
+  const events: ProcessEvent[] = [];
+  const log = new StderrLines();
+  const pool = track(
+    createTransformPool({
+      command,
+      processes: 1,
+      onEvent: (event) => events.push(event),
+      ...options,
+      ...log.options(options.env),
+    }),
+  );
+  return { pool, events, log };
+}
+
+/** The exit events among `events`. */
+export function exitsOf(events: ProcessEvent[]): Extract<ProcessEvent, { type: 'exit' }>[] {
+  return events.filter((event) => event.type === 'exit');
+}
+
+/** An empty file in a fresh temporary folder, for fixtures that log what they read. */
+export function createLogFile(): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'st-log-')), 'log');
+  appendFileSync(file, '');
+  return file;
+}
+
+/** The non-empty lines of a log file. */
+export function linesOf(file: string): string[] {
+  return readFileSync(file, 'utf8').split('\n').filter(Boolean);
 }

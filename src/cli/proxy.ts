@@ -106,7 +106,7 @@ function toResponse(upstream: IncomingMessage, method: string): Response {
 
 // node:http, not fetch: Node's fetch throws on `Expect`, and a body streamed through it stayed as garbage until
 // a full GC (+327 MiB RSS for a 300 MB upload). Piping the client's IncomingMessage into a ClientRequest keeps
-// the 200 MiB upload of test/cli-upstream.test.ts at +36 MiB peak RSS above the proxy's start (limit: 64 MiB).
+// the 200 MiB upload of test/cli/upstream.test.ts at +36 MiB peak RSS above the proxy's start (limit: 64 MiB).
 // The body goes whatever the method: node:http's stream holds it for a GET too, where the Request has none.
 function sendBody(
   request: Request,
