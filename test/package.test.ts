@@ -36,7 +36,7 @@ describe('the package', () => {
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
   });
 
-  it('packs the built JavaScript, its types, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
+  it('packs the built JavaScript, its types, the Python helper, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests, maps or bytecode', async () => {
     // Scripts are skipped: vitest built dist/ before the run, and `prepack` would build it again.
     const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
     const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
@@ -48,9 +48,13 @@ describe('the package', () => {
     expect(files).toEqual(
       expect.arrayContaining(['dist/child/index.js', 'dist/wire/index.js', 'dist/cli/main.js']),
     );
+    // Shipped as a source file: a Python transform imports it from the installed package (docs/protocol.md).
+    expect(files).toContain('python/subprocess_transform.py');
     const unexpected = files.filter(
       (file) =>
-        !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json'].includes(file) &&
+        !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'python/subprocess_transform.py'].includes(
+          file,
+        ) &&
         !/^dist\/.+\.(js|d\.ts)$/.test(file) &&
         !/^docs\/[a-z-]+\.md$/.test(file),
     );
