@@ -2,6 +2,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -72,6 +73,19 @@ describe('the package', () => {
     const built = readFileSync(join(root, 'dist', 'hono', 'index.js'), 'utf8');
     // Its import of hono is for types only, erased from the build (the JSDoc example may name hono).
     expect(built).not.toMatch(/^\s*(import|export)\b[^;]*['"]hono['"/]|import\(\s*['"]hono/m);
+  });
+
+  it('loads @opentelemetry/api only by a dynamic import that may fail: it is an optional peer', () => {
+    const manifestPeers = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(manifestPeers.peerDependenciesMeta['@opentelemetry/api']?.optional).toBe(true);
+    const built = readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' })
+      .filter((name) => name.endsWith('.js'))
+      .map((name) => readFileSync(join(root, 'dist', name), 'utf8'))
+      .join('\n');
+    expect(built).not.toMatch(/^\s*(import|export)\b[^;]*['"]@opentelemetry\//m);
+    expect(built).toContain("const API_MODULE = '@opentelemetry/api';");
   });
 
   it('is imported by name from plain Node in another folder', async () => {
@@ -166,6 +180,8 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
         .filter((line) => /warn|err/i.test(line) && /subprocess-transform/.test(line));
       expect(ours, install.all).toEqual([]);
       expect(existsSync(join(installed, 'CHANGELOG.md'))).toBe(true);
+      // Optional peers are not installed: the package runs without them, tracing off, and says nothing.
+      expect(existsSync(join(app, 'node_modules', '@opentelemetry'))).toBe(false);
       writeFileSync(
         join(app, 'main.js'),
         `import { createTransformPool } from 'subprocess-transform';
@@ -174,8 +190,9 @@ console.log(await (await pool.transform(new Response('from the tarball'))).text(
 await pool.close();
 `,
       );
-      const { stdout } = await execa(process.execPath, ['main.js'], { cwd: app });
+      const { stdout, stderr } = await execa(process.execPath, ['main.js'], { cwd: app });
       expect(stdout).toBe('from the tarball');
+      expect(stderr).toBe('');
     },
   );
 });
