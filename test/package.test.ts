@@ -16,18 +16,24 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  version: string;
   exports: Record<string, { types: string; default: string } | string>;
   bin: Record<string, string>;
 };
 const denoManifest = JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')) as {
+  name: string;
+  version: string;
   exports: Record<string, string>;
 };
 
 describe('the package', () => {
-  it('exports the same entry points to npm and Deno, types first, all built', () => {
+  it('exports the same entry points, name and version to npm and JSR, types first, all built', () => {
     const entries = Object.keys(manifest.exports).filter((key) => key !== './package.json');
     expect(entries).toEqual(['.', './child', './wire', './hono']);
     expect(Object.keys(denoManifest.exports)).toEqual(entries);
+    // JSR publishes deno.json's name and version: the same release as npm's.
+    expect(denoManifest.name).toMatch(/^@[a-z0-9-]+\/subprocess-transform$/);
+    expect(denoManifest.version).toBe(manifest.version);
     for (const key of entries) {
       const target = manifest.exports[key] as { types: string; default: string };
       expect(Object.keys(target)).toEqual(['types', 'default']);
