@@ -62,6 +62,7 @@ describe('a span per transform', () => {
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
     expect(span.attributes).toEqual({
       'subprocess_transform.command': `${process.execPath} ${fixture('count-input.mjs')}`,
+      'subprocess_transform.protocol': 'http',
       'process.pid': pid,
       'subprocess_transform.attempt': 1,
       // The whole message written (its size as the process counted it), and the answer's body bytes.
@@ -154,6 +155,36 @@ describe('a span per transform', () => {
     expect(span?.attributes['subprocess_transform.bytes_in']).toBe(
       again?.attributes['subprocess_transform.bytes_in'],
     );
+  });
+
+  it("is made for a body filter's run too, with its outcome and no byte counts", async () => {
+    const pool = startPool(['tr', 'a-z', 'A-Z'], { protocol: 'body' });
+    const failing = startPool(['sh', '-c', 'cat >/dev/null; exit 3'], { protocol: 'body' });
+    const { parentId } = await tracer.startActiveSpan('request', async (parent) => {
+      expect(await (await pool.transform(new Response('quiet'))).text()).toBe('QUIET');
+      await expect(failing.transform(new Response('x'))).rejects.toMatchObject({
+        code: 'ERR_TRANSFORM_EXIT',
+      });
+      parent.end();
+      return { parentId: parent.spanContext().spanId };
+    });
+    const spans = getTransformSpans();
+    expect(spans.map((span) => span.parentSpanContext?.spanId)).toEqual([parentId, parentId]);
+    // Each ends when its process has exited: in either order.
+    const ok = spans.find((span) => span.attributes['subprocess_transform.outcome'] === 'ok');
+    const failed = spans.find((span) => span.attributes['subprocess_transform.outcome'] === 'failed');
+    expect(ok?.attributes).toMatchObject({
+      'subprocess_transform.command': 'tr a-z A-Z',
+      'subprocess_transform.protocol': 'body',
+      'subprocess_transform.attempt': 1,
+      'subprocess_transform.outcome': 'ok',
+    });
+    expect(ok?.attributes['subprocess_transform.bytes_in']).toBeUndefined();
+    expect(failed?.attributes).toMatchObject({
+      'subprocess_transform.outcome': 'failed',
+      'error.type': 'ERR_TRANSFORM_EXIT',
+    });
+    expect(failed?.status.code).toBe(SpanStatusCode.ERROR);
   });
 
   it('is not made for a response withTransform passes by untouched', async () => {

@@ -121,7 +121,7 @@ export class Pool implements TransformPool {
         response: options.decode && isEncoded(response) ? decodeContent(response) : response,
         signal: init.signal,
         fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
-        trace: startTransformTrace(options.commandText),
+        trace: startTransformTrace(options.commandText, 'http'),
       },
       this.#owner,
     );

@@ -54,6 +54,9 @@ function getCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
+/** The protocol of the pool: a body filter (`'body'`) has no message, so its span counts no bytes. */
+type Protocol = 'http' | 'body';
+
 /**
  * The span of one transform, from the call to the end of its answer (or its failure): the process that ran
  * it and on which attempt, the bytes written to it and the answer's body bytes read back, and the outcome.
@@ -61,13 +64,15 @@ function getCode(error: unknown): string | undefined {
 export class TransformTrace {
   readonly #api: Api;
   readonly #span: OpenTelemetry.Span;
+  readonly #protocol: Protocol;
   #bytesIn = 0;
   #bytesOut = 0;
   #ended = false;
 
-  constructor(api: Api, span: OpenTelemetry.Span) {
+  constructor(api: Api, span: OpenTelemetry.Span, protocol: Protocol) {
     this.#api = api;
     this.#span = span;
+    this.#protocol = protocol;
   }
 
   /** A process took the transform: on a retry, another process and the second attempt. */
@@ -98,11 +103,11 @@ export class TransformTrace {
     const code = error === undefined ? undefined : (getCode(error) ?? 'Error');
     const outcome: Outcome =
       code === undefined ? 'ok' : code === 'ERR_TRANSFORM_ABORTED' ? 'aborted' : 'failed';
-    span.setAttributes({
-      'subprocess_transform.bytes_in': this.#bytesIn,
-      'subprocess_transform.bytes_out': this.#bytesOut,
-      'subprocess_transform.outcome': outcome,
-    });
+    if (this.#protocol === 'http') {
+      span.setAttribute('subprocess_transform.bytes_in', this.#bytesIn);
+      span.setAttribute('subprocess_transform.bytes_out', this.#bytesOut);
+    }
+    span.setAttribute('subprocess_transform.outcome', outcome);
     if (code !== undefined) span.setAttribute('error.type', code);
     if (outcome === 'failed') {
       const message = error instanceof Error ? error.message : String(error);
@@ -116,16 +121,11 @@ export class TransformTrace {
  * Start the span of a transform of `command`, parented to the active span; undefined without the API or
  * without a tracer provider that records (then tracing costs nothing more).
  */
-export function startTransformTrace(command: string): TransformTrace | undefined {
+export function startTransformTrace(command: string, protocol: Protocol): TransformTrace | undefined {
   if (loader.kind !== 'ready') return undefined;
   const { api } = loader;
-  const span = api.trace
-    .getTracer(TRACER_NAME)
-    .startSpan(
-      'transform',
-      { attributes: { 'subprocess_transform.command': command } },
-      api.context.active(),
-    );
+  const attributes = { 'subprocess_transform.command': command, 'subprocess_transform.protocol': protocol };
+  const span = api.trace.getTracer(TRACER_NAME).startSpan('transform', { attributes }, api.context.active());
   if (!span.isRecording()) return undefined;
-  return new TransformTrace(api, span);
+  return new TransformTrace(api, span, protocol);
 }
