@@ -15,7 +15,8 @@ traceback goes to stderr) and goes on, and returns when stdin ends::
 
 Stray output never reaches the protocol: ``print()`` goes to stderr, and so does anything written to file
 descriptor 1 (a C library, a subprocess). In a process a pool started (it sets SUBPROCESS_TRANSFORM_CHILD=1)
-that holds from the import of this module on; in any other program from the call of ``serve_transform``.
+that holds from the import of this module on, and what was printed before it and is still buffered goes to
+stderr too; in any other program from the call of ``serve_transform``.
 """
 
 from __future__ import annotations
@@ -75,25 +76,32 @@ class Response:
     body: bytes = b""
 
 
-def _route_stdout_to_stderr():
-    """Give the protocol a private copy of fd 1, then point fd 1 and sys.stdout at stderr."""
-    global _protocol_out
-    if _protocol_out is not None:
-        return _protocol_out
-    # What was printed before is output like any other: it must go out now, ahead of the switch.
+def _flush_stdout():
     try:
         sys.stdout.flush()
     except (AttributeError, OSError, ValueError):
         pass
+
+
+def _route_stdout_to_stderr(started_by_pool):
+    """Give the protocol a private copy of fd 1, then point fd 1 and sys.stdout at stderr."""
+    global _protocol_out
+    if _protocol_out is not None:
+        return _protocol_out
+    # Printed before, still in sys.stdout's buffer: in a process a pool started, stdout is the protocol's from
+    # its first byte, so it goes to stderr (after the switch); in any other program it was meant for stdout.
+    if not started_by_pool:
+        _flush_stdout()
     _protocol_out = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
+    _flush_stdout()
     sys.stdout = sys.stderr
     return _protocol_out
 
 
 _protocol_out = None
 if os.environ.get("SUBPROCESS_TRANSFORM_CHILD") == "1":
-    _route_stdout_to_stderr()
+    _route_stdout_to_stderr(started_by_pool=True)
 
 
 def _read_line(stream, limit):
@@ -310,7 +318,7 @@ def serve_transform(fn):
     """
     if not callable(fn):
         raise TypeError(f"Expected a transform function, got {type(fn).__name__}")
-    out = _route_stdout_to_stderr()
+    out = _route_stdout_to_stderr(started_by_pool=False)
     stream = sys.stdin.buffer
     # The protocol owns stdin: input() in fn reads nothing instead of eating the next message.
     sys.stdin = open(os.devnull)
@@ -332,5 +340,6 @@ def serve_transform(fn):
             out.write(answer)
             out.flush()
     except BrokenPipeError:
-        # The pool closed our stdout: nobody reads the answers any more.
+        # The pool closed our stdout: nobody reads the answers any more, and nothing left is worth flushing.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), out.fileno())
         sys.exit(1)

@@ -181,6 +181,18 @@ describe('serve_transform through the pool', () => {
     expect(pool.stats()).toMatchObject({ started: 1, exited: 0, ok: 2, failed: 1 });
   });
 
+  it('sends what was printed before the import, still buffered, to stderr in a process a pool started', async () => {
+    const lines: string[] = [];
+    // Buffered, as Python's stdout to a pipe is by default (this machine's environment may say otherwise).
+    const pool = startPool('serve-print-first.py', {
+      stderr: (line) => lines.push(line),
+      env: { ...PYTHON_ENV, PYTHONUNBUFFERED: '' },
+    });
+    expect(await (await pool.transform(new Response('first'))).text()).toBe('FIRST');
+    expect(lines).toContain('printed before the import');
+    expect(pool.stats()).toMatchObject({ started: 1, exited: 0, ok: 1 });
+  });
+
   it('answers the shapes fn may return, and Transform-Error for one it cannot send, on one process', async () => {
     const reasons: string[] = [];
     const pool = startPool('serve-faults.py', {
