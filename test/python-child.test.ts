@@ -102,6 +102,23 @@ describe('serve_transform through the pool', () => {
     expect(pool.stats()).toMatchObject({ started: 1, exited: 0, failed: 0, ok: 24 });
   });
 
+  it('keeps serving on the same process after clients leave mid-body many times', async () => {
+    const pool = startPool('serve-echo.py');
+    const random = createRandom(8);
+    // As the JS helper's test: bodies the pool drains well within its bound when a client leaves.
+    const body = new Uint8Array(randomBytes(200_000));
+    for (let round = 0; round < 20; round++) {
+      const response = await pool.transform(new Response(body));
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      // Leave before the first byte, after one chunk, or after two.
+      for (let reads = random(3); reads > 0; reads--) await reader.read();
+      await reader.cancel();
+    }
+    const last = await pool.transform(new Response(body));
+    expect(describeBytes(new Uint8Array(await last.arrayBuffer()))).toEqual(describeBytes(body));
+    expect(pool.stats()).toMatchObject({ started: 1, exited: 0, ok: 1, aborted: 20 });
+  });
+
   it('echoes a 20 MiB body, whole and chunked', async () => {
     const pool = startPool('serve-echo.py');
     const body = new Uint8Array(randomBytes(20 * 1024 * 1024));
