@@ -8,9 +8,11 @@ import {
   type ReadableSpan,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions, withTransform } from '../src/index.ts';
 import { loadTracing } from '../src/shared/tracing.ts';
+import { CHILD_RUNTIMES } from './_child-runtimes.ts';
 import { fixture, nodeFixture, StderrLines, track } from './_utils.ts';
 
 const exporter = new InMemorySpanExporter();
@@ -192,4 +194,31 @@ describe('a span per transform', () => {
     expect((await handler(new Request('http://example.test/'))).status).toBe(204);
     expect(getTransformSpans()).toEqual([]);
   });
+});
+
+describe('tracing in each runtime', () => {
+  for (const { runtime, argv } of CHILD_RUNTIMES) {
+    it(`loads the API and parents the span under ${runtime}`, async () => {
+      const [command = '', ...args] = argv;
+      const { stdout } = await execa(command, [...args, fixture('trace-parent.mjs')]);
+      const { text, spans } = JSON.parse(stdout) as {
+        text: string;
+        spans: { name: string; id: string; parent?: string; attributes: Record<string, unknown> }[];
+      };
+      expect(text).toBe('traced');
+      const request = spans.find((span) => span.name === 'request');
+      expect(spans.filter((span) => span.name === 'transform')).toEqual([
+        {
+          name: 'transform',
+          id: expect.any(String),
+          parent: request?.id,
+          attributes: expect.objectContaining({
+            'subprocess_transform.command': 'cat',
+            'subprocess_transform.bytes_out': 6,
+            'subprocess_transform.outcome': 'ok',
+          }),
+        },
+      ]);
+    });
+  }
 });
