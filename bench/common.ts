@@ -11,7 +11,7 @@ import type { TransformPool } from '../src/index.ts';
 export const TINY = process.env.BENCH_TINY === '1';
 
 /** BENCH_EMIT=json: print one JSON line of figures instead of a table, and leave results.json alone. */
-export const EMIT_JSON = process.env.BENCH_EMIT === 'json';
+const EMIT_JSON = process.env.BENCH_EMIT === 'json';
 
 /** A number from the environment, else the default for this mode. */
 export function setting(name: string, normal: number, tiny: number): number {
@@ -31,7 +31,7 @@ export const roundEach = (perRound: Record<string, number[]>, digits = 1): Recor
   );
 
 /** Mean µs of one call, over `iterations` sequential calls. */
-export async function microseconds(iterations: number, run: () => Promise<unknown>): Promise<number> {
+async function microseconds(iterations: number, run: () => Promise<unknown>): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < iterations; i++) await run();
   return ((performance.now() - start) / iterations) * 1000;
@@ -69,12 +69,12 @@ export const SYSTEM_NODE = process.env.npm_node_execpath ?? process.execPath;
 /** Node 24, the `node` dev dependency. */
 export const NODE24 = new URL('../node_modules/node/bin/node', import.meta.url).pathname;
 
-export type RuntimeName = 'node' | 'bun' | 'deno';
+type RuntimeName = 'node' | 'bun' | 'deno';
 
-export const runtime: RuntimeName =
+const runtime: RuntimeName =
   typeof Deno !== 'undefined' ? 'deno' : process.versions.bun !== undefined ? 'bun' : 'node';
 
-export const runtimeVersion = (): string =>
+const runtimeVersion = (): string =>
   runtime === 'deno'
     ? Deno.version.deno
     : ((runtime === 'bun' ? process.versions.bun : process.version) ?? '');
@@ -143,7 +143,7 @@ export async function report(
 const CHUNK = new Uint8Array(64 * 1024).fill(120);
 
 /** A body of `size` bytes in 64 KiB chunks (one buffer, sent again and again), made as it is read. */
-export function pulledBody(size: number): ReadableStream<Uint8Array> {
+function pulledBody(size: number): ReadableStream<Uint8Array> {
   let sent = 0;
   return new ReadableStream({
     pull(controller) {

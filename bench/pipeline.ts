@@ -32,7 +32,7 @@ const support = new WeakMap<CreatePool, boolean>();
  * Whether this `createTransformPool` takes `pipeline`, tried once by making a pool with it (and closing it):
  * a build without the option throws a TypeError naming it; any other error is the benchmark's to report.
  */
-export async function supportsPipeline(create: CreatePool): Promise<boolean> {
+async function supportsPipeline(create: CreatePool): Promise<boolean> {
   const known = support.get(create);
   if (known !== undefined) return known;
   let supported = true;

@@ -42,7 +42,7 @@ export function createPicker(faults: readonly Fault[], rate: number, seed: numbe
   };
 }
 
-export const expectedBody = (token: string): string => `transformed page ${token}`;
+const expectedBody = (token: string): string => `transformed page ${token}`;
 const ANY_ANSWER = /^transformed page (\S+)$/;
 
 /** Outcomes by action: `ok` (200, exact body), `cross-delivered`, `wrong body`, `<status> <code>`, `client <code>`. */

@@ -7,7 +7,7 @@ type Handler<Node> = (request: Request, node: Node) => Promise<Response>;
  * What a line says of a request: its response went out `transformed`, or as the upstream sent it (`passed`);
  * the transform or the body `failed`; or the client left before the end (`aborted`).
  */
-export type AccessOutcome = 'transformed' | 'passed' | 'failed' | 'aborted';
+type AccessOutcome = 'transformed' | 'passed' | 'failed' | 'aborted';
 
 /** What {@link createAccessLog} returns: wrappers inside and outside `withTransform`, and its `onError`. */
 export interface AccessLog {

@@ -43,7 +43,7 @@ export interface ProxyArgs {
 export type CliArgs = { kind: 'help' } | { kind: 'version' } | ProxyArgs;
 
 /** Defaults of the `proxy` flags, repeated in {@link HELP}. */
-export const DEFAULTS = Object.freeze({ port: 3000, host: '127.0.0.1', upstreamTimeout: 60_000 });
+const DEFAULTS = Object.freeze({ port: 3000, host: '127.0.0.1', upstreamTimeout: 60_000 });
 
 /** What `--help` prints. */
 export const HELP = `Usage: subprocess-transform proxy --upstream URL [options] -- COMMAND [ARGS...]

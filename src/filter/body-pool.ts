@@ -4,6 +4,7 @@ import { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, StatsRecorder } from '../shared/stats.ts';
+import { loadTracing, startTransformTrace, type TransformTrace } from '../shared/tracing.ts';
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
 import { validateOutputType } from './protocol.ts';
@@ -46,9 +47,25 @@ export class BodyPool implements TransformPool {
     this[POOL_BRAND] = Object.freeze({ decode: this.#options.decode });
     // Every running filter listens to it: up to `processes` (1024) at once, beyond the default warning at 10.
     setMaxListeners(this.#options.processes + 1, this.#closeTimeout.signal);
+    void loadTracing();
   }
 
   async transform(response: Response, init: TransformInit = {}): Promise<Response> {
+    const trace = startTransformTrace(this.#options.commandText, 'body');
+    try {
+      return await this.#transform(response, init, trace);
+    } catch (error) {
+      trace?.end(error);
+      throw error;
+    }
+  }
+
+  /** One run of the filter; its span (if tracing is on) ends with the process, or with the failure. */
+  async #transform(
+    response: Response,
+    init: TransformInit,
+    trace: TransformTrace | undefined,
+  ): Promise<Response> {
     const started = performance.now();
     if (this.#closed) throw this.#error('ERR_TRANSFORM_CLOSED', 'The pool is closed');
     if (init.signal?.aborted) throw this.#error('ERR_TRANSFORM_ABORTED', 'The client went away');
@@ -57,6 +74,7 @@ export class BodyPool implements TransformPool {
     else this.#running++;
     const spare = this.#spares.take();
     if (spare === undefined) this.#stats.started++;
+    trace?.begin(spare?.pid, 1);
     try {
       const output = await runFilter(
         response,
@@ -64,6 +82,7 @@ export class BodyPool implements TransformPool {
         this.#settings,
         (outcome) => {
           this.#stats.exited++;
+          trace?.end(outcome);
           if (outcome === undefined) this.#stats.ok++;
           else this.#stats.failedWith(outcome.code);
           if (spare === undefined && outcome?.code !== 'ERR_TRANSFORM_SPAWN') this.#spares.enable();

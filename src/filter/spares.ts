@@ -15,7 +15,7 @@ import {
  * starting; more would only add idle processes (each holds three pipes), since a spare is started again as
  * soon as one is used. The pool caps it further so busy and ready ones together never exceed `processes`.
  */
-export const SPARES = 2;
+const SPARES = 2;
 
 /**
  * `starting`: spawned, not yet confirmed running; `ready`: waiting on stdin; `ending`: killed by the pool

@@ -42,7 +42,7 @@ function escapeLabelValue(text: string): string {
 }
 
 /** Go's ParseFloat spellings: `+Inf`, `-Inf`, `NaN`; JavaScript's shortest round-trip text otherwise. */
-export function formatValue(value: number): string {
+function formatValue(value: number): string {
   if (value === Number.POSITIVE_INFINITY) return '+Inf';
   if (value === Number.NEGATIVE_INFINITY) return '-Inf';
   return String(value);

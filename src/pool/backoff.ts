@@ -3,7 +3,7 @@ import { describeCause } from '../util/describe-value.ts';
 import type { ProcessExit } from './process.ts';
 
 /** Start failures in a row after which new processes start after a backoff. */
-export const MAX_START_FAILURES = 2;
+const MAX_START_FAILURES = 2;
 /** The first backoff, doubling with each further failure up to the cap. */
 const BACKOFF_FIRST_MS = 100;
 const BACKOFF_MAX_MS = 10_000;

@@ -4,6 +4,7 @@
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import { SilenceTimer } from '../shared/timeout.ts';
+import type { TransformTrace } from '../shared/tracing.ts';
 import { weakenValidators } from '../shared/weaken-validators.ts';
 import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
@@ -12,6 +13,8 @@ import { MessageSource } from './message-source.ts';
 
 /** What an exchange may ask of the process it runs on: the only calls from exchange to process. */
 export interface ExchangeHost {
+  /** Its pid, for the transform's span; undefined for a command that could not be started. */
+  readonly pid: number | undefined;
   /** `Date.now()` at spawn, and whether it has answered yet: the first answer has `startTimeout`. */
   readonly startedAt: number;
   readonly answered: boolean;
@@ -54,6 +57,8 @@ export interface ExchangeInit {
   response: Response;
   signal: AbortSignal | undefined;
   fields: [string, string][];
+  /** Its span, when tracing is on (shared/tracing.ts). */
+  trace?: TransformTrace | undefined;
 }
 
 /** Output a process may still write after a client left, read and dropped to keep the process. */
@@ -116,6 +121,7 @@ export class Exchange {
   readonly #createdAt = performance.now();
   readonly #timer: SilenceTimer;
   readonly #message: MessageSource;
+  readonly #trace: TransformTrace | undefined;
   #resolve!: (response: Response) => void;
   #reject!: (error: unknown) => void;
   #state: State = { kind: 'queued' };
@@ -135,6 +141,7 @@ export class Exchange {
       this.#reject = reject;
     });
     this.#message = new MessageSource(init.response, init.fields);
+    this.#trace = init.trace;
     this.#timer = new SilenceTimer(owner.timeout, () => this.#onTimeout());
     init.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
@@ -162,6 +169,7 @@ export class Exchange {
     this.#output = 'none';
     this.#turn = false;
     this.#message.restart();
+    this.#trace?.begin(host.pid, this.#attempts);
   }
 
   /**
@@ -216,7 +224,10 @@ export class Exchange {
     }
     // Moved on, or its process is going: the batch stays for a retry to take over, never lost.
     if (this.#hostOf() !== host || !host.takes(this)) return 'stale';
-    return this.#message.take(next);
+    const batch = this.#message.take(next);
+    // Counted once: a retry's replay of this batch is the same message again.
+    this.#trace?.wrote(batch);
+    return batch;
   }
 
   /** The process began an answer. */
@@ -254,6 +265,7 @@ export class Exchange {
   /** A body chunk; returns false when the reader has no room, and the process pauses its output. */
   onBody(chunk: Uint8Array): boolean {
     this.#timer.touch();
+    this.#trace?.read(chunk.byteLength);
     const state = this.#state;
     if (state.kind === 'discarding') {
       const drain = state.drain;
@@ -323,7 +335,10 @@ export class Exchange {
     const state = this.#state;
     this.#timer.stop();
     if (state.kind === 'discarding') clearTimeout(state.drain.timer);
-    if (state.kind === 'streaming') this.#owner.succeeded();
+    if (state.kind === 'streaming') {
+      this.#owner.succeeded();
+      this.#trace?.end();
+    }
     if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
   }
 
@@ -435,6 +450,7 @@ export class Exchange {
   #report(error: unknown): void {
     const state = this.#state;
     this.#owner.failed(error);
+    this.#trace?.end(error);
     if (!this.#settled) {
       this.#settled = true;
       this.#signal?.removeEventListener('abort', this.#onAbort);

@@ -7,6 +7,7 @@ import { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
+import { loadTracing, startTransformTrace } from '../shared/tracing.ts';
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
@@ -75,6 +76,7 @@ export class Pool implements TransformPool {
     this.#events = new ProcessEventSink(this.options.onEvent);
     this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
+    void loadTracing();
     const { timeout, startTimeout, preserveValidators } = this.options;
     const stats = this.#stats;
     this.#owner = {
@@ -119,6 +121,7 @@ export class Pool implements TransformPool {
         response: options.decode && isEncoded(response) ? decodeContent(response) : response,
         signal: init.signal,
         fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
+        trace: startTransformTrace(options.commandText, 'http'),
       },
       this.#owner,
     );

@@ -34,7 +34,7 @@ const CLIENT_MESSAGE: Readonly<Record<TransformErrorCode, string>> = Object.free
 });
 
 /** Marks a TransformError across copies of this package, whose classes differ (see `POOL_BRAND`). */
-export const ERROR_BRAND: unique symbol = Symbol.for('subprocess-transform.error');
+const ERROR_BRAND: unique symbol = Symbol.for('subprocess-transform.error');
 
 /** Bytes of a process's stderr kept on its errors. */
 export const STDERR_TAIL_BYTES = 4096;

@@ -30,7 +30,7 @@ export type ProcessEvent =
       });
 
 /** The `node:diagnostics_channel` channel every process event is published on. */
-export const DIAGNOSTICS_CHANNEL = 'subprocess-transform:process';
+const DIAGNOSTICS_CHANNEL = 'subprocess-transform:process';
 
 /** Exits the pool asked for (a client that left counts: it is common and harmless): not worth a line by default. */
 const ROUTINE_EXITS: ReadonlySet<ExitReason> = new Set(['recycle', 'close', 'reload', 'abort']);

@@ -277,7 +277,7 @@ function validateRequestContext(value: unknown): readonly string[] | undefined {
  *
  * @param options What the pool was given.
  */
-export function validatePoolSettings(options: unknown): asserts options is PoolSettings {
+function validatePoolSettings(options: unknown): asserts options is PoolSettings {
   if (typeof options !== 'object' || options === null) {
     throw new TypeError(
       `Expected the options of createTransformPool() to be an object such as { command: ['cat'] }, got ${describeValue(options)}`,

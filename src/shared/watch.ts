@@ -2,7 +2,7 @@ import { type FSWatcher, watch } from 'chokidar';
 import { describeValue } from '../util/describe-value.ts';
 
 /** Saves closer together than this make one reload: an editor writes a file in several steps. */
-export const WATCH_DEBOUNCE_MS = 100;
+const WATCH_DEBOUNCE_MS = 100;
 
 /**
  * Check the `watch` option: a path, or a list of paths (files or folders).

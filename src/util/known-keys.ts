@@ -23,7 +23,7 @@ export function validateKnownKeys(keys: readonly string[], known: readonly strin
  * The candidate a misspelt name most likely meant, by the rule TypeScript uses for its "did you mean"
  * (a case-insensitive match first; otherwise the fewest edits, fewer than 0.4 per character plus one).
  */
-export function findNearestName(name: string, candidates: readonly string[]): string | undefined {
+function findNearestName(name: string, candidates: readonly string[]): string | undefined {
   const lower = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.floor(name.length * 0.4) + 1;

@@ -75,7 +75,7 @@ function encodeLatin1Text(text: string): Uint8Array<ArrayBuffer> {
 type Framing = { contentLength: number } | { chunked: true } | null;
 
 /** The status line and fields of `response`, with the framing this codec chose (RFC 9112 sections 4, 5, 6). */
-export function encodeHead(
+function encodeHead(
   response: Response,
   framing: Framing,
   extraFields: Iterable<readonly [string, string]> = [],

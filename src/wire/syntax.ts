@@ -34,12 +34,6 @@ export function findInvalidValueByte(bytes: Uint8Array, start: number, end: numb
   return -1;
 }
 
-export function isToken(text: string): boolean {
-  if (text.length === 0) return false;
-  for (let i = 0; i < text.length; i++) if (TOKEN[text.charCodeAt(i)] !== 1) return false;
-  return true;
-}
-
 /** Decode bytes one to one (ISO-8859-1), so obs-text survives as the same code points `Headers` accepts. */
 export function decodeLatin1(bytes: Uint8Array, start: number, end: number): string {
   let text = '';

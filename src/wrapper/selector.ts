@@ -11,7 +11,7 @@ export type ShouldTransform = (
 export type ContentTypeMatcher = string | readonly string[] | RegExp;
 
 /** The response's media type, lower-cased, without parameters: `text/html; charset=utf-8` → `text/html`. */
-export function getMediaType(response: Response): string {
+function getMediaType(response: Response): string {
   const value = response.headers.get('content-type') ?? '';
   const semicolon = value.indexOf(';');
   return (semicolon === -1 ? value : value.slice(0, semicolon)).trim().toLowerCase();
@@ -44,7 +44,7 @@ export function isTransformable(response: Response, request: Request | undefined
 }
 
 /** Check `contentType` and compile it to a predicate. */
-export function compileContentType(matcher: ContentTypeMatcher): (mediaType: string) => boolean {
+function compileContentType(matcher: ContentTypeMatcher): (mediaType: string) => boolean {
   if (matcher instanceof RegExp) return (mediaType) => matcher.test(mediaType);
   const list = typeof matcher === 'string' ? [matcher] : matcher;
   if (!Array.isArray(list) || !list.every((item) => typeof item === 'string')) {

@@ -346,6 +346,32 @@ describe('the README examples, run', () => {
     expect(pages[0]).toBe(pages[1]);
   });
 
+  it('render_helper.py, with the Python helper found on PYTHONPATH in the installed package, gives the page of render.js', async () => {
+    // As docs/protocol.md says to start it: from the project's folder, a PYTHONPATH relative to it.
+    const helper = track(
+      createTransformPool({
+        command: ['python3', 'render_helper.py'],
+        cwd: consumer,
+        env: { PYTHONPATH: 'node_modules/subprocess-transform/python', PYTHONDONTWRITEBYTECODE: '1' },
+        processes: 1,
+      }),
+    );
+    const node = track(createTransformPool({ command: ['node', 'render.js'], cwd: consumer, processes: 1 }));
+    const request = new Request('http://localhost/caf%C3%A9/%3Ch1%3E?q=1');
+    const data = { title: `<b>"Tom" & 'Jerry'</b>`, city: 'Zürich', list: [1, 2.5, null, true] };
+    const [python, javascript] = await Promise.all(
+      [helper, node].map((pool) => pool.transform(Response.json(data, { status: 201 }), { request })),
+    );
+    expect([python?.status, python?.headers.get('content-type')]).toEqual([201, 'text/html']);
+    expect(await python?.text()).toBe(await javascript?.text());
+    // Not JSON: this one fails, the process stays.
+    await expect(helper.transform(new Response('not json'))).rejects.toMatchObject({
+      code: 'ERR_TRANSFORM_FAILED',
+    });
+    expect(await (await helper.transform(Response.json(3))).text()).toBe('<h1>/</h1><pre>3</pre>');
+    expect(helper.stats()).toMatchObject({ started: 1, exited: 0, ok: 2, failed: 1 });
+  });
+
   // Needs the Hono middleware (`subprocess-transform/hono`), built in parallel on another branch.
   it('hono-node.js serves /report rendered by render.js, under plain node', async () => {
     const server = await startServer('node', ['hono-node.js']);

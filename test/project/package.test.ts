@@ -2,6 +2,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -15,18 +16,24 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  version: string;
   exports: Record<string, { types: string; default: string } | string>;
   bin: Record<string, string>;
 };
 const denoManifest = JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')) as {
+  name: string;
+  version: string;
   exports: Record<string, string>;
 };
 
 describe('the package', () => {
-  it('exports the same entry points to npm and Deno, types first, all built', () => {
+  it('exports the same entry points, name and version to npm and JSR, types first, all built', () => {
     const entries = Object.keys(manifest.exports).filter((key) => key !== './package.json');
     expect(entries).toEqual(['.', './child', './wire', './hono']);
     expect(Object.keys(denoManifest.exports)).toEqual(entries);
+    // JSR publishes deno.json's name and version: the same release as npm's.
+    expect(denoManifest.name).toMatch(/^@[a-z0-9-]+\/subprocess-transform$/);
+    expect(denoManifest.version).toBe(manifest.version);
     for (const key of entries) {
       const target = manifest.exports[key] as { types: string; default: string };
       expect(Object.keys(target)).toEqual(['types', 'default']);
@@ -36,7 +43,7 @@ describe('the package', () => {
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
   });
 
-  it('packs the built JavaScript, its types, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
+  it('packs the built JavaScript, its types, the Python helper, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests, maps or bytecode', async () => {
     // Scripts are skipped: vitest built dist/ before the run, and `prepack` would build it again.
     const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
     const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
@@ -48,9 +55,13 @@ describe('the package', () => {
     expect(files).toEqual(
       expect.arrayContaining(['dist/child/index.js', 'dist/wire/index.js', 'dist/cli/main.js']),
     );
+    // Shipped as a source file: a Python transform imports it from the installed package (docs/protocol.md).
+    expect(files).toContain('python/subprocess_transform.py');
     const unexpected = files.filter(
       (file) =>
-        !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json'].includes(file) &&
+        !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'python/subprocess_transform.py'].includes(
+          file,
+        ) &&
         !/^dist\/.+\.(js|d\.ts)$/.test(file) &&
         !/^docs\/[a-z-]+\.md$/.test(file),
     );
@@ -68,6 +79,19 @@ describe('the package', () => {
     const built = readFileSync(join(root, 'dist', 'hono', 'index.js'), 'utf8');
     // Its import of hono is for types only, erased from the build (the JSDoc example may name hono).
     expect(built).not.toMatch(/^\s*(import|export)\b[^;]*['"]hono['"/]|import\(\s*['"]hono/m);
+  });
+
+  it('loads @opentelemetry/api only by a dynamic import that may fail: it is an optional peer', () => {
+    const manifestPeers = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+      peerDependenciesMeta: Record<string, { optional?: boolean }>;
+    };
+    expect(manifestPeers.peerDependenciesMeta['@opentelemetry/api']?.optional).toBe(true);
+    const built = readdirSync(join(root, 'dist'), { recursive: true, encoding: 'utf8' })
+      .filter((name) => name.endsWith('.js'))
+      .map((name) => readFileSync(join(root, 'dist', name), 'utf8'))
+      .join('\n');
+    expect(built).not.toMatch(/^\s*(import|export)\b[^;]*['"]@opentelemetry\//m);
+    expect(built).toContain("const API_MODULE = '@opentelemetry/api';");
   });
 
   it('is imported by name from plain Node in another folder', async () => {
@@ -162,6 +186,8 @@ console.log(JSON.stringify({ text, main: Object.keys(main).sort(), child: Object
         .filter((line) => /warn|err/i.test(line) && /subprocess-transform/.test(line));
       expect(ours, install.all).toEqual([]);
       expect(existsSync(join(installed, 'CHANGELOG.md'))).toBe(true);
+      // Optional peers are not installed: the package runs without them, tracing off, and says nothing.
+      expect(existsSync(join(app, 'node_modules', '@opentelemetry'))).toBe(false);
       writeFileSync(
         join(app, 'main.js'),
         `import { createTransformPool } from 'subprocess-transform';
@@ -170,8 +196,9 @@ console.log(await (await pool.transform(new Response('from the tarball'))).text(
 await pool.close();
 `,
       );
-      const { stdout } = await execa(process.execPath, ['main.js'], { cwd: app });
+      const { stdout, stderr } = await execa(process.execPath, ['main.js'], { cwd: app });
       expect(stdout).toBe('from the tarball');
+      expect(stderr).toBe('');
     },
   );
 });

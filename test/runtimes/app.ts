@@ -7,7 +7,7 @@ import { pseudoRandomStream } from './body.ts';
 export type RuntimeName = 'node' | 'bun' | 'deno';
 
 /** The runtime running this code and its version, from what only that runtime defines. */
-export function currentRuntime(): { runtime: RuntimeName; version: string } {
+function currentRuntime(): { runtime: RuntimeName; version: string } {
   if (typeof Deno !== 'undefined') return { runtime: 'deno', version: Deno.version.deno };
   if (process.versions.bun !== undefined) return { runtime: 'bun', version: process.versions.bun };
   return { runtime: 'node', version: process.versions.node };
@@ -18,7 +18,7 @@ function here(name: string): string {
 }
 
 /** The argv that runs a transform: a serveTransform child under this same runtime, or the Python one. */
-export function transformCommand(kind: string): string[] {
+function transformCommand(kind: string): string[] {
   if (kind === 'python') return ['python3', here('child.py')];
   if (kind !== 'runtime')
     throw new Error(`TRANSFORM must be "runtime" or "python", not ${JSON.stringify(kind)}`);
