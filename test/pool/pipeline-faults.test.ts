@@ -51,7 +51,7 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | 'pending'
   }
 }
 
-describe('one client\'s trouble beside innocent messages on one process', () => {
+describe("one client's trouble beside innocent messages on one process", () => {
   it("a message behind one answered early does not time out while that one's handler body is still slow", async () => {
     // serve-unread answers each message 20 ms after its head, before reading its body. The first message's
     // handler body streams for 3 s (its own clock pauses while the handler is read); the second waits to be

@@ -10,10 +10,10 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { execa } from 'execa';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createTransformPool, type PoolOptions, withTransform } from '../src/index.ts';
-import { loadTracing } from '../src/shared/tracing.ts';
-import { CHILD_RUNTIMES } from './_child-runtimes.ts';
-import { fixture, nodeFixture, StderrLines, track } from './_utils.ts';
+import { createTransformPool, type PoolOptions, withTransform } from '../../src/index.ts';
+import { loadTracing } from '../../src/shared/tracing.ts';
+import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
+import { fixture, nodeFixture, StderrLines, track } from '../_utils.ts';
 
 const exporter = new InMemorySpanExporter();
 const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });

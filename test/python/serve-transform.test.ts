@@ -6,11 +6,11 @@ import { once } from 'node:events';
 import { setImmediate as nextTask } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { createTransformPool, type PoolOptions, type TransformPool } from '../src/index.ts';
-import { fixture, track } from './_utils.ts';
-import { createRandom } from './wire/cases.ts';
+import { createTransformPool, type PoolOptions, type TransformPool } from '../../src/index.ts';
+import { fixture, track } from '../_utils.ts';
+import { createRandom } from '../wire/cases.ts';
 
-const PYTHON_DIR = fileURLToPath(new URL('../python', import.meta.url));
+const PYTHON_DIR = fileURLToPath(new URL('../../python', import.meta.url));
 /** As a user runs it: the module found on PYTHONPATH; no bytecode written into the package. */
 const PYTHON_ENV = { PYTHONPATH: PYTHON_DIR, PYTHONDONTWRITEBYTECODE: '1' };
 const MIXED_SIZES = [10, 100_000, 200_000, 1024 * 1024];
