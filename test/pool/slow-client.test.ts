@@ -1,9 +1,15 @@
 // No client holds a process: an answer is buffered in the parent up to `clientBuffer`, so a process whose
 // answer fits serves others while its client reads slowly; one whose client reads nothing past
 // `clientTimeout` ends that response (aborted, never failed) and is drained or replaced.
+import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, type PoolOptions, type TransformError } from '../../src/index.ts';
-import { nodeFixture, sleep, track } from '../_utils.ts';
+import {
+  createTransformPool,
+  type PoolOptions,
+  type TransformError,
+  withTransform,
+} from '../../src/index.ts';
+import { nodeFixture, sleep, startServer, track, waitFor } from '../_utils.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -115,5 +121,118 @@ describe('a client that reads slowly or not at all', () => {
     // Far more reads than fit in one bound: the whole read outlasted clientTimeout many times over.
     expect(chunks.length * (clientTimeout / 10)).toBeGreaterThan(3 * clientTimeout);
     expect(pool.stats()).toMatchObject({ ok: 1, failed: 0, aborted: 0 });
+  });
+});
+
+/**
+ * A raw HTTP/1.1 client that sends a GET and reads nothing until `readRest()` (its socket is paused before a
+ * byte arrives); `readRest` then reads what is left and resolves with the bytes received in all.
+ */
+function requestWithoutReading(url: string, path: string): { readRest: () => Promise<number> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.pause();
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.byteLength;
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(received)));
+  return {
+    readRest: () => {
+      socket.resume();
+      return closed;
+    },
+  };
+}
+
+/** A raw HTTP/1.1 GET read to its end (`Connection: close`): the exact bytes of the response. */
+function requestWhole(url: string, path: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+  });
+}
+
+describe('clients that never read, over HTTP', () => {
+  it('two never-reading clients of large answers, with processes: 2, delay a third by at most the bound', async () => {
+    const clientTimeout = 500;
+    const handler = withTransform(
+      (request: Request) =>
+        new Response(new URL(request.url).pathname === '/large' ? String(32 * MiB) : 'small'),
+      {
+        command: nodeFixture('large-answer.mjs'),
+        processes: 2,
+        clientBuffer: 64 * KiB,
+        clientTimeout,
+        stderr: 'ignore',
+      },
+    );
+    const { pool } = track(handler);
+    const server = await startServer(handler);
+    try {
+      const stuck = [
+        requestWithoutReading(server.url, '/large'),
+        requestWithoutReading(server.url, '/large'),
+      ];
+      // Both processes hold an answer far larger than every buffer on the way (32 MiB).
+      expect(await waitFor(() => pool.stats().busy === 2, 20_000)).toBe(true);
+      const started = performance.now();
+      const answer = await within(requestWhole(server.url, '/small'), 20 * clientTimeout);
+      const waited = performance.now() - started;
+      expect(answer).toMatch(/^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nsmall$/);
+      // At most the bound, with a 10x margin for a loaded machine (without the bound: no answer at all).
+      expect(waited).toBeLessThan(10 * clientTimeout);
+      // Each never-reading client's response is ended, counted as aborted, never as failed: its connection
+      // closes before the 32 MiB body is complete.
+      expect(await waitFor(() => pool.stats().aborted === 2, 20_000)).toBe(true);
+      const received = await within(Promise.all(stuck.map(({ readRest }) => readRest())), 20_000);
+      expect(received).not.toBe('still waiting');
+      for (const bytes of received as number[]) expect(bytes).toBeLessThan(32 * MiB);
+      expect(pool.stats()).toMatchObject({ ok: 1, failed: 0, aborted: 2 });
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe('the slow-client bound options', () => {
+  const make = (options: Record<string, unknown>) => () =>
+    track(createTransformPool({ command: 'cat', processes: 1, ...options } as PoolOptions));
+
+  it.each([
+    [{ clientBuffer: '1mb' }, TypeError, 'Expected `clientBuffer` to be a number of bytes, got "1mb"'],
+    [{ clientBuffer: Number.NaN }, TypeError, 'Expected `clientBuffer` to be a number of bytes, got NaN'],
+    [
+      { clientBuffer: -1 },
+      RangeError,
+      'Expected `clientBuffer` to be a non-negative integer or Infinity, got -1',
+    ],
+    [
+      { clientBuffer: 1.5 },
+      RangeError,
+      'Expected `clientBuffer` to be a non-negative integer or Infinity, got 1.5',
+    ],
+    [{ clientTimeout: '5s' }, TypeError, 'Expected `clientTimeout` to be a number, got "5s"'],
+    [{ clientTimeout: -5 }, RangeError, 'Expected `clientTimeout` to be a non-negative integer, got -5'],
+    [{ clientTimeOut: 5 }, TypeError, 'Unknown option "clientTimeOut": did you mean "clientTimeout"?'],
+    [{ clientbuffer: 5 }, TypeError, 'Unknown option "clientbuffer": did you mean "clientBuffer"?'],
+  ])('refuses %o', (options, type, message) => {
+    expect(make(options)).toThrow(type);
+    expect(make(options)).toThrow(message);
+  });
+
+  it.each([
+    [{ clientBuffer: 0, clientTimeout: 0 }],
+    [{ clientBuffer: Number.POSITIVE_INFINITY }],
+    [{}],
+  ])('accepts %o', (options) => {
+    expect(make(options)).not.toThrow();
   });
 });
