@@ -3,6 +3,7 @@
 // `clientTimeout` ends that response (aborted, never failed) and is drained or replaced.
 import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
+import { HELP, parseCliArgs } from '../../src/cli/args.ts';
 import {
   createTransformPool,
   type PoolOptions,
@@ -160,6 +161,43 @@ function requestWhole(url: string, path: string): Promise<string> {
   });
 }
 
+describe("with protocol: 'body'", () => {
+  /** One filter slot; the filter reads its input, then writes `bytes` zero bytes. */
+  const createFilterPool = (bytes: number, options: Partial<PoolOptions>) =>
+    track(
+      createTransformPool({
+        command: ['sh', '-c', `cat >/dev/null; head -c ${bytes} /dev/zero`],
+        protocol: 'body',
+        processes: 1,
+        stderr: 'ignore',
+        ...options,
+      }),
+    );
+
+  it('frees the filter slot once its whole output fits in clientBuffer, while its client reads nothing', async () => {
+    const pool = createFilterPool(512 * KiB, { clientBuffer: MiB, clientTimeout: 0 });
+    const unread = await pool.transform(new Response('x'));
+    const next = await within(pool.transform(new Response('x')), 20_000);
+    expect(next).toBeInstanceOf(Response);
+    expect((await (next as Response).arrayBuffer()).byteLength).toBe(512 * KiB);
+    expect(Buffer.from(await unread.arrayBuffer()).equals(Buffer.alloc(512 * KiB))).toBe(true);
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 0, aborted: 0 });
+  });
+
+  it('ends an output its client does not read past clientTimeout, as aborted, and frees the slot', async () => {
+    const pool = createFilterPool(32 * MiB, { clientBuffer: 64 * KiB, clientTimeout: 300 });
+    const response = await pool.transform(new Response('x'));
+    const error = (await endOf((response.body as ReadableStream<Uint8Array>).getReader())) as TransformError;
+    expect(error.code).toBe('ERR_TRANSFORM_ABORTED');
+    expect(error.message).toContain('read nothing for 300 ms (clientTimeout)');
+    // The one slot serves the next response.
+    const next = await within(pool.transform(new Response('x')), 20_000);
+    expect(next).toBeInstanceOf(Response);
+    expect(pool.stats()).toMatchObject({ failed: 0, aborted: 1 });
+    await (next as Response).body?.cancel();
+  });
+});
+
 describe('clients that never read, over HTTP', () => {
   it('two never-reading clients of large answers, with processes: 2, delay a third by at most the bound', async () => {
     const clientTimeout = 500;
@@ -234,5 +272,27 @@ describe('the slow-client bound options', () => {
     [{}],
   ])('accepts %o', (options) => {
     expect(make(options)).not.toThrow();
+  });
+});
+
+describe('the CLI flags', () => {
+  const proxy = (...flags: string[]) =>
+    parseCliArgs(['proxy', '--upstream', 'http://127.0.0.1:1', ...flags, '--', 'cat']);
+
+  it('passes --client-buffer and --client-timeout on, and leaves the defaults to the library', () => {
+    expect(proxy('--client-buffer', '65536', '--client-timeout=250')).toMatchObject({
+      clientBuffer: 65_536,
+      clientTimeout: 250,
+    });
+    expect(proxy()).toMatchObject({ clientBuffer: undefined, clientTimeout: undefined });
+    expect(HELP).toContain('--client-buffer BYTES');
+    expect(HELP).toContain('--client-timeout MS');
+  });
+
+  it.each([
+    [['--client-buffer', '1mb'], 'Expected --client-buffer to be an integer of at least 0, got "1mb"'],
+    [['--client-timeout', '-1'], 'Expected --client-timeout to be an integer from 0 to 2147483647, got "-1"'],
+  ])('refuses %o', (flags, message) => {
+    expect(() => proxy(...flags)).toThrow(message);
   });
 });
