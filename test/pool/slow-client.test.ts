@@ -10,7 +10,8 @@ import {
   type TransformError,
   withTransform,
 } from '../../src/index.ts';
-import { nodeFixture, sleep, startServer, track, waitFor } from '../_utils.ts';
+import { kill, startProxy, startPython } from '../_cli.ts';
+import { fixture, nodeFixture, sleep, startServer, track, waitFor } from '../_utils.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -294,5 +295,38 @@ describe('the CLI flags', () => {
     [['--client-timeout', '-1'], 'Expected --client-timeout to be an integer from 0 to 2147483647, got "-1"'],
   ])('refuses %o', (flags, message) => {
     expect(() => proxy(...flags)).toThrow(message);
+  });
+});
+
+describe('the CLI', () => {
+  it('ends a response its client does not read past --client-timeout, and its access line says aborted', async () => {
+    const python = await startPython();
+    const proxy = await startProxy([
+      '--upstream',
+      python.url,
+      '--log',
+      '--processes',
+      '1',
+      '--client-buffer',
+      '65536',
+      '--client-timeout',
+      '300',
+      '--',
+      process.execPath,
+      fixture('large-answer.mjs'),
+      String(32 * MiB),
+    ]);
+    try {
+      const stuck = requestWithoutReading(proxy.url, '/json');
+      const line = /^GET \/json 200 (\d+) \d+ms (\w+)$/m;
+      expect(await waitFor(() => line.test(proxy.stdout()), 20_000)).toBe(true);
+      const [, bytes, outcome] = line.exec(proxy.stdout()) as RegExpExecArray;
+      expect(outcome).toBe('aborted');
+      expect(Number(bytes)).toBeLessThan(32 * MiB);
+      expect(await within(stuck.readRest(), 20_000)).toBeLessThan(32 * MiB);
+    } finally {
+      await kill(proxy);
+      await kill(python);
+    }
   });
 });
