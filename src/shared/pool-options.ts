@@ -65,8 +65,8 @@ export interface PoolSettings {
   /**
    * Milliseconds a client may read nothing while its answer's output is paused for it (`clientBuffer` is
    * full); past it that response ends (its body stream errors, counted as aborted, never as failed) and the
-   * process is drained or replaced. A client that keeps reading is never cut. `0`: none, as nginx's
-   * `send_timeout`. @default 5000
+   * process is drained or replaced, as nginx's `send_timeout` does. A client that keeps reading is never cut.
+   * `0`: no bound. @default 5000
    */
   clientTimeout?: number;
   /**
