@@ -109,13 +109,15 @@ export function runFilter(
 
   // A client that reads nothing holds its filter, and a slot of `processes`, at most `clientTimeout` once
   // `clientBuffer` is full; an output that fits lets the filter exit and free its slot at once.
-  const stall = new StallTimer(options.clientTimeout, () =>
+  const stall = new StallTimer(options.clientTimeout, () => {
     fail(
       'ERR_TRANSFORM_ABORTED',
       'abort',
       `${who} was abandoned: its client read nothing for ${options.clientTimeout} ms (clientTimeout)`,
-    ),
-  );
+    );
+    // Read the rest to drop it: a filter that exited with its output in the pipe closes only at its end.
+    child.stdout?.resume();
+  });
   const body = new ReadableStream<Uint8Array>(
     {
       start(streamController) {

@@ -68,8 +68,8 @@ const DRAIN_MAX_MS = 1000;
 /**
  * The lifecycle of one transform. Transitions, each in one method:
  * queued -> running (begin) -> streaming (onHead) -> done (onDone);
- * running | streaming -> discarding (Transform-Error, or the client left: the answer is read and dropped,
- * so the process stays in step) -> done;
+ * running | streaming -> discarding (Transform-Error, or the client left or read nothing past `clientTimeout`:
+ * the answer is read and dropped, so the process stays in step) -> done;
  * running -> queued (onFailed, its process gone for a reason not this message's: retried once);
  * any but done -> failed (a failure that ends the process's part too).
  */

@@ -199,6 +199,33 @@ describe("with protocol: 'body'", () => {
   });
 });
 
+describe("with protocol: 'body', output its client never reads", () => {
+  it('frees the filter slot whatever its size: fitting, left in the pipe by a filter that exited, or blocked', async () => {
+    // From 96 KiB to 320 KiB in 16 KiB steps: past the 16 KiB buffer, some sizes still fit in what the stream
+    // and the paused read hold (the filter ends, ok), some leave the rest in the pipe of a filter that exited
+    // (ended past clientTimeout: the rest is read and dropped), the others keep it blocked (killed).
+    for (let kib = 96; kib <= 320; kib += 16) {
+      const pool = track(
+        createTransformPool({
+          command: ['sh', '-c', `cat >/dev/null; head -c ${kib * KiB} /dev/zero`],
+          protocol: 'body',
+          processes: 1,
+          clientBuffer: 16 * KiB,
+          clientTimeout: 300,
+          stderr: 'ignore',
+        }),
+      );
+      await pool.transform(new Response('x'));
+      // The one slot serves the next response while nobody reads the first.
+      const next = await within(pool.transform(new Response('x')), 20_000);
+      expect(next, `${kib} KiB`).toBeInstanceOf(Response);
+      await (next as Response).body?.cancel();
+      const { ok, aborted, failed } = pool.stats();
+      expect({ kib, failed, ended: ok + aborted >= 1 }).toEqual({ kib, failed: 0, ended: true });
+    }
+  });
+});
+
 describe('clients that never read, over HTTP', () => {
   it('two never-reading clients of large answers, with processes: 2, delay a third by at most the bound', async () => {
     const clientTimeout = 500;
