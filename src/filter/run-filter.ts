@@ -86,6 +86,8 @@ export function runFilter(
     if (failure !== undefined || phase === 'ended') return;
     failure = { code, reason, message };
     killGroup(child);
+    // Read the rest only to drop it: a filter that exited with output left in a paused pipe never closes.
+    child.stdout?.resume();
   };
 
   // `timeout` is the longest silence on stdout while the output is wanted; a paused reader stops the clock.
@@ -109,15 +111,13 @@ export function runFilter(
 
   // A client that reads nothing holds its filter, and a slot of `processes`, at most `clientTimeout` once
   // `clientBuffer` is full; an output that fits lets the filter exit and free its slot at once.
-  const stall = new StallTimer(options.clientTimeout, () => {
+  const stall = new StallTimer(options.clientTimeout, () =>
     fail(
       'ERR_TRANSFORM_ABORTED',
       'abort',
       `${who} was abandoned: its client read nothing for ${options.clientTimeout} ms (clientTimeout)`,
-    );
-    // Read the rest to drop it: a filter that exited with its output in the pipe closes only at its end.
-    child.stdout?.resume();
-  });
+    ),
+  );
   const body = new ReadableStream<Uint8Array>(
     {
       start(streamController) {
