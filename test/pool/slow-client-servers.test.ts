@@ -1,10 +1,9 @@
-// The slow-client bound under each runtime's own server: Bun.serve and Deno.serve read a response body in their
-// own way, so two clients that never read must not hold both processes there either.
+// The slow-client bound over HTTP, under each runtime's own server (@hono/node-server, Bun.serve, Deno.serve
+// each read a response body in their own way): two clients that never read must not hold both processes.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { sleep, waitFor } from '../_utils.ts';
+import { requestWhole, requestWithoutReading, sleep, waitFor, within } from '../_utils.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SERVER = fileURLToPath(new URL('../runtimes/slow-client-server.ts', import.meta.url));
@@ -13,6 +12,7 @@ const CLIENT_TIMEOUT = 500;
 const LARGE = 32 * 1024 * 1024;
 
 const RUNTIMES = [
+  { name: '@hono/node-server', argv: [process.execPath, '--import', 'tsx', SERVER] },
   { name: 'Bun.serve', argv: [bin('bun'), SERVER] },
   { name: 'Deno.serve', argv: [bin('deno'), 'run', '-A', '--unstable-no-legacy-abort', SERVER] },
 ];
@@ -42,45 +42,8 @@ async function startServer(argv: string[]): Promise<{ url: string; output: () =>
   return { url: `http://127.0.0.1:${announced()}`, output: () => output };
 }
 
-/** Raw HTTP/1.1 GET, never read until `readRest()`, which resolves with the bytes received once it closes. */
-function requestWithoutReading(url: string, path: string): { readRest: () => Promise<number> } {
-  const { hostname, port } = new URL(url);
-  const socket = connect(Number(port), hostname);
-  socket.pause();
-  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
-  let received = 0;
-  socket.on('data', (chunk: Buffer) => {
-    received += chunk.byteLength;
-  });
-  socket.on('error', () => {});
-  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(received)));
-  return {
-    readRest: () => {
-      socket.resume();
-      return closed;
-    },
-  };
-}
-
-/** Raw HTTP/1.1 GET with `Connection: close`, read to its end. */
-function requestWhole(url: string, path: string): Promise<string> {
-  const { hostname, port } = new URL(url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname);
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
-    socket.on('error', reject);
-    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
-  });
-}
-
 async function statsOf(url: string): Promise<{ busy: number; ok: number; failed: number; aborted: number }> {
   return (await fetch(`${url}/stats`)).json();
-}
-
-function within<T>(what: Promise<T>, ms: number): Promise<T | 'still waiting'> {
-  return Promise.race([what, sleep(ms).then(() => 'still waiting' as const)]);
 }
 
 describe.each(RUNTIMES)('under $name', ({ argv }) => {
