@@ -93,6 +93,22 @@ describe('a client that reads slowly or not at all', () => {
     expect(pool.stats()).toMatchObject({ ok: 1, failed: 0, aborted: 1, started: 1 });
   });
 
+  it('answers a message written behind an answer its client never reads, once that answer is ended', async () => {
+    const { pool } = createLargeAnswerPool({ pipeline: 4, clientBuffer: 64 * KiB, clientTimeout: 300 });
+    // A process that has answered before takes a message behind another one.
+    expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+    const held = pool.transform(new Response(String(8 * MiB)));
+    const behind = pool.transform(new Response('behind'));
+    const error = (await endOf(
+      ((await held).body as ReadableStream<Uint8Array>).getReader(),
+    )) as TransformError;
+    expect(error.code).toBe('ERR_TRANSFORM_ABORTED');
+    const answer = await within(behind, 20_000);
+    expect(answer).toBeInstanceOf(Response);
+    expect(await (answer as Response).text()).toBe('behind');
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 0, aborted: 1 });
+  });
+
   it('gives a slow but steady reader every byte, however long the whole read takes', async () => {
     const clientTimeout = 400;
     const { pool } = createLargeAnswerPool({ clientBuffer: 64 * KiB, clientTimeout });
