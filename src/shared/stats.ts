@@ -75,7 +75,8 @@ export interface PoolStats {
   failed: number;
   /**
    * Transforms the client abandoned: its request's signal aborted, it cancelled the transformed body, or it
-   * read nothing for `clientTimeout` while the output waited for it.
+   * read nothing for `clientTimeout` while the output waited for it. One whose whole answer was already read
+   * into `clientBuffer` is complete, and counts in `ok` even if its client leaves before reading it all.
    */
   aborted: number;
   /** `failed` split by error code (codes never seen are absent). */
