@@ -1,4 +1,5 @@
 import { appendFileSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -236,4 +237,45 @@ export function createLogFile(): string {
 /** The non-empty lines of a log file. */
 export function linesOf(file: string): string[] {
   return readFileSync(file, 'utf8').split('\n').filter(Boolean);
+}
+
+/** `what`, or 'still waiting' once `ms` pass first: a hang becomes a failure that says what it waited for. */
+export function within<T>(what: Promise<T>, ms: number): Promise<T | 'still waiting'> {
+  return Promise.race([what, sleep(ms).then(() => 'still waiting' as const)]);
+}
+
+/**
+ * A raw HTTP/1.1 GET from a client that reads nothing until `readRest()` (its socket is paused before a byte
+ * arrives); `readRest` then reads what is left and resolves with the bytes received in all, once it closes.
+ */
+export function requestWithoutReading(url: string, path: string): { readRest: () => Promise<number> } {
+  const { hostname, port } = new URL(url);
+  const socket = connect(Number(port), hostname);
+  socket.pause();
+  socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\n\r\n`);
+  let received = 0;
+  socket.on('data', (chunk: Buffer) => {
+    received += chunk.byteLength;
+  });
+  socket.on('error', () => {});
+  const closed = new Promise<number>((resolve) => socket.once('close', () => resolve(received)));
+  return {
+    readRest: () => {
+      socket.resume();
+      return closed;
+    },
+  };
+}
+
+/** A raw HTTP/1.1 GET with `Connection: close`, read to its end: the response's exact bytes, as latin1. */
+export function requestWhole(url: string, path: string): Promise<string> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('end', () => resolve(Buffer.concat(chunks).toString('latin1')));
+    socket.on('error', reject);
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: ${hostname}\r\nConnection: close\r\n\r\n`);
+  });
 }

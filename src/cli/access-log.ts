@@ -23,17 +23,25 @@ export interface AccessLog {
 function observeBody(
   body: ReadableStream<Uint8Array>,
   onChunk: (bytes: number) => void,
-  onError: () => void,
+  onError: (error: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
+      start(controller) {
+        // An error while no read is pending (a client that reads nothing, ended past `clientTimeout`) must
+        // reach the server now: it breaks the connection on it, and would otherwise wait for the client.
+        reader.closed.catch((error: unknown) => {
+          onError(error);
+          controller.error(error);
+        });
+      },
       async pull(controller) {
         let read: ReadableStreamReadResult<Uint8Array>;
         try {
           read = await reader.read();
         } catch (error) {
-          onError();
+          onError(error);
           controller.error(error);
           return;
         }
@@ -117,8 +125,9 @@ export function createAccessLog(write = (line: string): void => void process.std
           (n) => {
             bytes += n;
           },
-          () => {
-            outcome = 'failed';
+          (error) => {
+            // A response ended for a client that read nothing past `clientTimeout` is the client's doing.
+            outcome = (error as { code?: unknown }).code === 'ERR_TRANSFORM_ABORTED' ? 'aborted' : 'failed';
           },
         );
         return new Response(body, response);

@@ -23,6 +23,10 @@ export interface ProxyArgs {
   timeout: number | undefined;
   /** Transforms waiting for a free process before 503; undefined: the library's default. */
   maxQueue: number | undefined;
+  /** Bytes of one answer kept for a slow client (`clientBuffer`); undefined: the library's default. */
+  clientBuffer: number | undefined;
+  /** ms a client may read nothing while its answer waits on it (`clientTimeout`); undefined: the default. */
+  clientTimeout: number | undefined;
   /** ms of silence from the upstream before 504; 0: none. */
   upstreamTimeout: number;
   /** Whether transforms must echo `Transform-Request-Id`. */
@@ -62,6 +66,12 @@ Options:
   --timeout MS          Longest wait for the transform's response head and between its body chunks,
                         0 for none (default: 30000)
   --max-queue N         Requests waiting for a free transform process before answering 503 (default: 1000)
+  --client-buffer BYTES Bytes of each transformed response kept for a client that reads slower than the
+                        transform writes: a response that fits frees its transform process at once
+                        (default: 1048576)
+  --client-timeout MS   Longest time a client may read nothing while its response waits on it (its buffer
+                        full); past it the response ends, logged as aborted, and the transform process
+                        serves others (nginx's send_timeout), 0 for none (default: 5000)
   --upstream-timeout MS Longest silence from the upstream before answering 504 (nginx's proxy_read_timeout),
                         0 for none (default: ${DEFAULTS.upstreamTimeout})
   --no-require-request-id
@@ -105,6 +115,8 @@ const OPTIONS = {
   'content-type': { type: 'string', multiple: true },
   timeout: { type: 'string' },
   'max-queue': { type: 'string' },
+  'client-buffer': { type: 'string' },
+  'client-timeout': { type: 'string' },
   'upstream-timeout': { type: 'string' },
   'no-require-request-id': { type: 'boolean' },
   'body-filter': { type: 'boolean' },
@@ -245,6 +257,8 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     contentType: (values['content-type'] ?? []).map(parseMediaType),
     timeout: parseOptionalInteger('--timeout', values.timeout, 0, MAX_TIMER_MS),
     maxQueue: parseOptionalInteger('--max-queue', values['max-queue'], 0),
+    clientBuffer: parseOptionalInteger('--client-buffer', values['client-buffer'], 0),
+    clientTimeout: parseOptionalInteger('--client-timeout', values['client-timeout'], 0, MAX_TIMER_MS),
     upstreamTimeout:
       parseOptionalInteger('--upstream-timeout', values['upstream-timeout'], 0, MAX_TIMER_MS) ??
       DEFAULTS.upstreamTimeout,

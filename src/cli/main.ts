@@ -39,6 +39,8 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     shouldTransform: (response, request) => !isProxyError(response) && isTransformable(response, request),
     timeout: args.timeout,
     maxQueue: args.maxQueue,
+    clientBuffer: args.clientBuffer,
+    clientTimeout: args.clientTimeout,
     requireRequestId: args.requireRequestId,
     protocol: args.bodyFilter ? 'body' : 'http',
     watch: args.watch.length > 0 ? args.watch : undefined,

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { decodeContent } from '../shared/content-coding.ts';
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
+import { StallTimer } from '../shared/slow-client.ts';
 import { StderrSink } from '../shared/stderr.ts';
 import { weakenValidators } from '../shared/weaken-validators.ts';
 import { describeCause } from '../util/describe-value.ts';
@@ -85,6 +86,8 @@ export function runFilter(
     if (failure !== undefined || phase === 'ended') return;
     failure = { code, reason, message };
     killGroup(child);
+    // Read the rest only to drop it: a filter that exited with output left in a paused pipe never closes.
+    child.stdout?.resume();
   };
 
   // `timeout` is the longest silence on stdout while the output is wanted; a paused reader stops the clock.
@@ -106,18 +109,31 @@ export function runFilter(
   init.signal?.addEventListener('abort', onAbort, { once: true });
   if (init.signal?.aborted) onAbort();
 
-  const body = new ReadableStream<Uint8Array>({
-    start(streamController) {
-      controller = streamController;
+  // A client that reads nothing holds its filter, and a slot of `processes`, at most `clientTimeout` once
+  // `clientBuffer` is full; an output that fits lets the filter exit and free its slot at once.
+  const stall = new StallTimer(options.clientTimeout, () =>
+    fail(
+      'ERR_TRANSFORM_ABORTED',
+      'abort',
+      `${who} was abandoned: its client read nothing for ${options.clientTimeout} ms (clientTimeout)`,
+    ),
+  );
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start(streamController) {
+        controller = streamController;
+      },
+      pull() {
+        stall.disarm();
+        child.stdout?.resume();
+        armTimer();
+      },
+      cancel() {
+        fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
+      },
     },
-    pull() {
-      child.stdout?.resume();
-      armTimer();
-    },
-    cancel() {
-      fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
-    },
-  });
+    { highWaterMark: options.clientBuffer, size: (chunk) => chunk.byteLength },
+  );
   const output = new Response(body, {
     status: decoded.status,
     statusText: decoded.statusText,
@@ -147,6 +163,7 @@ export function runFilter(
     if ((controller.desiredSize ?? 0) <= 0) {
       child.stdout?.pause();
       clearTimeout(timer);
+      stall.arm();
     } else armTimer();
   });
   armTimer();
@@ -167,6 +184,7 @@ export function runFilter(
   });
   child.once('close', (code, signal) => {
     clearTimeout(timer);
+    stall.disarm();
     forget();
     stderr?.end();
     init.signal?.removeEventListener('abort', onAbort);

@@ -3,6 +3,7 @@
 // change it. The message it writes is message-source.ts; the codec is wire/.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
+import { StallTimer } from '../shared/slow-client.ts';
 import { SilenceTimer } from '../shared/timeout.ts';
 import type { TransformTrace } from '../shared/tracing.ts';
 import { weakenValidators } from '../shared/weaken-validators.ts';
@@ -40,6 +41,10 @@ export interface ExchangeHost {
 export interface ExchangeOwner {
   readonly timeout: number;
   readonly startTimeout: number;
+  /** Bytes of an answer kept for its client before the output pauses (`clientBuffer`). */
+  readonly clientBuffer: number;
+  /** ms a client may read nothing while the output is paused for it (`clientTimeout`). */
+  readonly clientTimeout: number;
   readonly preserveValidators: boolean;
   /** The transformed head was handed out, this long after the call. */
   delivered(latencyMs: number): void;
@@ -68,8 +73,8 @@ const DRAIN_MAX_MS = 1000;
 /**
  * The lifecycle of one transform. Transitions, each in one method:
  * queued -> running (begin) -> streaming (onHead) -> done (onDone);
- * running | streaming -> discarding (Transform-Error, or the client left: the answer is read and dropped,
- * so the process stays in step) -> done;
+ * running | streaming -> discarding (Transform-Error, or the client left or read nothing past `clientTimeout`:
+ * the answer is read and dropped, so the process stays in step) -> done;
  * running -> queued (onFailed, its process gone for a reason not this message's: retried once);
  * any but done -> failed (a failure that ends the process's part too).
  */
@@ -120,6 +125,8 @@ export class Exchange {
   readonly #signal: AbortSignal | undefined;
   readonly #createdAt = performance.now();
   readonly #timer: SilenceTimer;
+  /** Bounds how long its client may hold the process by reading nothing (`clientTimeout`). */
+  readonly #stall: StallTimer;
   readonly #message: MessageSource;
   readonly #trace: TransformTrace | undefined;
   #resolve!: (response: Response) => void;
@@ -143,6 +150,7 @@ export class Exchange {
     this.#message = new MessageSource(init.response, init.fields);
     this.#trace = init.trace;
     this.#timer = new SilenceTimer(owner.timeout, () => this.#onTimeout());
+    this.#stall = new StallTimer(owner.clientTimeout, () => this.#onStall());
     init.signal?.addEventListener('abort', this.#onAbort, { once: true });
   }
 
@@ -277,7 +285,7 @@ export class Exchange {
     // Not handed out yet: kept until the end of this read, which bounds them.
     if (state.head !== undefined) state.early.push(chunk);
     else if (state.body !== undefined && !state.body.push(chunk)) {
-      this.#timer.pause('reader');
+      this.#waitForReader();
       return false;
     }
     return true;
@@ -286,6 +294,8 @@ export class Exchange {
   /** The answer is complete; a transform that answered before reading all its input still has to take it. */
   onAnswered(): void {
     this.#output = 'answered';
+    // The process has its whole answer: it no longer waits on this client, who reads the rest from the buffer.
+    this.#stall.disarm();
     this.#timer.touch();
   }
 
@@ -320,11 +330,14 @@ export class Exchange {
     state.early = [];
     if (!hasBody(head)) return createResponse(head, null);
     if (this.#output === 'answered') return createResponse(head, concatBytes(early));
-    const body = new BodyChannel({ resume: () => this.#resumeOutput(), cancel: () => this.abort() });
+    const body = new BodyChannel(
+      { resume: () => this.#resumeOutput(), cancel: () => this.abort() },
+      this.#owner.clientBuffer,
+    );
     state.body = body;
     for (const chunk of early) body.push(chunk);
     if (!body.wantsMore) {
-      this.#timer.pause('reader');
+      this.#waitForReader();
       state.host.pauseOutput();
     }
     return createResponse(head, body.stream);
@@ -334,6 +347,7 @@ export class Exchange {
   onDone(): void {
     const state = this.#state;
     this.#timer.stop();
+    this.#stall.disarm();
     if (state.kind === 'discarding') clearTimeout(state.drain.timer);
     if (state.kind === 'streaming') {
       this.#owner.succeeded();
@@ -394,8 +408,32 @@ export class Exchange {
 
   /** The client left: stop streaming; drain the process (bounded) and keep it, or kill it. */
   abort(): void {
+    this.#leave(this.#error('ERR_TRANSFORM_ABORTED', 'was abandoned: the client went away'));
+  }
+
+  /**
+   * Its client read nothing for `clientTimeout` while the output waited on it: the response ends as if the
+   * client had left (aborted, not failed), so the process serves others after a bounded drain or a kill.
+   */
+  #onStall(): void {
+    if (this.#state.kind !== 'streaming') return;
+    const ms = this.#owner.clientTimeout;
+    this.#leave(
+      this.#error(
+        'ERR_TRANSFORM_ABORTED',
+        `was abandoned: its client read nothing for ${ms} ms (clientTimeout) while the process waited on it`,
+      ),
+    );
+  }
+
+  /** The reader is full: the output waits on it, `timeout` does not count, `clientTimeout` does. */
+  #waitForReader(): void {
+    this.#timer.pause('reader');
+    this.#stall.arm();
+  }
+
+  #leave(error: TransformError): void {
     const state = this.#state;
-    const error = this.#error('ERR_TRANSFORM_ABORTED', 'was abandoned: the client went away');
     if (state.kind === 'queued') {
       this.#fail(error);
       this.#owner.dequeue(this);
@@ -416,6 +454,7 @@ export class Exchange {
 
   /** -> discarding: tell the caller, and read the rest of the answer only to drop it. */
   #discard(host: ExchangeHost, error: unknown, drain: Drain): void {
+    this.#stall.disarm();
     this.#report(error);
     this.#state = { kind: 'discarding', host, drain };
     if (this.#turn) this.#armDrain(drain, host);
@@ -440,6 +479,7 @@ export class Exchange {
     const state = this.#state;
     if (state.kind === 'discarding') clearTimeout(state.drain.timer);
     this.#timer.stop();
+    this.#stall.disarm();
     // A body never read (refused, aborted or timed out while queued) stays the caller's, still sendable:
     // onError 'passthrough' returns it, and a caller who does not send it cancels it.
     this.#message.cancel();
@@ -486,6 +526,7 @@ export class Exchange {
   }
 
   #resumeOutput(): void {
+    this.#stall.disarm();
     this.#timer.resume('reader');
     this.#hostOf()?.resumeOutput();
   }

@@ -77,11 +77,13 @@ export class Pool implements TransformPool {
     this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
     void loadTracing();
-    const { timeout, startTimeout, preserveValidators } = this.options;
+    const { timeout, startTimeout, clientBuffer, clientTimeout, preserveValidators } = this.options;
     const stats = this.#stats;
     this.#owner = {
       timeout,
       startTimeout,
+      clientBuffer,
+      clientTimeout,
       preserveValidators,
       delivered: (latency) => stats.delivered(latency),
       succeeded: () => stats.ok++,

@@ -5,6 +5,7 @@ import { validateKnownKeys } from '../util/known-keys.ts';
 import { resolveLimits, type WireLimits } from '../wire/limits.ts';
 import { formatCommand, parseCommand } from './command.ts';
 import { type ProcessEvent, validateOnEvent } from './events.ts';
+import { SLOW_CLIENT_DEFAULTS, validateClientBuffer, validateClientTimeout } from './slow-client.ts';
 import { type StderrOption, validateStderr } from './stderr.ts';
 import { validateTimeout } from './timeout.ts';
 import { validateWatch } from './watch.ts';
@@ -55,6 +56,19 @@ export interface PoolSettings {
    * counts as a failure to start. @default 30000, or `timeout` if larger
    */
   startTimeout?: number;
+  /**
+   * Bytes of one answer kept in the parent for a client that reads slower than the transform writes: an
+   * answer that fits is read whole and its process serves others while the client reads it. Past it the
+   * output is paused; `Infinity` never pauses it (and holds any answer whole in memory). @default 1048576
+   */
+  clientBuffer?: number;
+  /**
+   * Milliseconds a client may read nothing while its answer's output is paused for it (`clientBuffer` is
+   * full); past it that response ends (its body stream errors, counted as aborted, never as failed) and the
+   * process is drained or replaced, as nginx's `send_timeout` does. A client that keeps reading is never cut.
+   * `0`: no bound. @default 5000
+   */
+  clientTimeout?: number;
   /**
    * Every answer must carry the `Transform-Request-Id` of the message it answers. `false` accepts transforms
    * that never echo it, with ordering as the only check: a transform that answers twice can then hand one
@@ -120,6 +134,8 @@ export const POOL_KEYS = Object.freeze([
   'pipeline',
   'timeout',
   'startTimeout',
+  'clientBuffer',
+  'clientTimeout',
   'requireRequestId',
   'protocol',
   'outputType',
@@ -145,6 +161,7 @@ export const DEFAULTS = Object.freeze({
   pipeline: 4,
   timeout: 30_000,
   startTimeout: 30_000,
+  ...SLOW_CLIENT_DEFAULTS,
   requireRequestId: true,
   maxQueue: 1000,
   maxRequestsPerProcess: Number.POSITIVE_INFINITY,
@@ -166,6 +183,8 @@ export interface ResolvedOptions {
   pipeline: number;
   timeout: number;
   startTimeout: number;
+  clientBuffer: number;
+  clientTimeout: number;
   requireRequestId: boolean;
   maxQueue: number;
   maxRequestsPerProcess: number;
@@ -311,6 +330,8 @@ export function resolveOptions(options: PoolSettings): ResolvedOptions {
       options.startTimeout === undefined
         ? Math.max(DEFAULTS.startTimeout, timeout)
         : validateTimeout(options.startTimeout, 'startTimeout'),
+    clientBuffer: validateClientBuffer(options.clientBuffer),
+    clientTimeout: validateClientTimeout(options.clientTimeout),
     requireRequestId: validateBoolean(
       'requireRequestId',
       options.requireRequestId,

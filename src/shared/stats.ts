@@ -73,7 +73,11 @@ export interface PoolStats {
    * and counts in `aborted` instead.
    */
   failed: number;
-  /** Transforms the client abandoned: its request's signal aborted, or it cancelled the transformed body. */
+  /**
+   * Transforms the client abandoned: its request's signal aborted, it cancelled the transformed body, or it
+   * read nothing for `clientTimeout` while the output waited for it. One whose whole answer was already read
+   * into `clientBuffer` is complete, and counts in `ok` even if its client leaves before reading it all.
+   */
   aborted: number;
   /** `failed` split by error code (codes never seen are absent). */
   failedByCode: Partial<Record<TransformErrorCode, number>>;

@@ -9,7 +9,7 @@ export interface BodySource {
   cancel(reason: unknown, body: BodyChannel): void;
 }
 
-/** Bytes queued per body before the source is paused. */
+/** Bytes queued per body before the source is paused, unless the channel is given its own bound. */
 const HIGH_WATER_MARK = 64 * 1024;
 
 const byteLength = (chunk: Uint8Array): number => chunk.byteLength;
@@ -67,16 +67,19 @@ export class BodyChannel {
   #bytes = 0;
   /** Why the body failed or was discarded before its stream was made. */
   #reason: unknown;
+  readonly #highWaterMark: number;
 
-  constructor(source: BodySource) {
+  /** @param highWaterMark Bytes queued before {@link push} asks the source to pause (64 KiB by default). */
+  constructor(source: BodySource, highWaterMark = HIGH_WATER_MARK) {
     this.#side = new ChannelStream(this, source);
+    this.#highWaterMark = highWaterMark;
   }
 
   /** The body's stream, made on first use with every chunk pushed so far. */
   get stream(): ReadableStream<Uint8Array> {
     if (this.#stream !== undefined) return this.#stream;
     const side = this.#side;
-    this.#stream = new ReadableStream(side, { highWaterMark: HIGH_WATER_MARK, size: byteLength });
+    this.#stream = new ReadableStream(side, { highWaterMark: this.#highWaterMark, size: byteLength });
     switch (side.state) {
       case 'cancelled':
       case 'errored':
@@ -106,7 +109,7 @@ export class BodyChannel {
   /** Whether the source may go on: the reader has room, or nobody reads any more. */
   get wantsMore(): boolean {
     if (this.#side.state !== 'open') return true;
-    if (this.#stream === undefined) return this.#bytes < HIGH_WATER_MARK;
+    if (this.#stream === undefined) return this.#bytes < this.#highWaterMark;
     return (this.#side.controller.desiredSize ?? 0) > 0;
   }
 
@@ -116,7 +119,7 @@ export class BodyChannel {
     this.#bytes += chunk.byteLength;
     if (this.#stream === undefined) {
       this.#chunks?.push(chunk);
-      return this.#bytes < HIGH_WATER_MARK;
+      return this.#bytes < this.#highWaterMark;
     }
     this.#side.controller.enqueue(chunk);
     return (this.#side.controller.desiredSize ?? 0) > 0;

@@ -203,6 +203,8 @@ describe.concurrent('subprocess-transform arguments', () => {
       '--content-type',
       '--timeout',
       '--max-queue',
+      '--client-buffer',
+      '--client-timeout',
       '--upstream-timeout',
       '--no-require-request-id',
       '--body-filter',
