@@ -190,6 +190,11 @@ describe('the README and docs/', () => {
       'before its response was complete',
       'could not transform a response: ',
       'The response transform could not transform this response',
+      'cannot be started: ',
+      ' on PATH (searched ',
+      'no answer within startTimeout, ',
+      ' ms from its start',
+      'it wrote nothing to stdout: a transform must flush its output after each answer',
     ]) {
       expect(page, fragment).toContain(fragment);
       expect(source, fragment).toContain(fragment);

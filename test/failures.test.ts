@@ -190,7 +190,7 @@ describe('a process that crashes', () => {
   });
 
   it('that cannot be started: ERR_TRANSFORM_SPAWN, without a hot spawn loop', async () => {
-    const pool = track(createTransformPool({ command: ['/nonexistent/transform'], processes: 2 }));
+    const pool = track(createTransformPool({ command: [fixture('missing-interpreter.sh')], processes: 2 }));
     const error = await rejection(pool.transform(new Response('x')));
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_SPAWN', status: 502 });
     await sleep(1000);

@@ -3,7 +3,7 @@
 // would hand half of that state across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
 // (the input side), request-id.ts (the id checks).
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
-import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
+import { type ExitReason, escapeBytes, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
@@ -821,6 +821,7 @@ export class TransformProcess implements ExchangeHost {
         code: exit.exitCode,
         signal: exit.signal,
         reason: exit.reason,
+        ...(exit.reason === 'timeout' && { timer: getExpiredTimer(this.#options, exit) }),
       });
     }
     this.#events.onExit(this, exit);
