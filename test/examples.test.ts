@@ -195,6 +195,7 @@ describe('the README and docs/', () => {
       'no answer within startTimeout, ',
       ' ms from its start',
       'it wrote nothing to stdout: a transform must flush its output after each answer',
+      'this output is not an answer: stray output on stdout (a debug print, a banner) is the likely cause, write logs to stderr',
     ]) {
       expect(page, fragment).toContain(fragment);
       expect(source, fragment).toContain(fragment);

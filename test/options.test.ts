@@ -80,6 +80,8 @@ describe('pool options', () => {
 
   it.each([
     [{ timeOut: 5 }, 'Unknown option "timeOut": did you mean "timeout"?'],
+    // Two neighbours swapped count as one slip.
+    [{ cdw: '/' }, 'Unknown option "cdw": did you mean "cwd"?'],
     [{ proceses: 2 }, 'Unknown option "proceses": did you mean "processes"?'],
     [{ maxqueue: 2 }, 'Unknown option "maxqueue": did you mean "maxQueue"?'],
     [{ onevent: () => {} }, 'Unknown option "onevent": did you mean "onEvent"?'],

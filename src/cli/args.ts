@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { findNearestName } from '../util/known-keys.ts';
 
 /** A command line the CLI cannot run; `message` is written for the user, `main` exits with code 2. */
 export class UsageError extends Error {
@@ -179,7 +180,11 @@ function validateTokens(tokens: NonNullable<ReturnType<typeof parseArgs>['tokens
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const option = (OPTIONS as Record<string, { type: string; multiple?: boolean }>)[token.name];
-    if (option === undefined) fail(`Unknown option ${JSON.stringify(token.rawName)}: see --help`);
+    if (option === undefined) {
+      const nearest = findNearestName(token.name, Object.keys(OPTIONS));
+      const hint = nearest === undefined ? 'see --help' : `did you mean "--${nearest}"?`;
+      fail(`Unknown option ${JSON.stringify(token.rawName)}: ${hint}`);
+    }
     if (option.type === 'string' && token.value === undefined)
       fail(`Expected a value after ${token.rawName}`);
     if (option.type === 'boolean' && token.value !== undefined)
@@ -220,10 +225,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (values.version === true) return { kind: 'version' };
   validateTokens(parsed.tokens);
   const { positionals } = parsed;
+  // The transform command after `--` is no subcommand: without `proxy` the line names none.
   if (positionals.length === 0)
-    fail('Expected a command: subprocess-transform proxy --upstream URL -- COMMAND');
+    fail('Missing the subcommand proxy, as in: subprocess-transform proxy --upstream URL -- COMMAND');
   if (positionals[0] !== 'proxy')
-    fail(`Unknown command ${JSON.stringify(positionals[0])}: the only one is proxy`);
+    fail(`Unknown subcommand ${JSON.stringify(positionals[0])}: the only one is proxy`);
   if (positionals.length > 1) {
     fail(`Unexpected argument ${JSON.stringify(positionals[1])}: put the transform command after --`);
   }

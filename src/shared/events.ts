@@ -133,6 +133,44 @@ export class ProcessEventSink {
   }
 }
 
+/** Bytes of a transform's output shown in a protocol error's excerpt, before and from the offending byte. */
+const EXCERPT_BYTES = 64;
+
+/**
+ * The output around the byte that broke the protocol, escaped for a log line: from the start of its line (so
+ * `debug: here\n` shows whole, not as its last byte), never before `floor` (where the message being parsed
+ * began: a body's bytes ahead of it are not shown), and {@link EXCERPT_BYTES} at most on either side.
+ *
+ * @param chunk The read the error was found in.
+ * @param at Index in `chunk` of the offending byte.
+ * @param floor Index in `chunk` before which nothing is shown.
+ */
+export function excerptOutput(chunk: Uint8Array, at: number, floor: number): string {
+  const low = Math.max(0, floor, at - EXCERPT_BYTES);
+  let start = at;
+  // The offending byte may itself be the line's LF (a bare LF): its line starts after the LF before it.
+  while (start > low && chunk[start - 1] !== 0x0a) start--;
+  return escapeBytes(chunk.subarray(start, at + EXCERPT_BYTES));
+}
+
+/** How every answer starts; output that starts otherwise is most likely not meant as one. */
+const STATUS_LINE_START = new TextEncoder().encode('HTTP/');
+
+/**
+ * A hint for a protocol error in output that does not begin as an answer does (`HTTP/`): most often a
+ * debug print or a banner on stdout, which is the protocol. Empty when the output looks like an answer.
+ *
+ * @param message The output from where the message being parsed began (it may be cut short).
+ */
+export function describeStrayOutput(message: Uint8Array): string {
+  const looksLikeAnswer = message
+    .subarray(0, STATUS_LINE_START.byteLength)
+    .every((byte, index) => byte === STATUS_LINE_START[index]);
+  return looksLikeAnswer || message.byteLength === 0
+    ? ''
+    : '; this output is not an answer: stray output on stdout (a debug print, a banner) is the likely cause, write logs to stderr';
+}
+
 /** Bytes as printable text for a log line: `\r`, `\n`, `\t` and `\xNN` escaped. */
 export function escapeBytes(bytes: Uint8Array): string {
   let text = '';

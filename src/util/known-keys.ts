@@ -38,15 +38,23 @@ export function findNearestName(name: string, candidates: readonly string[]): st
   return best;
 }
 
-/** Levenshtein distance: insertions, deletions and substitutions to turn `a` into `b`. */
+/**
+ * Edits to turn `a` into `b`: insertions, deletions, substitutions, and swaps of two neighbours (the optimal
+ * string alignment distance), since `prot` for `port` is one slip of the fingers, not two.
+ */
 function countEdits(a: string, b: string): number {
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
+      let edits = Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        edits = Math.min(edits, (beforePrevious[j - 2] as number) + 1);
+      current[j] = edits;
     }
+    beforePrevious = previous;
     previous = current;
   }
   return previous[b.length] as number;
