@@ -72,6 +72,18 @@ describe('pool options', () => {
     [{ limits: { maxBodyBytes: '1mb' } }, TypeError, /`limits.maxBodyBytes` to be a number, got "1mb"$/],
     [{ limits: { maxHeaderCount: 0 } }, RangeError, /`limits.maxHeaderCount` .* got 0$/],
     [{ onEvent: new Map() }, TypeError, /`onEvent` to be a function, got an instance of Map$/],
+    [
+      { watch: ['test/fixtures/upper.mjs', 'rendr.js'] },
+      TypeError,
+      new RegExp(
+        `^Expected \`watch\` to name files or folders that exist, got "rendr.js": it does not exist \\(relative paths are from ${process.cwd().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`,
+      ),
+    ],
+    [
+      { watch: '/nonexistent/render.js' },
+      TypeError,
+      /^Expected `watch` to name files or folders that exist, got "\/nonexistent\/render.js": it does not exist$/,
+    ],
   ])('refuses %o, naming the value', (options, type, message) => {
     const error = poolRefusal(options);
     expect(error).toBeInstanceOf(type);

@@ -104,7 +104,8 @@ export interface PoolSettings {
    */
   onEvent?: (event: ProcessEvent) => void;
   /**
-   * Files or folders (watched recursively) whose change reloads the processes, for a dev loop: after a burst
+   * Files or folders (watched recursively) whose change reloads the processes, for a dev loop; each must exist
+   * when the pool is made (relative paths are from the server's folder, as `process.cwd()`). After a burst
    * of saves (100 ms apart at most) new processes start, and the old ones keep serving until a new one has
    * answered; one that fails to start is logged with its stderr and the next save tries again. The watcher
    * keeps the parent alive until `close()`. With `protocol: 'body'` every response runs a new process
