@@ -17,6 +17,7 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   exports: Record<string, { types: string; default: string } | string>;
   bin: Record<string, string>;
+  version: string;
 };
 const denoManifest = JSON.parse(readFileSync(join(root, 'deno.json'), 'utf8')) as {
   exports: Record<string, string>;
@@ -34,6 +35,12 @@ describe('the package', () => {
       expect(existsSync(join(root, target.default))).toBe(true);
     }
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
+  });
+
+  it('has the version of the newest release in CHANGELOG.md, dated', () => {
+    const changelog = readFileSync(join(root, 'CHANGELOG.md'), 'utf8');
+    const [newest] = changelog.match(/^## \d+\.\d+\.\d+ - \d{4}-\d{2}-\d{2}$/m) ?? [];
+    expect(newest).toMatch(new RegExp(`^## ${manifest.version.replaceAll('.', '\\.')} - `));
   });
 
   it('packs the built JavaScript, its types, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
