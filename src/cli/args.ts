@@ -30,8 +30,10 @@ export interface ProxyArgs {
   requireRequestId: boolean;
   /** Whether to write one access line per request on stdout (see createAccessLog). */
   log: boolean;
-  /** Port serving GET /metrics (Prometheus text format) on `host`; undefined: none. */
+  /** Port serving GET /metrics (Prometheus text format) on `metricsHost`; undefined: none. */
   metrics: number | undefined;
+  /** Address the metrics listen on: loopback unless the operator chooses, whatever `host` is. */
+  metricsHost: string;
   /** Whether COMMAND is a plain filter run once per response (`protocol: 'body'`). */
   bodyFilter: boolean;
   /** Files or folders whose change reloads the transform processes; empty: none. */
@@ -44,7 +46,13 @@ export interface ProxyArgs {
 export type CliArgs = { kind: 'help' } | { kind: 'version' } | ProxyArgs;
 
 /** Defaults of the `proxy` flags, repeated in {@link HELP}. */
-export const DEFAULTS = Object.freeze({ port: 3000, host: '127.0.0.1', upstreamTimeout: 60_000 });
+export const DEFAULTS = Object.freeze({
+  port: 3000,
+  host: '127.0.0.1',
+  // Apart from --host: exposing the proxy on every interface must not expose its metrics too.
+  metricsHost: '127.0.0.1',
+  upstreamTimeout: 60_000,
+});
 
 /** What `--help` prints. */
 export const HELP = `Usage: subprocess-transform proxy --upstream URL [options] -- COMMAND [ARGS...]
@@ -70,7 +78,9 @@ Options:
   --body-filter         COMMAND is a plain filter such as tr, sed or jq: one process per response, the body on
                         its stdin, the new body from its stdout (headers kept)
   --metrics PORT        Serve the pool's counters, gauges and latency histogram in the Prometheus text format
-                        at http://HOST:PORT/metrics (default: none)
+                        at http://METRICS-HOST:PORT/metrics (default: none)
+  --metrics-host HOST   Address the metrics listen on, whatever --host is (default: ${DEFAULTS.metricsHost},
+                        this machine only)
   --watch PATH          Reload the transform processes when this file or folder changes (saves 100 ms apart
                         make one reload); the old processes serve until a new one has answered, and a new
                         one that fails to start is logged with its stderr. Repeat for more paths
@@ -110,6 +120,7 @@ const OPTIONS = {
   'no-require-request-id': { type: 'boolean' },
   'body-filter': { type: 'boolean' },
   metrics: { type: 'string' },
+  'metrics-host': { type: 'string' },
   watch: { type: 'string', multiple: true },
   log: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -147,8 +158,8 @@ function parseOptionalInteger(
   return text === undefined ? undefined : parseInteger(flag, text, min, max);
 }
 
-function parseHost(text: string): string {
-  if (text === '') fail('Expected --host to be an address, got ""');
+function parseHost(flag: string, text: string): string {
+  if (text === '') fail(`Expected ${flag} to be an address, got ""`);
   return text;
 }
 
@@ -239,13 +250,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   const port = parseOptionalInteger('--port', values.port, 0, 65_535) ?? DEFAULTS.port;
   const metrics = parseOptionalInteger('--metrics', values.metrics, 0, 65_535);
+  if (metrics === undefined && values['metrics-host'] !== undefined)
+    fail('Expected --metrics PORT with --metrics-host: it says where the metrics listen');
   if (metrics !== undefined && metrics !== 0 && metrics === port)
     fail(`Expected --metrics to be another port than --port, got ${metrics} for both`);
   return {
     kind: 'proxy',
     upstream: parseUpstream(values.upstream),
     port,
-    host: parseHost(values.host ?? DEFAULTS.host),
+    host: parseHost('--host', values.host ?? DEFAULTS.host),
     processes: parseOptionalInteger('--processes', values.processes, 1),
     pipeline: parseOptionalInteger('--pipeline', values.pipeline, 1, 1024),
     contentType: (values['content-type'] ?? []).map(parseMediaType),
@@ -256,6 +269,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       DEFAULTS.upstreamTimeout,
     requireRequestId: values['no-require-request-id'] !== true,
     metrics,
+    metricsHost: parseHost('--metrics-host', values['metrics-host'] ?? DEFAULTS.metricsHost),
     log: values.log === true,
     bodyFilter: values['body-filter'] === true,
     watch: (values.watch ?? []).map(parseWatchPath),
