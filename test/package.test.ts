@@ -2,6 +2,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   symlinkSync,
@@ -43,7 +44,7 @@ describe('the package', () => {
     expect(newest).toMatch(new RegExp(`^## ${manifest.version.replaceAll('.', '\\.')} - `));
   });
 
-  it('packs the built JavaScript, its types, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests or maps', async () => {
+  it('packs the built JavaScript, its types, README.md, docs/, CHANGELOG.md, LICENSE and the examples the docs show, and no sources, tests or maps', async () => {
     // Scripts are skipped: vitest built dist/ before the run, and `prepack` would build it again.
     const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
     const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
@@ -55,9 +56,18 @@ describe('the package', () => {
     expect(files).toEqual(
       expect.arrayContaining(['dist/child/index.js', 'dist/wire/index.js', 'dist/cli/main.js']),
     );
+    // The examples the README and docs show, as their first lines name them: a reader finds each one there.
+    const pages = ['README.md', ...readdirSync(join(root, 'docs')).map((name) => `docs/${name}`)];
+    const shown = pages.flatMap((page) =>
+      [...readFileSync(join(root, page), 'utf8').matchAll(/^(?:\/\/|#) (examples\/[\w.-]+)$/gm)].map(
+        (match) => match[1] as string,
+      ),
+    );
+    expect(files.filter((file) => file.startsWith('examples/')).sort()).toEqual([...new Set(shown)].sort());
     const unexpected = files.filter(
       (file) =>
         !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json'].includes(file) &&
+        !shown.includes(file) &&
         !/^dist\/.+\.(js|d\.ts)$/.test(file) &&
         !/^docs\/[a-z-]+\.md$/.test(file),
     );
