@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { serveFetch } from '../src/cli/node-http.ts';
 import { createTransformPool, type PoolOptions, type ProcessEvent } from '../src/index.ts';
@@ -181,6 +181,32 @@ describe('watch', () => {
       expect(fixed).toBe(true);
     }
   }, 120_000);
+
+  it('reports a symlink loop in a watched folder once, and still reloads on an edit', async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args.map(String).join(' '));
+    });
+    const template = makeTemplate('v1');
+    const folder = dirname(template);
+    symlinkSync('.', join(folder, 'loop'));
+    symlinkSync(join(folder, 'self'), join(folder, 'self'));
+    const { pool } = await startRenderer(template, { watch: folder });
+    expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
+    const lines = logged.filter((line) => line.startsWith('subprocess-transform: watching'));
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^subprocess-transform: watching the transform sources: ELOOP: too many symbolic links encountered, .*\(further errors of this kind are not shown\)$/,
+      ),
+    ]);
+    expect(lines[0]).not.toContain('\n');
+    writeTemplate(template, 'v2');
+    let answer = '';
+    const deadline = Date.now() + 15_000;
+    while (answer !== 'v2' && Date.now() < deadline)
+      answer = await (await pool.transform(new Response('x'))).text();
+    expect(answer).toBe('v2');
+  });
 
   it('fails no transform when an edit makes the new process write junk before its first answer', async () => {
     const logged: string[] = [];

@@ -35,6 +35,11 @@ export function validateWatch(value: unknown): readonly string[] | undefined {
   return Object.freeze([...paths]);
 }
 
+/** The line for an error of the watcher; the same kind again is not shown. */
+export function describeWatchError(message: string): string {
+  return `subprocess-transform: watching the transform sources: ${message} (further errors of this kind are not shown)`;
+}
+
 /**
  * Watches a transform's sources (files or folders, recursively) with chokidar and calls `onChange` once per
  * burst of saves, {@link WATCH_DEBOUNCE_MS} after the last one. It keeps the process alive until `close()`.
@@ -60,8 +65,14 @@ export class SourceWatcher {
         onChange(changed);
       }, WATCH_DEBOUNCE_MS);
     });
+    // One line per kind of error: a symlink loop alone gives one error per level of the loop.
+    const reported = new Set<string>();
     this.#watcher.on('error', (error) => {
-      console.error('subprocess-transform: watching the transform sources failed', error);
+      const { code, message } = error as NodeJS.ErrnoException;
+      const kind = code ?? message;
+      if (reported.has(kind)) return;
+      reported.add(kind);
+      console.error(describeWatchError(message));
     });
   }
 
