@@ -208,6 +208,37 @@ describe('watch', () => {
     expect(answer).toBe('v2');
   });
 
+  it('fails no transform when the watched file is deleted under load, and takes it back when it returns', async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args.map(String).join(' '));
+    });
+    const template = makeTemplate('v1');
+    const { pool } = await startRenderer(template);
+    const traffic = sendContinuously(pool, 16);
+    try {
+      expect(await waitFor(() => traffic.answers.every((seen) => seen.length >= 3), 15_000)).toBe(true);
+      rmSync(template);
+      const reported = await waitFor(
+        () => logged.some((line) => /after a change to .*; the old processes keep serving/.test(line)),
+        20_000,
+      );
+      expect(reported, logged.join('\n')).toBe(true);
+      const before = traffic.answers.map((seen) => seen.length);
+      expect(
+        await waitFor(() =>
+          traffic.answers.every((seen, index) => seen.length >= (before[index] as number) + 3),
+        ),
+      ).toBe(true);
+      writeTemplate(template, 'v2');
+      expect(await waitFor(() => traffic.last().every((answer) => answer === 'v2'), 20_000)).toBe(true);
+    } finally {
+      await traffic.stop();
+    }
+    expect(traffic.answers.flat().filter((answer) => answer.startsWith('error'))).toEqual([]);
+    expect(pool.stats().failed).toBe(0);
+  }, 120_000);
+
   it('fails no transform when an edit makes the new process write junk before its first answer', async () => {
     const logged: string[] = [];
     vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
