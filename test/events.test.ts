@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type ProcessEvent } from '../src/index.ts';
-import { describeEvent } from '../src/shared/events.ts';
+import { describeEvent, describeStrayOutput, excerptOutput } from '../src/shared/events.ts';
 import { fixture, nodeFixture, track } from './_utils.ts';
 
 function recorder(): { events: ProcessEvent[]; onEvent: (event: ProcessEvent) => void } {
@@ -183,6 +183,21 @@ describe('process events', () => {
       `transform "python3 ${fixture('unflushed.py')}" (pid N) was killed with SIGTERM (timeout: no answer within startTimeout, 300 ms from its start; it wrote nothing to stdout: a transform must flush its output after each answer)`,
       `transform "${nodeFixture('hang.mjs').join(' ')}" (pid N) was killed with SIGTERM (timeout: silent for timeout, 300 ms)`,
     ]);
+  });
+
+  it('shows a protocol error from the start of its line, never before the message, and hints at stray output', () => {
+    const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+    const head = 'HTTP/1.1 200 OK\r\nX-Field: y\nrest';
+    expect(excerptOutput(bytes(head), head.indexOf('\n', 20), 0)).toBe('X-Field: y\\nrest');
+    expect(excerptOutput(bytes('debug: here\n'), 11, 0)).toBe('debug: here\\n');
+    // A body's bytes ahead of the message that broke are not shown.
+    expect(excerptOutput(bytes('body-byteGARBAGE'), 9, 9)).toBe('GARBAGE');
+    expect(describeStrayOutput(bytes(head))).toBe('');
+    expect(describeStrayOutput(bytes('HTTP'))).toBe('');
+    expect(describeStrayOutput(new Uint8Array(0))).toBe('');
+    expect(describeStrayOutput(bytes('debug: here\n'))).toBe(
+      '; this output is not an answer: stray output on stdout (a debug print, a banner) is the likely cause, write logs to stderr',
+    );
   });
 
   it('publishes every event on the subprocess-transform:process diagnostics channel', async () => {

@@ -761,11 +761,13 @@ export class TransformProcess implements ExchangeHost {
     const offset = error instanceof WireError ? error.offset : this.#messageOffset;
     const at = Math.max(0, offset - chunkOffset);
     const messageAt = Math.min(Math.max(0, this.#messageOffset - chunkOffset), at);
+    // Whether the output begins as an answer can be told only when the message began in this read.
+    const messageStart = this.#messageOffset >= chunkOffset ? chunk.subarray(messageAt) : new Uint8Array(0);
     // The event's message is the bare detail: its log line names the process once.
     const detail =
       error instanceof TransformError
         ? error.message.slice(this.#describe().length + 1)
-        : `${(error as Error).message}${describeStrayOutput(chunk.subarray(messageAt))}`;
+        : `${(error as Error).message}${describeStrayOutput(messageStart)}`;
     const reason =
       error instanceof TransformError
         ? error
