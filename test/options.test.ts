@@ -151,6 +151,22 @@ describe('pool options', () => {
     expect(pool.stats().alive).toBe(1);
   });
 
+  it('refuses a command it cannot find in the pool, the handler and the middleware, starting nothing', () => {
+    const command = ['nodee', 'render.js'];
+    for (const make of [
+      () => createTransformPool({ command }),
+      () => withTransform(handler, { command }),
+      () => transform({ command }),
+      () => createTransformPool({ command, protocol: 'body' }),
+    ]) {
+      const error = refusal(make);
+      expect(error).toMatchObject({ name: 'TransformError', code: 'ERR_TRANSFORM_SPAWN', status: 502 });
+      expect((error as Error).message).toMatch(
+        /^Transform "nodee render\.js" cannot be started: no program "nodee" on PATH \(searched /,
+      );
+    }
+  });
+
   it('names the working directory when the command cannot start in it', async () => {
     const pool = track(
       createTransformPool({ command: 'cat', processes: 1, cwd: '/nonexistent-dir', onEvent: () => {} }),
