@@ -121,11 +121,24 @@ describe("protocol: 'body'", () => {
     expect(pool.stats().failed).toBe(1);
   });
 
-  it('fails with ERR_TRANSFORM_TIMEOUT when stdout is silent for timeout', async () => {
-    const pool = track(createTransformPool({ command: ['sleep', '60'], protocol: 'body', timeout: 200 }));
+  it('fails with ERR_TRANSFORM_TIMEOUT when stdout is silent for timeout, and names the timer', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = track(
+      createTransformPool({
+        command: ['sleep', '60'],
+        protocol: 'body',
+        timeout: 200,
+        onEvent: (event) => events.push(event),
+      }),
+    );
     const started = performance.now();
     const error = await getError(pool.transform(new Response('x')));
     expect(error.code).toBe('ERR_TRANSFORM_TIMEOUT');
+    expect(await waitFor(() => events.some((event) => event.type === 'exit'))).toBe(true);
+    expect(events.find((event) => event.type === 'exit')).toMatchObject({
+      reason: 'timeout',
+      timer: { option: 'timeout', ms: 200, silent: false },
+    });
     expect(performance.now() - started).toBeGreaterThanOrEqual(190);
     expect(pool.stats().timedOut).toBe(1);
   });

@@ -29,6 +29,10 @@ export function emitExit(
     code: code ?? undefined,
     signal: signal ?? undefined,
     reason,
+    // A filter has one timer, silence on stdout; it may be reading all its input first, so no flush hint.
+    ...(reason === 'timeout' && {
+      timer: { option: 'timeout', ms: options.timeout, silent: false } as const,
+    }),
   });
 }
 
