@@ -11,7 +11,7 @@ export interface Sample {
 }
 
 /** Seconds of history kept and drawn. */
-export const HISTORY_SECONDS = 180;
+const HISTORY_SECONDS = 180;
 const SAMPLE_MS = 1000;
 
 /**

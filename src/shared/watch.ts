@@ -36,7 +36,7 @@ export function validateWatch(value: unknown): readonly string[] | undefined {
 }
 
 /** The line for an error of the watcher; the same kind again is not shown. */
-export function describeWatchError(message: string): string {
+function describeWatchError(message: string): string {
   return `subprocess-transform: watching the transform sources: ${message} (further errors of this kind are not shown)`;
 }
 
