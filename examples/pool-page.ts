@@ -3,16 +3,27 @@
 // process (pid, state, transforms) with the pool's counters and latency percentiles. Its inline script then
 // fetches `/pool` again every second and swaps in the fresh parts: one renderer, here, for both. Two buttons
 // make something happen: a burst of page renders (processes go busy, counts rise) and a reload (old
-// processes retire, fresh ones start).
+// processes retire, fresh ones start). A chart shows requests per second and p95 latency (pool-chart.ts).
 import type { Hono } from 'hono';
 import type { PoolStats, TransformPool } from '../src/index.ts';
+import { recordHistory, renderChart, type Sample } from './pool-chart.ts';
 
 /** How often the page asks for a fresh copy of itself, in ms. */
 const REFRESH_MS = 1000;
 /** Pages rendered by one press of the burst button, all at once. */
 const BURST = 40;
 /** The elements the script replaces on each refresh, by id. */
-const LIVE_IDS = ['status', 'processes', 'count', 'latency', 'counters'];
+const LIVE_IDS = ['status', 'processes', 'count', 'latency', 'counters', 'failures', 'chart'];
+/**
+ * What each state means on the page. A process is `starting` in stats() until its first answer, since only an
+ * answer shows it started: one that waits for its first transform (after a reload, say) has not been used yet.
+ */
+const STATE_LABELS: Record<string, string> = {
+  starting: 'not used yet',
+  idle: 'idle',
+  busy: 'busy',
+  retiring: 'retiring',
+};
 const COUNTERS = [
   'alive',
   'busy',
@@ -24,11 +35,14 @@ const COUNTERS = [
   'exited',
   'ok',
   'failed',
+  'aborted',
   'timedOut',
+  'backoffs',
 ] as const;
 
 /** Mount `/pool` and `/api/pool` on `site`; `getPool` is called per request, so the pool may come later. */
 export function addPoolRoutes(site: Hono, getPool: () => TransformPool): void {
+  const history = recordHistory(() => getPool().stats());
   site.get('/api/pool', (c) => c.json(getPool().stats()));
   site.post('/api/pool/reload', async (c) => {
     await getPool().reload();
@@ -36,7 +50,7 @@ export function addPoolRoutes(site: Hono, getPool: () => TransformPool): void {
   });
   site.get('/pool', (c) => {
     c.header('Cache-Control', 'no-store');
-    return c.html(renderPoolPage(getPool().stats(), Date.now()));
+    return c.html(renderPoolPage(getPool().stats(), Date.now(), history()));
   });
 }
 
@@ -51,14 +65,22 @@ function renderList(id: string, entries: [string, string][]): string {
 function renderProcesses(stats: PoolStats, now: number): string {
   const rows = stats.processes.map(({ pid, state, transforms, startedAt }) => {
     const up = Math.max(0, Math.round((now - startedAt) / 1000));
-    const badge = `<span class="state ${escapeHtml(state)}">${escapeHtml(state)}</span>`;
+    const label = STATE_LABELS[state] ?? state;
+    const badge = `<span class="state ${escapeHtml(state)}" data-state="${escapeHtml(state)}">${escapeHtml(label)}</span>`;
     return `<tr><td class="num">${pid}</td><td>${badge}</td><td class="num">${transforms}</td><td class="num">${up} s</td></tr>`;
   });
   return `<tbody id="processes">${rows.join('\n')}</tbody>`;
 }
 
-/** The whole page for one snapshot of the pool, taken at `now` (ms since the epoch). */
-export function renderPoolPage(stats: PoolStats, now: number): string {
+/** Failures by code, the counters an operator alerts on; "none" when there were none. */
+function renderFailures(stats: PoolStats): string {
+  const entries = Object.entries(stats.failedByCode).filter(([, count]) => count > 0);
+  const items = entries.map(([code, count]) => `<li><code>${escapeHtml(code)}</code>: ${count}</li>`);
+  return `<ul id="failures">${items.length > 0 ? items.join('') : '<li>none</li>'}</ul>`;
+}
+
+/** The whole page for one snapshot of the pool, taken at `now` (ms since the epoch), with its recent history. */
+export function renderPoolPage(stats: PoolStats, now: number, history: Sample[] = []): string {
   const { latency } = stats;
   const time = new Date(now).toISOString().slice(11, 19);
   const percentiles: [string, string][] = [
@@ -69,6 +91,8 @@ export function renderPoolPage(stats: PoolStats, now: number): string {
     ['mean', ms(latency.mean)],
   ];
   const counters = COUNTERS.map((name): [string, string] => [name, String(stats[name])]);
+  // Backing off: processes keep failing at start, and new ones wait before they are started.
+  counters.push(['backingOff', stats.backingOff ? 'yes' : 'no']);
   return `<!doctype html>
 <html lang="en">
 <head>
@@ -93,6 +117,9 @@ dl { display: grid; grid-template-columns: repeat(auto-fill, minmax(9rem, 1fr));
 dt { font-size: .8125rem; color: var(--muted); } dd { margin: 0 0 .5rem; font-variant-numeric: tabular-nums; }
 button { font: inherit; padding: .25rem .75rem; margin-right: .5rem; }
 #status { color: var(--muted); font-size: .875rem; }
+#chart { margin-bottom: 1.5rem; } #chart .axis { stroke: var(--line); fill: var(--muted); font-size: 11px; }
+#chart polyline { stroke-width: 2; } #chart .rate { stroke: var(--accent); fill: var(--accent); font-size: 12px; }
+#chart .p95 { stroke: #f59e0b; fill: #f59e0b; font-size: 12px; } #chart polyline.rate, #chart polyline.p95 { fill: none; }
 </style>
 </head>
 <body>
@@ -107,10 +134,16 @@ button { font: inherit; padding: .25rem .75rem; margin-right: .5rem; }
 <thead><tr><th class="num">pid</th><th>state</th><th class="num">transforms</th><th class="num">up</th></tr></thead>
 ${renderProcesses(stats, now)}
 </table>
+<p><small><i>not used yet</i>: started, waiting for its first transform (only an answer shows that a
+process has started).</small></p>
+<h2>Requests per second and p95 latency</h2>
+${renderChart(history)}
 <h2>Latency, ms <small>(last <span id="count">${latency.count}</span> transforms)</small></h2>
 ${renderList('latency', percentiles)}
 <h2>Counters</h2>
 ${renderList('counters', counters)}
+<h2>Failures by code</h2>
+${renderFailures(stats)}
 <script type="module">
 // The server renders the page; this swaps in the parts that change from a fresh copy of it.
 const LIVE_IDS = ${JSON.stringify(LIVE_IDS)};
@@ -123,6 +156,7 @@ async function refresh() {
       const fresh = page.getElementById(id);
       if (fresh) document.getElementById(id).replaceWith(fresh);
     }
+    document.documentElement.dataset.refreshed = String(Number(document.documentElement.dataset.refreshed ?? 0) + 1);
   } catch (error) {
     document.getElementById('status').textContent = 'Cannot reach the server: ' + error.message;
   }

@@ -1,4 +1,5 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { findNearestName } from '../util/known-keys.ts';
 
 /** A command line the CLI cannot run; `message` is written for the user, `main` exits with code 2. */
 export class UsageError extends Error {
@@ -33,8 +34,10 @@ export interface ProxyArgs {
   requireRequestId: boolean;
   /** Whether to write one access line per request on stdout (see createAccessLog). */
   log: boolean;
-  /** Port serving GET /metrics (Prometheus text format) on `host`; undefined: none. */
+  /** Port serving GET /metrics (Prometheus text format) on `metricsHost`; undefined: none. */
   metrics: number | undefined;
+  /** Address the metrics listen on: loopback unless the operator chooses, whatever `host` is. */
+  metricsHost: string;
   /** Whether COMMAND is a plain filter run once per response (`protocol: 'body'`). */
   bodyFilter: boolean;
   /** Files or folders whose change reloads the transform processes; empty: none. */
@@ -47,7 +50,13 @@ export interface ProxyArgs {
 export type CliArgs = { kind: 'help' } | { kind: 'version' } | ProxyArgs;
 
 /** Defaults of the `proxy` flags, repeated in {@link HELP}. */
-const DEFAULTS = Object.freeze({ port: 3000, host: '127.0.0.1', upstreamTimeout: 60_000 });
+const DEFAULTS = Object.freeze({
+  port: 3000,
+  host: '127.0.0.1',
+  // Apart from --host: exposing the proxy on every interface must not expose its metrics too.
+  metricsHost: '127.0.0.1',
+  upstreamTimeout: 60_000,
+});
 
 /** What `--help` prints. */
 export const HELP = `Usage: subprocess-transform proxy --upstream URL [options] -- COMMAND [ARGS...]
@@ -79,7 +88,9 @@ Options:
   --body-filter         COMMAND is a plain filter such as tr, sed or jq: one process per response, the body on
                         its stdin, the new body from its stdout (headers kept)
   --metrics PORT        Serve the pool's counters, gauges and latency histogram in the Prometheus text format
-                        at http://HOST:PORT/metrics (default: none)
+                        at http://METRICS-HOST:PORT/metrics (default: none)
+  --metrics-host HOST   Address the metrics listen on, whatever --host is (default: ${DEFAULTS.metricsHost},
+                        this machine only)
   --watch PATH          Reload the transform processes when this file or folder changes (saves 100 ms apart
                         make one reload); the old processes serve until a new one has answered, and a new
                         one that fails to start is logged with its stderr. Repeat for more paths
@@ -121,6 +132,7 @@ const OPTIONS = {
   'no-require-request-id': { type: 'boolean' },
   'body-filter': { type: 'boolean' },
   metrics: { type: 'string' },
+  'metrics-host': { type: 'string' },
   watch: { type: 'string', multiple: true },
   log: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -158,8 +170,8 @@ function parseOptionalInteger(
   return text === undefined ? undefined : parseInteger(flag, text, min, max);
 }
 
-function parseHost(text: string): string {
-  if (text === '') fail('Expected --host to be an address, got ""');
+function parseHost(flag: string, text: string): string {
+  if (text === '') fail(`Expected ${flag} to be an address, got ""`);
   return text;
 }
 
@@ -191,7 +203,11 @@ function validateTokens(tokens: NonNullable<ReturnType<typeof parseArgs>['tokens
   for (const token of tokens) {
     if (token.kind !== 'option') continue;
     const option = (OPTIONS as Record<string, { type: string; multiple?: boolean }>)[token.name];
-    if (option === undefined) fail(`Unknown option ${JSON.stringify(token.rawName)}: see --help`);
+    if (option === undefined) {
+      const nearest = findNearestName(token.name, Object.keys(OPTIONS));
+      const hint = nearest === undefined ? 'see --help' : `did you mean "--${nearest}"?`;
+      fail(`Unknown option ${JSON.stringify(token.rawName)}: ${hint}`);
+    }
     if (option.type === 'string' && token.value === undefined)
       fail(`Expected a value after ${token.rawName}`);
     if (option.type === 'boolean' && token.value !== undefined)
@@ -232,10 +248,11 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   if (values.version === true) return { kind: 'version' };
   validateTokens(parsed.tokens);
   const { positionals } = parsed;
+  // The transform command after `--` is no subcommand: without `proxy` the line names none.
   if (positionals.length === 0)
-    fail('Expected a command: subprocess-transform proxy --upstream URL -- COMMAND');
+    fail('Missing the subcommand proxy, as in: subprocess-transform proxy --upstream URL -- COMMAND');
   if (positionals[0] !== 'proxy')
-    fail(`Unknown command ${JSON.stringify(positionals[0])}: the only one is proxy`);
+    fail(`Unknown subcommand ${JSON.stringify(positionals[0])}: the only one is proxy`);
   if (positionals.length > 1) {
     fail(`Unexpected argument ${JSON.stringify(positionals[1])}: put the transform command after --`);
   }
@@ -245,13 +262,15 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
   }
   const port = parseOptionalInteger('--port', values.port, 0, 65_535) ?? DEFAULTS.port;
   const metrics = parseOptionalInteger('--metrics', values.metrics, 0, 65_535);
+  if (metrics === undefined && values['metrics-host'] !== undefined)
+    fail('Expected --metrics PORT with --metrics-host: it says where the metrics listen');
   if (metrics !== undefined && metrics !== 0 && metrics === port)
     fail(`Expected --metrics to be another port than --port, got ${metrics} for both`);
   return {
     kind: 'proxy',
     upstream: parseUpstream(values.upstream),
     port,
-    host: parseHost(values.host ?? DEFAULTS.host),
+    host: parseHost('--host', values.host ?? DEFAULTS.host),
     processes: parseOptionalInteger('--processes', values.processes, 1),
     pipeline: parseOptionalInteger('--pipeline', values.pipeline, 1, 1024),
     contentType: (values['content-type'] ?? []).map(parseMediaType),
@@ -264,6 +283,7 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
       DEFAULTS.upstreamTimeout,
     requireRequestId: values['no-require-request-id'] !== true,
     metrics,
+    metricsHost: parseHost('--metrics-host', values['metrics-host'] ?? DEFAULTS.metricsHost),
     log: values.log === true,
     bodyFilter: values['body-filter'] === true,
     watch: (values.watch ?? []).map(parseWatchPath),

@@ -1,29 +1,5 @@
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, resolve } from 'node:path';
+import { getRunProblem, NOT_EXECUTABLE } from '../shared/command-check.ts';
 import { UsageError } from './args.ts';
-
-/** Why `file` cannot be run, or undefined when it can: it exists, is not a folder, and may be executed. */
-function getRunProblem(file: string): string | undefined {
-  const stats = statSync(file, { throwIfNoEntry: false });
-  if (stats === undefined) return 'no such file';
-  if (stats.isDirectory()) return 'it is a directory';
-  try {
-    accessSync(file, constants.X_OK);
-    return undefined;
-  } catch {
-    return 'it is not executable (chmod +x it, or name its interpreter first, as in: -- node render.js)';
-  }
-}
-
-/** Where a program name is found on `path`, as execvp would look for it; undefined when nowhere. */
-function findOnPath(name: string, path: string): string | undefined {
-  for (const folder of path.split(delimiter)) {
-    // An empty entry means the current folder, as in a shell.
-    const file = resolve(folder || '.', name);
-    if (getRunProblem(file) === undefined) return file;
-  }
-  return undefined;
-}
 
 /**
  * Check, before the proxy starts, that the transform command can be run: a name with a slash must be an
@@ -46,16 +22,18 @@ export function checkCommand(
   cwd: string,
 ): void {
   const [program] = command;
-  const problem = program.includes('/')
-    ? getRunProblem(resolve(cwd, program))
-    : findOnPath(program, env.PATH ?? '') === undefined
-      ? 'no such program on PATH'
-      : undefined;
-  if (problem === undefined) return;
+  const found = getRunProblem(command, { cwd, env, extendEnv: false });
+  if (found === undefined) return;
+  // The flags' own words: a path is named by what is wrong with the file, a name by where it was looked for.
+  const problem = program.includes('/') ? found : 'no such program on PATH';
+  const advice =
+    problem === NOT_EXECUTABLE
+      ? ' (chmod +x it, or name its interpreter first, as in: -- node render.js)'
+      : '';
   const words = program.trim().split(/\s+/);
   const hint =
     words.length > 1
       ? `; it is one word with spaces: write the program and each argument as words of their own, as in: -- ${words.join(' ')}`
       : '';
-  throw new UsageError(`Cannot run the command ${JSON.stringify(program)}: ${problem}${hint}`);
+  throw new UsageError(`Cannot run the command ${JSON.stringify(program)}: ${problem}${advice}${hint}`);
 }

@@ -57,7 +57,7 @@ async function runProxy(args: ProxyArgs): Promise<void> {
   let metrics: Awaited<ReturnType<typeof serveMetrics>> | undefined;
   if (args.metrics !== undefined) {
     try {
-      metrics = await serveMetrics(handler.pool, { port: args.metrics, host: args.host });
+      metrics = await serveMetrics(handler.pool, { port: args.metrics, host: args.metricsHost });
     } catch (error) {
       await server.close({ timeout: 0 });
       await handler.pool.close({ timeout: 0 });

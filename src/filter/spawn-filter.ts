@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join, resolve } from 'node:path';
+import { getRunProblem } from '../shared/command-check.ts';
 import type { ExitReason, ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import { killOnParentExit } from '../shared/reaper.ts';
@@ -30,6 +29,10 @@ export function emitExit(
     code: code ?? undefined,
     signal: signal ?? undefined,
     reason,
+    // A filter has one timer, silence on stdout; it may be reading all its input first, so no flush hint.
+    ...(reason === 'timeout' && {
+      timer: { option: 'timeout', ms: options.timeout, silent: false } as const,
+    }),
   });
 }
 
@@ -111,15 +114,6 @@ export function spawnFilter(settings: SpawnSettings, request: Request | undefine
   return { child, pid, startedAt: Date.now(), readsContext, forget };
 }
 
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK);
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Whether the command is still there to run, found as a spawn finds it: a path with a slash from `cwd`, a name
  * on the filter's PATH. A spare started before it went would otherwise meet the response and fail differently
@@ -129,10 +123,7 @@ function isExecutable(path: string): boolean {
  * @returns True when a spawn of the command now would find an executable file.
  */
 export function canRun(options: ResolvedOptions): boolean {
-  const [command] = options.argv;
-  if (command.includes('/')) return isExecutable(resolve(options.cwd ?? '.', command));
-  const path = options.env?.PATH ?? (options.extendEnv ? process.env.PATH : undefined) ?? '/usr/bin:/bin';
-  return path.split(delimiter).some((folder) => isExecutable(join(folder || '.', command)));
+  return getRunProblem(options.argv, options) === undefined;
 }
 
 /** SIGKILL the filter's whole group, so whatever a shell filter started goes too. */

@@ -14,6 +14,7 @@ import { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
+import { EditReserve } from './edit-reserve.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
@@ -67,6 +68,8 @@ export class Pool implements TransformPool {
   readonly #events: ProcessEventSink;
   readonly #watcher: SourceWatcher | undefined;
   #trial: Trial = { kind: 'none' };
+  /** Old processes kept after a proven edit until their replacements answer. */
+  readonly #reserve = new EditReserve();
   /** What every exchange of this pool shares: settings, statistics, the queue. */
   readonly #owner: ExchangeOwner;
 
@@ -178,6 +181,7 @@ export class Pool implements TransformPool {
 
   async reload(): Promise<void> {
     this.#endTrial('reload');
+    this.#reserve.trim(0);
     const old = [...this.#serving];
     // Each retiring process is replaced at once and leaves after the transform it is running.
     for (const process of old) process.retire('reload');
@@ -198,6 +202,7 @@ export class Pool implements TransformPool {
   async #close(timeout: number): Promise<void> {
     clearTimeout(this.#backoffTimer);
     await this.#watcher?.close();
+    this.#reserve.trim(0);
     for (const process of this.#idle.splice(0)) process.retire('close');
     const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
     const deadline = Date.now() + timeout;
@@ -333,10 +338,20 @@ export class Pool implements TransformPool {
       onIdle: (idle) => this.#onIdle(idle),
       onRoom: (roomy) => this.#onRoom(roomy),
       onRetire: (retiring) => this.#onRetire(retiring),
-      onStarted: () => this.#backoff.reset(),
-      onStartFailure: (failed, exit) => this.#recordStartFailure(failed, exit),
+      onStarted: (started) => {
+        this.#backoff.reset();
+        // A replacement after an edit has answered: one old process less is needed in reserve.
+        started.trial = false;
+        this.#trimReserve();
+      },
+      onStartFailure: (failed, exit) => {
+        if (!failed.trial) this.#recordStartFailure(failed, exit);
+      },
       onExit: (exited, exit) => this.#onExit(exited, exit),
     });
+    // While old processes are parked after an edit, a new one runs the edited sources: dying before its first
+    // answer is the edit's fault (its message is retried), and an old process takes its place.
+    process.trial = this.#reserve.size > 0;
     this.#serving.add(process);
     this.#onIdle(process);
   }
@@ -405,12 +420,20 @@ export class Pool implements TransformPool {
       return;
     }
     if (process.answered) {
-      // Proven: it serves, and the old processes are replaced as by reload(), each after its transform.
+      // Proven: it serves, and the old processes take no new work. Those that have answered are parked until
+      // their replacements answer (a later broken edit then leaves them serving); the others retire.
       this.#trial = { kind: 'none' };
       process.trial = false;
       const old = [...this.#serving];
       this.#serving.add(process);
-      for (const retiring of old) retiring.retire('reload');
+      this.#reserve.path = trial.path;
+      for (const parked of old) {
+        this.#forget(parked);
+        if (parked.answered) this.#reserve.park(parked);
+        else parked.retire('reload');
+      }
+      this.#fill();
+      this.#trimReserve();
       this.#onIdle(process);
       return;
     }
@@ -437,6 +460,8 @@ export class Pool implements TransformPool {
   }
 
   #onIdle(process: TransformProcess): void {
+    // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
+    if (this.#reserve.has(process)) return;
     const index = this.#pickFor(process);
     if (index !== -1) {
       const [next] = this.#queue.splice(index, 1);
@@ -472,6 +497,7 @@ export class Pool implements TransformPool {
 
   /** It takes no more work: out of the serving set and the idle list. */
   #forget(process: TransformProcess): void {
+    this.#reserve.forget(process);
     this.#serving.delete(process);
     const index = this.#idle.indexOf(process);
     if (index !== -1) this.#idle.splice(index, 1);
@@ -486,10 +512,33 @@ export class Pool implements TransformPool {
     }
     this.#stats.exited++;
     this.#alive.delete(process);
+    const serving = this.#serving.has(process);
     this.#forget(process);
-    if (!exit.counted) this.#recordStartFailure(process, exit);
+    if (serving && process.trial && !exit.answered) this.#restoreFromReserve(process, exit);
+    else if (!exit.counted) this.#recordStartFailure(process, exit);
     this.#fill();
     this.#drainQueueIfNoProcess();
+  }
+
+  /** Keep one parked process per replacement that has not answered yet; the oldest retire first. */
+  #trimReserve(): void {
+    let pending = 0;
+    for (const process of this.#serving) if (process.trial) pending++;
+    this.#reserve.trim(pending);
+  }
+
+  /** A replacement after an edit died before its first answer: the newest parked process serves again. */
+  #restoreFromReserve(failed: TransformProcess, exit: ProcessExit): void {
+    const back = this.#reserve.takeNewest();
+    if (back !== undefined) {
+      this.#serving.add(back);
+      this.#onIdle(back);
+    }
+    const stderr = exit.stderr?.trimEnd();
+    console.error(
+      `subprocess-transform: transform "${this.options.commandText}"${failed.pid === undefined ? '' : ` (pid ${failed.pid})`} ${describeStartFailure(exit)} after a change to ${this.#reserve.path}; ${back === undefined ? 'no old process is left to serve in its place' : 'an old process serves in its place'}${stderr ? `; its stderr ends:\n${stderr}` : ''}`,
+    );
+    this.#trimReserve();
   }
 
   /** Count an end towards the start backoff (it decides whether it is a start failure). */

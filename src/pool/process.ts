@@ -3,7 +3,13 @@
 // would hand half of that state across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
 // (the input side), request-id.ts (the id checks).
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
-import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
+import {
+  describeStrayOutput,
+  type ExitReason,
+  excerptOutput,
+  getExpiredTimer,
+  type ProcessEventSink,
+} from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
@@ -54,9 +60,6 @@ export interface ProcessEvents {
   /** Ask the recycle policy whether to retire after a transform. */
   shouldRetire(process: TransformProcess): boolean | Promise<boolean>;
 }
-
-/** Bytes of the output that broke the protocol shown in its event. */
-const OFFENDING_BYTES = 64;
 
 /** One exchange on board a busy process, and how far each direction of it has got. */
 interface Work extends MessageProgress {
@@ -754,24 +757,27 @@ export class TransformProcess implements ExchangeHost {
   #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (this.#state.kind === 'stopping' && this.#state.signalled) return;
+    // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
+    const offset = error instanceof WireError ? error.offset : this.#messageOffset;
+    const at = Math.max(0, offset - chunkOffset);
+    const messageAt = Math.min(Math.max(0, this.#messageOffset - chunkOffset), at);
+    // Whether the output begins as an answer can be told only when the message began in this read.
+    const messageStart = this.#messageOffset >= chunkOffset ? chunk.subarray(messageAt) : new Uint8Array(0);
     // The event's message is the bare detail: its log line names the process once.
     const detail =
       error instanceof TransformError
         ? error.message.slice(this.#describe().length + 1)
-        : (error as Error).message;
+        : `${(error as Error).message}${describeStrayOutput(messageStart)}`;
     const reason =
       error instanceof TransformError
         ? error
         : this.createError('ERR_TRANSFORM_PROTOCOL', `broke the protocol: ${detail}`, error);
-    // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
-    const offset = error instanceof WireError ? error.offset : this.#messageOffset;
-    const at = Math.max(0, offset - chunkOffset);
     this.#sink.emit({
       type: 'protocol-error',
       pid: this.pid as number,
       command: this.#options.commandText,
       message: detail,
-      bytes: escapeBytes(chunk.subarray(at, at + OFFENDING_BYTES)),
+      bytes: excerptOutput(chunk, at, messageAt),
     });
     // A process on trial after a watched edit that breaks the protocol before its first answer is the
     // edit's fault, as when it dies then (see #onClosed): its message goes to an old process once.
@@ -821,6 +827,7 @@ export class TransformProcess implements ExchangeHost {
         code: exit.exitCode,
         signal: exit.signal,
         reason: exit.reason,
+        ...(exit.reason === 'timeout' && { timer: getExpiredTimer(this.#options, exit) }),
       });
     }
     this.#events.onExit(this, exit);

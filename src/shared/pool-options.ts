@@ -4,6 +4,7 @@ import { describeValue } from '../util/describe-value.ts';
 import { validateKnownKeys } from '../util/known-keys.ts';
 import { resolveLimits, type WireLimits } from '../wire/limits.ts';
 import { formatCommand, parseCommand } from './command.ts';
+import { assertRunnable } from './command-check.ts';
 import { type ProcessEvent, validateOnEvent } from './events.ts';
 import { SLOW_CLIENT_DEFAULTS, validateClientBuffer, validateClientTimeout } from './slow-client.ts';
 import { type StderrOption, validateStderr } from './stderr.ts';
@@ -24,7 +25,11 @@ export interface RecycleInfo {
  * share.
  */
 export interface PoolSettings {
-  /** The transform program: an argv array, or a string split like a shell would (no shell is run). */
+  /**
+   * The transform program: an argv array, or a string split like a shell would (no shell is run). A program
+   * that cannot be found when the pool is made (not on the process's PATH, no such file from `cwd`, not
+   * executable) is refused then, with a `TransformError` `ERR_TRANSFORM_SPAWN` naming it.
+   */
   command: string | readonly string[];
   /** Working directory of the process. @default the parent's */
   cwd?: string;
@@ -113,7 +118,8 @@ export interface PoolSettings {
    */
   onEvent?: (event: ProcessEvent) => void;
   /**
-   * Files or folders (watched recursively) whose change reloads the processes, for a dev loop: after a burst
+   * Files or folders (watched recursively) whose change reloads the processes, for a dev loop; each must exist
+   * when the pool is made (relative paths are from the server's folder, as `process.cwd()`). After a burst
    * of saves (100 ms apart at most) new processes start, and the old ones keep serving until a new one has
    * answered; one that fails to start is logged with its stderr and the next save tries again. The watcher
    * keeps the parent alive until `close()`. With `protocol: 'body'` every response runs a new process
@@ -310,12 +316,16 @@ export function resolveOptions(options: PoolSettings): ResolvedOptions {
   validatePoolSettings(options);
   const argv = parseCommand(options.command);
   const timeout = validateTimeout(options.timeout === undefined ? DEFAULTS.timeout : options.timeout);
-  return {
-    argv,
-    commandText: formatCommand(argv),
+  const commandText = formatCommand(argv);
+  const place = {
     cwd: validateCwd(options.cwd),
     env: validateEnv(options.env),
     extendEnv: validateBoolean('extendEnv', options.extendEnv, true),
+  };
+  const resolved: ResolvedOptions = {
+    argv,
+    commandText,
+    ...place,
     uid: validateId('uid', options.uid),
     gid: validateId('gid', options.gid),
     processes: validateBounded(
@@ -357,4 +367,7 @@ export function resolveOptions(options: PoolSettings): ResolvedOptions {
     onEvent: validateOnEvent(options.onEvent),
     watch: validateWatch(options.watch),
   };
+  // Last: a wrong value is named first, and a typo in the program's name fails here, not on every request.
+  assertRunnable(argv, commandText, place);
+  return resolved;
 }

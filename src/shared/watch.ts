@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { describeValue } from '../util/describe-value.ts';
 
@@ -5,7 +7,8 @@ import { describeValue } from '../util/describe-value.ts';
 const WATCH_DEBOUNCE_MS = 100;
 
 /**
- * Check the `watch` option: a path, or a list of paths (files or folders).
+ * Check the `watch` option: a path, or a list of paths (files or folders) that exist. A misspelt path would be
+ * watched for its creation, and no edit would ever reload.
  *
  * @returns The paths, or undefined when nothing is watched.
  */
@@ -21,7 +24,20 @@ export function validateWatch(value: unknown): readonly string[] | undefined {
       `Expected \`watch\` to be a path or a non-empty list of paths, got ${describeValue(value)}`,
     );
   }
+  // As chokidar resolves them: relative paths from the server's folder, not the transform's `cwd`.
+  const missing = paths.find((path) => !existsSync(path));
+  if (missing !== undefined) {
+    const from = isAbsolute(missing) ? '' : ` (relative paths are from ${process.cwd()})`;
+    throw new TypeError(
+      `Expected \`watch\` to name files or folders that exist, got ${JSON.stringify(missing)}: it does not exist${from}`,
+    );
+  }
   return Object.freeze([...paths]);
+}
+
+/** The line for an error of the watcher; the same kind again is not shown. */
+function describeWatchError(message: string): string {
+  return `subprocess-transform: watching the transform sources: ${message} (further errors of this kind are not shown)`;
 }
 
 /**
@@ -49,8 +65,14 @@ export class SourceWatcher {
         onChange(changed);
       }, WATCH_DEBOUNCE_MS);
     });
+    // One line per kind of error: a symlink loop alone gives one error per level of the loop.
+    const reported = new Set<string>();
     this.#watcher.on('error', (error) => {
-      console.error('subprocess-transform: watching the transform sources failed', error);
+      const { code, message } = error as NodeJS.ErrnoException;
+      const kind = code ?? message;
+      if (reported.has(kind)) return;
+      reported.add(kind);
+      console.error(describeWatchError(message));
     });
   }
 

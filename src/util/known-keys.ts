@@ -23,7 +23,7 @@ export function validateKnownKeys(keys: readonly string[], known: readonly strin
  * The candidate a misspelt name most likely meant, by the rule TypeScript uses for its "did you mean"
  * (a case-insensitive match first; otherwise the fewest edits, fewer than 0.4 per character plus one).
  */
-function findNearestName(name: string, candidates: readonly string[]): string | undefined {
+export function findNearestName(name: string, candidates: readonly string[]): string | undefined {
   const lower = name.toLowerCase();
   let best: string | undefined;
   let bestDistance = Math.floor(name.length * 0.4) + 1;
@@ -38,15 +38,23 @@ function findNearestName(name: string, candidates: readonly string[]): string | 
   return best;
 }
 
-/** Levenshtein distance: insertions, deletions and substitutions to turn `a` into `b`. */
+/**
+ * Edits to turn `a` into `b`: insertions, deletions, substitutions, and swaps of two neighbours (the optimal
+ * string alignment distance), since `prot` for `port` is one slip of the fingers, not two.
+ */
 function countEdits(a: string, b: string): number {
+  let beforePrevious: number[] = [];
   let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const substitution = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
-      current[j] = Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
+      let edits = Math.min(substitution, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        edits = Math.min(edits, (beforePrevious[j - 2] as number) + 1);
+      current[j] = edits;
     }
+    beforePrevious = previous;
     previous = current;
   }
   return previous[b.length] as number;

@@ -6,8 +6,18 @@ import type { TransformPool } from '../shared/transform-pool.ts';
 import { describeValue } from '../util/describe-value.ts';
 import { getSelectionKeys, SELECTION_KEYS, type SelectionOptions } from './selection-options.ts';
 
-/** Makes each key of `T` one that may not be given. */
-type Forbidden<T> = { [K in keyof T]?: never };
+/**
+ * The type of a selection option given to a pool: nothing is assignable to it, and its name is what the
+ * compiler shows, so `contentType: 'text/html'` fails with "not assignable to type 'NotAPoolOption<"contentType">'".
+ * Give selection options to `withTransform` or the Hono middleware, next to the pool: `{ pool, contentType }`.
+ */
+interface NotAPoolOption<Key extends string> {
+  readonly selectionOption: Key;
+  readonly giveItTo: 'withTransform or the Hono middleware, as { pool, ...selection }';
+}
+
+/** Makes each key of `T` one that may not be given (undefined aside), named in the compiler's message. */
+type Forbidden<T> = { [K in keyof T]?: NotAPoolOption<K & string> };
 
 /**
  * Options of `createTransformPool`: how to run the processes. A pool transforms whatever it is given, so the

@@ -258,9 +258,27 @@ describe.concurrent('subprocess-transform arguments', () => {
     ],
     [['proxy', '--upstream', 'http://127.0.0.1:1'], 'Expected a transform command after --'],
     [['proxy', '--', 'cat'], 'Expected --upstream URL'],
-    [['proxy', '--upstream', 'http://127.0.0.1:1', '--bogus', '--', 'cat'], 'Unknown option "--bogus"'],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--bogus', '--', 'cat'],
+      'Unknown option "--bogus": see --help\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--prot', '8080', '--', 'cat'],
+      'Unknown option "--prot": did you mean "--port"?\n',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--content_type=text/html', '--', 'cat'],
+      'Unknown option "--content_type": did you mean "--content-type"?\n',
+    ],
+    [
+      ['--upstream', 'http://127.0.0.1:1', '--', 'cat'],
+      'Missing the subcommand proxy, as in: subprocess-transform proxy --upstream URL -- COMMAND\n',
+    ],
     [['proxy', '--upstream'], 'Expected a value after --upstream'],
-    [['serve', '--upstream', 'http://127.0.0.1:1', '--', 'cat'], 'Unknown command "serve"'],
+    [
+      ['serve', '--upstream', 'http://127.0.0.1:1', '--', 'cat'],
+      'Unknown subcommand "serve": the only one is proxy\n',
+    ],
     [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--max-queue', '-1', '--', 'cat'],
       'Expected --max-queue to be an integer of at least 0, got "-1"',

@@ -3,7 +3,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { serveFetch } from '../../src/cli/node-http.ts';
 import { createTransformPool, type ProcessEvent, TransformError, withTransform } from '../../src/index.ts';
 import { kill, startProxy } from '../_cli.ts';
-import { startServer, track, waitFor } from '../_utils.ts';
+import { fixture, startServer, track, waitFor } from '../_utils.ts';
 
 const encoder = new TextEncoder();
 
@@ -121,20 +121,35 @@ describe("protocol: 'body'", () => {
     expect(pool.stats().failed).toBe(1);
   });
 
-  it('fails with ERR_TRANSFORM_TIMEOUT when stdout is silent for timeout', async () => {
-    const pool = track(createTransformPool({ command: ['sleep', '60'], protocol: 'body', timeout: 200 }));
+  it('fails with ERR_TRANSFORM_TIMEOUT when stdout is silent for timeout, and names the timer', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = track(
+      createTransformPool({
+        command: ['sleep', '60'],
+        protocol: 'body',
+        timeout: 200,
+        onEvent: (event) => events.push(event),
+      }),
+    );
     const started = performance.now();
     const error = await getError(pool.transform(new Response('x')));
     expect(error.code).toBe('ERR_TRANSFORM_TIMEOUT');
+    expect(await waitFor(() => events.some((event) => event.type === 'exit'))).toBe(true);
+    expect(events.find((event) => event.type === 'exit')).toMatchObject({
+      reason: 'timeout',
+      timer: { option: 'timeout', ms: 200, silent: false },
+    });
     expect(performance.now() - started).toBeGreaterThanOrEqual(190);
     expect(pool.stats().timedOut).toBe(1);
   });
 
-  it('fails with ERR_TRANSFORM_SPAWN when the program does not exist, and reports each failure with its cause', async () => {
+  it('fails with ERR_TRANSFORM_SPAWN when the program cannot be run, and reports each failure with its cause', async () => {
     const events: ProcessEvent[] = [];
+    // Found and executable when the pool is made, but its exec fails: as a program deleted since.
+    const filter = fixture('missing-interpreter.sh');
     const pool = track(
       createTransformPool({
-        command: ['/nonexistent/filter'],
+        command: [filter],
         protocol: 'body',
         onEvent: (event) => events.push(event),
       }),
@@ -142,14 +157,12 @@ describe("protocol: 'body'", () => {
     for (let i = 0; i < 2; i++) {
       const error = await getError(pool.transform(new Response('x')));
       expect(error.code).toBe('ERR_TRANSFORM_SPAWN');
-      expect(error.message).toBe(
-        'Body filter "/nonexistent/filter" could not be started: spawn /nonexistent/filter ENOENT',
-      );
+      expect(error.message).toBe(`Body filter "${filter}" could not be started: spawn ${filter} ENOENT`);
     }
     const failure = {
       type: 'spawn-error',
-      command: '/nonexistent/filter',
-      reason: 'spawn /nonexistent/filter ENOENT',
+      command: filter,
+      reason: `spawn ${filter} ENOENT`,
     };
     expect(events).toEqual([failure, failure]);
   });
@@ -160,19 +173,25 @@ describe("protocol: 'body'", () => {
       const pool = track(
         createTransformPool({ command: 'tr a-z A-Z', protocol: 'body', cwd: '/nonexistent' }),
       );
-      const one = track(createTransformPool({ command: ['tr a-z A-Z'], protocol: 'body' }));
       expect((await getError(pool.transform(new Response('x')))).code).toBe('ERR_TRANSFORM_SPAWN');
-      expect((await getError(one.transform(new Response('x')))).code).toBe('ERR_TRANSFORM_SPAWN');
       expect(logged.mock.calls).toEqual([
         [
           'subprocess-transform: transform "tr a-z A-Z" could not be started: spawn tr ENOENT (cwd "/nonexistent")',
         ],
-        // One word with spaces in it: the command text quotes it, so the line shows what was run.
-        ['subprocess-transform: transform ""tr a-z A-Z"" could not be started: spawn tr a-z A-Z ENOENT'],
       ]);
     } finally {
       logged.mockRestore();
     }
+  });
+
+  it('refuses, when the pool is made, a program it cannot find: one word with spaces is shown as words', () => {
+    expect(() => createTransformPool({ command: ['tr a-z A-Z'], protocol: 'body' })).toThrow(
+      new TransformError(
+        'ERR_TRANSFORM_SPAWN',
+        `Transform ""tr a-z A-Z"" cannot be started: no program "tr a-z A-Z" on PATH (searched ${process.env.PATH}); its program is one word with spaces: give the program and each argument as words of their own, as in ["tr","a-z","A-Z"]`,
+        { command: '"tr a-z A-Z"' },
+      ),
+    );
   });
 
   it('streams both ways: output arrives before the input ends', async () => {

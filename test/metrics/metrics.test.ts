@@ -390,12 +390,43 @@ describe('subprocess-transform proxy --metrics', () => {
     expect([proxied.status, await proxied.text()]).toEqual([200, 'metrics']);
   });
 
+  it('binds the metrics to loopback whatever --host is, unless --metrics-host says otherwise', async () => {
+    const METRICS_LINE = /^subprocess-transform metrics on (http:\/\/\S+)$/m;
+    const metricsOf = async (args: string[]) => {
+      const running = await startProxy(['--upstream', upstreamUrl, '--processes', '1', ...args, '--', 'cat']);
+      try {
+        expect(await waitFor(() => METRICS_LINE.test(running.stdout()))).toBe(true);
+        const url = new URL((METRICS_LINE.exec(running.stdout()) as RegExpExecArray)[1] as string);
+        // Reached where it says it listens.
+        expect((await fetch(url)).status).toBe(200);
+        return { proxy: new URL(running.url).hostname, metrics: url.hostname };
+      } finally {
+        await kill(running);
+      }
+    };
+    // The listening addresses as the sockets report them.
+    expect(await metricsOf(['--host', '0.0.0.0', '--metrics', '0'])).toEqual({
+      proxy: '0.0.0.0',
+      metrics: '127.0.0.1',
+    });
+    expect(await metricsOf(['--metrics', '0', '--metrics-host', '0.0.0.0'])).toEqual({
+      proxy: '127.0.0.1',
+      metrics: '0.0.0.0',
+    });
+    const alone = runCli(['proxy', '--upstream', upstreamUrl, '--metrics-host', '0.0.0.0', '--', 'cat']);
+    expect(await alone.exited).toBe(2);
+    expect(alone.stderr()).toBe(
+      'subprocess-transform: Expected --metrics PORT with --metrics-host: it says where the metrics listen\n',
+    );
+  });
+
   it('documents --metrics in --help, and refuses the proxy port or a bad number', async () => {
     const help = runCli(['--help']);
     await help.exited;
     expect(help.stdout()).toMatch(
       /^ {2}--metrics PORT {8}Serve the pool's counters, gauges and latency histogram/m,
     );
+    expect(help.stdout()).toMatch(/^ {2}--metrics-host HOST {3}Address the metrics listen on/m);
 
     const same = runCli([
       'proxy',

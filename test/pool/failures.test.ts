@@ -199,7 +199,7 @@ describe('a process that crashes', () => {
   });
 
   it('that cannot be started: ERR_TRANSFORM_SPAWN, without a hot spawn loop', async () => {
-    const pool = track(createTransformPool({ command: ['/nonexistent/transform'], processes: 2 }));
+    const pool = track(createTransformPool({ command: [fixture('missing-interpreter.sh')], processes: 2 }));
     const error = await rejection(pool.transform(new Response('x')));
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_SPAWN', status: 502 });
     await sleep(1000);
@@ -407,6 +407,29 @@ describe('a process that breaks the protocol', () => {
     expect(line.match(/\(pid \d+\)/g)).toHaveLength(1);
     expect(line).toMatch(
       /^transform ".*garbage-after-body\.mjs" \(pid \d+\) broke the protocol: wrote more after its answer/,
+    );
+  });
+
+  it('with a debug print on stdout: shows the whole offending line and says stray output is the likely cause', async () => {
+    const events: ProcessEvent[] = [];
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('debug-print.mjs'),
+        processes: 1,
+        onEvent: (event) => events.push(event),
+      }),
+    );
+    const error = await rejection(pool.transform(new Response('debug')));
+    const detail =
+      'Bare LF: lines must end with CRLF (at byte 11); this output is not an answer: stray output on stdout (a debug print, a banner) is the likely cause, write logs to stderr';
+    expect(error.code).toBe('ERR_TRANSFORM_PROTOCOL');
+    expect(error.message).toMatch(/^Transform ".*debug-print\.mjs" \(pid \d+\) broke the protocol: /);
+    expect(error.message.endsWith(detail)).toBe(true);
+    expect(await waitFor(() => events.some((event) => event.type === 'protocol-error'))).toBe(true);
+    const event = events.find((candidate) => candidate.type === 'protocol-error');
+    expect(event).toMatchObject({ message: detail, bytes: 'debug: here\\n' });
+    expect(describeEvent(event as ProcessEvent)).toMatch(
+      /\(pid \d+\) broke the protocol: Bare LF: .* write logs to stderr; output: "debug: here\\n"$/,
     );
   });
 

@@ -1,10 +1,15 @@
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PoolStats } from '../../src/index.ts';
 
 // The demo (`npm start`) as users run it: a real server process, real HTTP, real transform processes.
 const root = fileURLToPath(new URL('../..', import.meta.url));
+const execFileAsync = promisify(execFile);
 const LISTENING = /^subprocess-transform demo listening on (http:\/\/127\.0\.0\.1:\d+)$/m;
 const START_TIMEOUT_MS = 20_000;
 const GROUP_EXIT_MS = 2000;
@@ -84,6 +89,36 @@ async function waitForExit(pid: number, timeout: number): Promise<boolean> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   return true;
+}
+
+/** The headless Chromium on PATH: required, never skipped (CI installs it, as it does jq). */
+function findChromium(): string {
+  for (const name of ['chromium', 'chromium-browser', 'google-chrome']) {
+    try {
+      return execFileSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' }).trim();
+    } catch {
+      // Not this one.
+    }
+  }
+  throw new Error('This test needs headless Chromium on PATH: apt-get install chromium');
+}
+
+/** The page's DOM as headless Chromium has it after 3 s of (virtual) time: its scripts have run. */
+async function dumpDom(url: string): Promise<string> {
+  const profile = mkdtempSync(join(tmpdir(), 'pool-page-chromium-'));
+  try {
+    const { stdout: dom } = await execFileAsync(
+      findChromium(),
+      [
+        ...['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', `--user-data-dir=${profile}`],
+        ...['--virtual-time-budget=3000', '--dump-dom', url],
+      ],
+      { encoding: 'utf8', timeout: 60_000, maxBuffer: 16 * 1024 * 1024 },
+    );
+    return dom;
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+  }
 }
 
 async function get(path: string, init?: RequestInit): Promise<Response> {
@@ -233,7 +268,7 @@ describe('the demo server', () => {
     const tbody = /<tbody id="processes">([\s\S]*?)<\/tbody>/.exec(html)?.[1] ?? '';
     const rows = [
       ...tbody.matchAll(
-        /<tr><td class="num">(\d+)<\/td><td><span class="state (\w+)">\2<\/span><\/td><td class="num">(\d+)<\/td><td class="num">\d+ s<\/td><\/tr>/g,
+        /<tr><td class="num">(\d+)<\/td><td><span class="state (\w+)" data-state="\2">\2<\/span><\/td><td class="num">(\d+)<\/td><td class="num">\d+ s<\/td><\/tr>/g,
       ),
     ].map(([, pid, state, transforms]) => ({ pid: Number(pid), state, transforms: Number(transforms) }));
     expect(rows).toEqual(stats.processes.map(({ pid, state, transforms }) => ({ pid, state, transforms })));
@@ -243,9 +278,11 @@ describe('the demo server', () => {
     expect(html).toMatch(/<span id="status">Updated \d\d:\d\d:\d\d UTC<\/span>/);
     expect(html).toContain(`<span id="count">${stats.latency.count}</span>`);
     expect(html).toMatch(/<dl id="latency"><dt>p50<\/dt><dd>\d+(\.\d+)?<\/dd>/);
-    for (const name of ['alive', 'started', 'ok', 'failed'] as const) {
+    for (const name of ['alive', 'started', 'ok', 'failed', 'aborted', 'backoffs'] as const) {
       expect(html).toContain(`<dt>${name}</dt><dd>${stats[name]}</dd>`);
     }
+    expect(html).toContain('<dt>backingOff</dt><dd>no</dd>');
+    expect(html).toContain('<ul id="failures"><li>none</li></ul>');
   });
 
   it('replaces both processes on POST /api/pool/reload, with new pids', async () => {
@@ -259,6 +296,42 @@ describe('the demo server', () => {
     expect(after.restarted - before.restarted).toBe(2);
     // The new processes render as the old ones did.
     expect(await (await get('/planets/earth')).text()).toContain('<h1>Earth</h1>');
+  });
+
+  it('shows, in headless Chromium, true states after a reload, the operator counters and a live chart', async () => {
+    // The reload above left two fresh processes; the render after it went to one of them.
+    const stats = (await (await get('/api/pool')).json()) as PoolStats;
+    expect(stats.processes.map((entry) => entry.state).sort()).toEqual(['idle', 'starting']);
+    // The server samples once a second: wait for two samples (a property, not a time).
+    const samples = async (): Promise<number> =>
+      Number(/data-samples="(\d+)"/.exec(await (await get('/pool')).text())?.[1] ?? 0);
+    const deadline = Date.now() + 30_000;
+    while ((await samples()) < 2 && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 200));
+    expect(await samples()).toBeGreaterThanOrEqual(2);
+    const dom = await dumpDom(`${baseUrl}/pool`);
+    // The page's own script ran in the browser and swapped in fresh parts from /pool at least once.
+    expect(dom).toMatch(/<html lang="en" data-refreshed="[1-9]\d*">/);
+    const labels = [...dom.matchAll(/<span class="state (\w+)" data-state="\1">([\w ]+)<\/span>/g)].map(
+      ([, state, label]) => [state, label],
+    );
+    expect(labels.sort()).toEqual([
+      ['idle', 'idle'],
+      ['starting', 'not used yet'],
+    ]);
+    for (const name of ['aborted', 'backoffs', 'backingOff', 'failed', 'timedOut']) {
+      expect(dom).toContain(`<dt>${name}</dt>`);
+    }
+    expect(dom).toContain('<ul id="failures"><li>none</li></ul>');
+    const chart = /<svg id="chart"[\s\S]*?<\/svg>/.exec(dom)?.[0] ?? '';
+    const series = (name: string): string[] =>
+      (new RegExp(`<polyline class="${name}" fill="none" points="([^"]*)"`).exec(chart)?.[1] ?? '').split(
+        ' ',
+      );
+    expect(series('rate').length).toBeGreaterThanOrEqual(2);
+    expect(series('p95').length).toBe(series('rate').length);
+    // Renders happened in the last minutes: the busiest second drew above zero.
+    expect(chart).toMatch(/req\/s \(max (?!0\.0\))[\d.]+\)/);
+    expect(chart).toMatch(/p95 ms \(max (?!0\.0\))[\d.]+\)/);
   });
 
   it('exits with code 0 on SIGTERM and leaves no transform process behind', async () => {

@@ -81,11 +81,11 @@ interface Server {
 
 const servers: ChildProcess[] = [];
 
-/** Start an example server with PORT=0 in the project folder; resolves with the address it prints. */
-function startServer(command: string, args: string[]): Promise<Server> {
+/** Start an example server with PORT=0 in the project folder (or `cwd`); resolves with the address it prints. */
+function startServer(command: string, args: string[], cwd = consumer): Promise<Server> {
   // Its own process group, so stopping it stops npx and the runtime under it together.
   const child = spawn(command, args, {
-    cwd: consumer,
+    cwd,
     env: { ...process.env, PORT: '0', NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: true,
@@ -190,6 +190,12 @@ describe('the README and docs/', () => {
       'before its response was complete',
       'could not transform a response: ',
       'The response transform could not transform this response',
+      'cannot be started: ',
+      ' on PATH (searched ',
+      'no answer within startTimeout, ',
+      ' ms from its start',
+      'it wrote nothing to stdout: a transform must flush its output after each answer',
+      'this output is not an answer: stray output on stdout (a debug print, a banner) is the likely cause, write logs to stderr',
     ]) {
       expect(page, fragment).toContain(fragment);
       expect(source, fragment).toContain(fragment);
@@ -381,6 +387,13 @@ describe('the README examples, run', () => {
     expect(await response.text()).toBe(
       '<h1>/report</h1><pre>{\n  &#34;rows&#34;: [\n    1,\n    2,\n    3\n  ]\n}</pre>',
     );
+  });
+
+  it('hono-node.js finds render.js next to it when started from another folder', async () => {
+    const server = await startServer('node', [join(basename(consumer), 'hono-node.js')], dirname(consumer));
+    const response = await fetch(server.url);
+    expect([response.status, response.headers.get('content-type')]).toEqual([200, 'text/html']);
+    expect(await response.text()).toMatch(/^<h1>\/report<\/h1><pre>/);
   });
 
   it('bun.ts serves JSON rendered by render.js, both under bun', async () => {

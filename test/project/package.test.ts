@@ -43,7 +43,13 @@ describe('the package', () => {
     expect(Object.keys(manifest.bin)).toEqual(['subprocess-transform']);
   });
 
-  it('packs the built JavaScript, its types, the Python helper, README.md, docs/, CHANGELOG.md and LICENSE, and no sources, tests, maps or bytecode', async () => {
+  it('has the version of the newest release in CHANGELOG.md, dated', () => {
+    const changelog = readFileSync(join(root, 'CHANGELOG.md'), 'utf8');
+    const [newest] = changelog.match(/^## \d+\.\d+\.\d+ - \d{4}-\d{2}-\d{2}$/m) ?? [];
+    expect(newest).toMatch(new RegExp(`^## ${manifest.version.replaceAll('.', '\\.')} - `));
+  });
+
+  it('packs the built JavaScript, its types, the Python helper, README.md, docs/, CHANGELOG.md, LICENSE and the examples the docs show, and no sources, tests, maps or bytecode', async () => {
     // Scripts are skipped: vitest built dist/ before the run, and `prepack` would build it again.
     const { stdout } = await execa('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: root });
     const [packed] = JSON.parse(stdout) as [{ files: { path: string }[] }];
@@ -57,11 +63,20 @@ describe('the package', () => {
     );
     // Shipped as a source file: a Python transform imports it from the installed package (docs/protocol.md).
     expect(files).toContain('python/subprocess_transform.py');
+    // The examples the README and docs show, as their first lines name them: a reader finds each one there.
+    const pages = ['README.md', ...readdirSync(join(root, 'docs')).map((name) => `docs/${name}`)];
+    const shown = pages.flatMap((page) =>
+      [...readFileSync(join(root, page), 'utf8').matchAll(/^(?:\/\/|#) (examples\/[\w.-]+)$/gm)].map(
+        (match) => match[1] as string,
+      ),
+    );
+    expect(files.filter((file) => file.startsWith('examples/')).sort()).toEqual([...new Set(shown)].sort());
     const unexpected = files.filter(
       (file) =>
         !['LICENSE', 'README.md', 'CHANGELOG.md', 'package.json', 'python/subprocess_transform.py'].includes(
           file,
         ) &&
+        !shown.includes(file) &&
         !/^dist\/.+\.(js|d\.ts)$/.test(file) &&
         !/^docs\/[a-z-]+\.md$/.test(file),
     );

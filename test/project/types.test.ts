@@ -1,7 +1,13 @@
 // The public signatures, pinned. `tsc -p tsconfig.json` checks this file: each `@ts-expect-error` line is
-// misuse that must stay a compile error. At run time the assertions are no-ops and nothing is called.
+// misuse that must stay a compile error. At run time the assertions are no-ops and nothing is called, but for
+// one test that runs tsc to read the message a misuse gives.
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { execa } from 'execa';
 import type { Hono, MiddlewareHandler } from 'hono';
-import { describe, expectTypeOf, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import { transform } from '../../src/hono/index.ts';
 import {
   type ContentTypeMatcher,
@@ -96,11 +102,45 @@ describe('createTransformPool', () => {
   });
 
   it('rejects selection options at compile time', () => {
-    expectTypeOf<PoolOptions['contentType']>().toEqualTypeOf<undefined>();
-    expectTypeOf<PoolOptions['shouldTransform']>().toEqualTypeOf<undefined>();
-    expectTypeOf<PoolOptions['afterTransform']>().toEqualTypeOf<undefined>();
-    expectTypeOf<PoolOptions['onError']>().toEqualTypeOf<undefined>();
+    // Each is a type nothing is assignable to, which names the option in the compiler's message.
+    expectTypeOf<NonNullable<PoolOptions['contentType']>['selectionOption']>().toEqualTypeOf<'contentType'>();
+    expectTypeOf<
+      NonNullable<PoolOptions['shouldTransform']>['selectionOption']
+    >().toEqualTypeOf<'shouldTransform'>();
+    expectTypeOf<
+      NonNullable<PoolOptions['afterTransform']>['selectionOption']
+    >().toEqualTypeOf<'afterTransform'>();
+    expectTypeOf<NonNullable<PoolOptions['onError']>['selectionOption']>().toEqualTypeOf<'onError'>();
     expectTypeOf(misuseSelectionOnPool).toBeFunction();
+  });
+
+  it('names the selection option given to a pool in the compiler message', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'subprocess-transform-types-'));
+    try {
+      const file = join(folder, 'misuse.ts');
+      const index = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+      writeFileSync(
+        file,
+        `import { createTransformPool } from ${JSON.stringify(index)};\ncreateTransformPool({ command: 'cat', contentType: 'text/html' });\n`,
+      );
+      const root = fileURLToPath(new URL('..', import.meta.url));
+      const { stdout } = await execa(
+        join(root, 'node_modules/.bin/tsc'),
+        [
+          ...['--ignoreConfig', '--noEmit', '--strict', '--module', 'nodenext', '--target', 'es2022'],
+          ...['--allowImportingTsExtensions', '--skipLibCheck', '--types', 'node'],
+          ...['--lib', 'ES2023,ESNext.Disposable,DOM,DOM.Iterable,DOM.AsyncIterable', file],
+        ],
+        { cwd: root, reject: false },
+      );
+      expect(stdout.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          /misuse\.ts\(2,39\): error TS2322: Type 'string' is not assignable to type 'NotAPoolOption<"contentType">'\.$/,
+        ),
+      ]);
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('rejects wrong option types', () => {

@@ -154,9 +154,41 @@ describe(`the pool under ${runtime}`, () => {
     });
   });
 
+  it('refuses, when the pool is made, a command it cannot find, naming the command and the PATH searched', () => {
+    const make = (command: string[], cwd?: string) => () =>
+      track(createTransformPool({ command, cwd, processes: 1, onEvent: () => {} }));
+    const path = process.env.PATH as string;
+    expect(make(['nodee', 'render.js'])).toThrow(
+      new TransformError(
+        'ERR_TRANSFORM_SPAWN',
+        `Transform "nodee render.js" cannot be started: no program "nodee" on PATH (searched ${path})`,
+        { command: 'nodee render.js' },
+      ),
+    );
+    expect(make(['./missing.js'])).toThrow('Transform "./missing.js" cannot be started: no such file');
+    let refused: unknown;
+    try {
+      make(['/nonexistent/transform'])();
+    } catch (error) {
+      refused = error;
+    }
+    expect(refused).toBeInstanceOf(TransformError);
+    expect(refused).toMatchObject({
+      code: 'ERR_TRANSFORM_SPAWN',
+      status: 502,
+      command: '/nonexistent/transform',
+    });
+    // A path relative to `cwd` is found from there, as the spawn will find it.
+    expect(make(['./upper.mjs'], fixture('.'))).toThrow(
+      /upper\.mjs" cannot be started: it is not executable \(chmod/,
+    );
+    expect(make(['./shell-group.sh'], fixture('.'))).not.toThrow();
+  });
+
   it('rejects with ERR_TRANSFORM_SPAWN, naming the cause, when the command cannot be started', async () => {
+    // Found and executable when the pool is made, but its exec fails: as a program deleted since.
     const pool = track(
-      createTransformPool({ command: ['/nonexistent/transform'], processes: 1, onEvent: () => {} }),
+      createTransformPool({ command: [fixture('missing-interpreter.sh')], processes: 1, onEvent: () => {} }),
     );
     const error = await pool.transform(new Response('x')).then(
       () => undefined,

@@ -2,7 +2,7 @@ import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type ProcessEvent } from '../../src/index.ts';
-import { describeEvent } from '../../src/shared/events.ts';
+import { describeEvent, describeStrayOutput, excerptOutput } from '../../src/shared/events.ts';
 import { fixture, nodeFixture, track } from '../_utils.ts';
 
 function recorder(): { events: ProcessEvent[]; onEvent: (event: ProcessEvent) => void } {
@@ -118,8 +118,9 @@ describe('process events', () => {
   });
 
   it('logs every start failure of a command that cannot be spawned with its cause, and no pid', async () => {
+    const missing = fixture('missing-interpreter.sh');
     const { events, onEvent } = recorder();
-    const pool = track(createTransformPool({ command: ['/nonexistent/transform'], processes: 1, onEvent }));
+    const pool = track(createTransformPool({ command: [missing], processes: 1, onEvent }));
     const error = await settle(pool.transform(new Response('x')));
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_SPAWN' });
     const backoff = await new Promise<ProcessEvent>((resolve) => {
@@ -138,15 +139,65 @@ describe('process events', () => {
     for (const event of failures) {
       expect(event).toEqual({
         type: 'spawn-error',
-        command: '/nonexistent/transform',
+        command: missing,
         reason: expect.stringContaining('ENOENT'),
       });
     }
     expect(events.indexOf(failures[0] as ProcessEvent)).toBeLessThan(events.indexOf(backoff));
     // No process, so no pid at all: neither 0 nor undefined as a key.
     expect('pid' in backoff).toBe(false);
-    expect(describeEvent(backoff)).toMatch(/^transform "\/nonexistent\/transform" could not be started: /);
+    expect(describeEvent(backoff)).toMatch(/^transform ".*\/missing-interpreter\.sh" could not be started: /);
     expect(describeEvent(failures[0] as ProcessEvent)).toContain('ENOENT');
+  });
+
+  it('names the timer that killed a process and its value, and hints at flushing when nothing was written', async () => {
+    const { events, onEvent } = recorder();
+    // A Python transform that never flushes: its answers sit in its stdout buffer (unless the environment
+    // says PYTHONUNBUFFERED, as some CI images do).
+    const unflushed = track(
+      createTransformPool({
+        env: { PYTHONUNBUFFERED: undefined },
+        command: ['python3', fixture('unflushed.py')],
+        processes: 1,
+        startTimeout: 300,
+        onEvent,
+      }),
+    );
+    expect(await settle(unflushed.transform(new Response('x')))).toMatchObject({
+      code: 'ERR_TRANSFORM_TIMEOUT',
+    });
+    const hung = track(
+      createTransformPool({ command: nodeFixture('hang.mjs'), processes: 1, timeout: 300, onEvent }),
+    );
+    expect(await (await hung.transform(new Response('x'))).text()).toBe('x');
+    expect(await settle(hung.transform(new Response('hang')))).toMatchObject({
+      code: 'ERR_TRANSFORM_TIMEOUT',
+    });
+    await Promise.all([unflushed.close(), hung.close()]);
+    const exits = events.filter((event) => event.type === 'exit' && event.reason === 'timeout');
+    expect(exits.map((event) => event.type === 'exit' && event.timer)).toEqual([
+      { option: 'startTimeout', ms: 300, silent: true },
+      { option: 'timeout', ms: 300, silent: false },
+    ]);
+    expect(exits.map((event) => describeEvent(event)?.replace(/\(pid \d+\)/, '(pid N)'))).toEqual([
+      `transform "python3 ${fixture('unflushed.py')}" (pid N) was killed with SIGTERM (timeout: no answer within startTimeout, 300 ms from its start; it wrote nothing to stdout: a transform must flush its output after each answer)`,
+      `transform "${nodeFixture('hang.mjs').join(' ')}" (pid N) was killed with SIGTERM (timeout: silent for timeout, 300 ms)`,
+    ]);
+  });
+
+  it('shows a protocol error from the start of its line, never before the message, and hints at stray output', () => {
+    const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
+    const head = 'HTTP/1.1 200 OK\r\nX-Field: y\nrest';
+    expect(excerptOutput(bytes(head), head.indexOf('\n', 20), 0)).toBe('X-Field: y\\nrest');
+    expect(excerptOutput(bytes('debug: here\n'), 11, 0)).toBe('debug: here\\n');
+    // A body's bytes ahead of the message that broke are not shown.
+    expect(excerptOutput(bytes('body-byteGARBAGE'), 9, 9)).toBe('GARBAGE');
+    expect(describeStrayOutput(bytes(head))).toBe('');
+    expect(describeStrayOutput(bytes('HTTP'))).toBe('');
+    expect(describeStrayOutput(new Uint8Array(0))).toBe('');
+    expect(describeStrayOutput(bytes('debug: here\n'))).toBe(
+      '; this output is not an answer: stray output on stdout (a debug print, a banner) is the likely cause, write logs to stderr',
+    );
   });
 
   it('publishes every event on the subprocess-transform:process diagnostics channel', async () => {

@@ -77,6 +77,18 @@ describe('pool options', () => {
     [{ limits: { maxBodyBytes: '1mb' } }, TypeError, /`limits.maxBodyBytes` to be a number, got "1mb"$/],
     [{ limits: { maxHeaderCount: 0 } }, RangeError, /`limits.maxHeaderCount` .* got 0$/],
     [{ onEvent: new Map() }, TypeError, /`onEvent` to be a function, got an instance of Map$/],
+    [
+      { watch: ['test/fixtures/upper.mjs', 'rendr.js'] },
+      TypeError,
+      new RegExp(
+        `^Expected \`watch\` to name files or folders that exist, got "rendr.js": it does not exist \\(relative paths are from ${process.cwd().replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\)$`,
+      ),
+    ],
+    [
+      { watch: '/nonexistent/render.js' },
+      TypeError,
+      /^Expected `watch` to name files or folders that exist, got "\/nonexistent\/render.js": it does not exist$/,
+    ],
   ])('refuses %o, naming the value', (options, type, message) => {
     const error = poolRefusal(options);
     expect(error).toBeInstanceOf(type);
@@ -85,6 +97,8 @@ describe('pool options', () => {
 
   it.each([
     [{ timeOut: 5 }, 'Unknown option "timeOut": did you mean "timeout"?'],
+    // Two neighbours swapped count as one slip.
+    [{ cdw: '/' }, 'Unknown option "cdw": did you mean "cwd"?'],
     [{ proceses: 2 }, 'Unknown option "proceses": did you mean "processes"?'],
     [{ maxqueue: 2 }, 'Unknown option "maxqueue": did you mean "maxQueue"?'],
     [{ onevent: () => {} }, 'Unknown option "onevent": did you mean "onEvent"?'],
@@ -140,6 +154,22 @@ describe('pool options', () => {
   it('accepts a selection option given as undefined, as the types do', () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1, contentType: undefined }));
     expect(pool.stats().alive).toBe(1);
+  });
+
+  it('refuses a command it cannot find in the pool, the handler and the middleware, starting nothing', () => {
+    const command = ['nodee', 'render.js'];
+    for (const make of [
+      () => createTransformPool({ command }),
+      () => withTransform(handler, { command }),
+      () => transform({ command }),
+      () => createTransformPool({ command, protocol: 'body' }),
+    ]) {
+      const error = refusal(make);
+      expect(error).toMatchObject({ name: 'TransformError', code: 'ERR_TRANSFORM_SPAWN', status: 502 });
+      expect((error as Error).message).toMatch(
+        /^Transform "nodee render\.js" cannot be started: no program "nodee" on PATH \(searched /,
+      );
+    }
   });
 
   it('names the working directory when the command cannot start in it', async () => {

@@ -1,10 +1,10 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { serveFetch } from '../../src/cli/node-http.ts';
-import { createTransformPool, type PoolOptions } from '../../src/index.ts';
+import { createTransformPool, type PoolOptions, type ProcessEvent } from '../../src/index.ts';
 import type { Pool } from '../../src/pool/pool.ts';
 import { kill, runCli, startProxy } from '../_cli.ts';
 import { fixture, nodeFixture, StderrLines, sleep, track, waitFor } from '../_utils.ts';
@@ -59,6 +59,8 @@ function sendContinuously(pool: ReturnType<typeof createTransformPool>, loops = 
           seen.push(await (await pool.transform(new Response('x'))).text());
         } catch (error) {
           seen.push(`error: ${(error as Error).message}`);
+          // A pool that fails at once (closed, backing off) must not starve the timers of the test.
+          await sleep(10);
         }
       }
     }),
@@ -127,6 +129,115 @@ describe('watch', () => {
     for (const seen of traffic.answers) expect(runsOf(seen)).toEqual(['v1', 'v3']);
     expect(pool.stats().failed).toBe(0);
   });
+
+  it('never reduces the serving set when a broken edit lands while a good one replaces the processes', async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args.map(String).join(' '));
+    });
+    const events: ProcessEvent[] = [];
+    const template = makeTemplate('v1');
+    // Each process loads the template 1 s after its start: the replacements started when the good edit is
+    // proven load whatever the template holds by then.
+    const { pool } = await startRenderer(template, {
+      env: { LOAD_DELAY_MS: '1000' },
+      onEvent: (event) => events.push(event),
+    });
+    const traffic = sendContinuously(pool);
+    // Stopped whatever happens: a loop left running on a closed pool would spin.
+    try {
+      await checkServingSet(traffic);
+    } finally {
+      await traffic.stop();
+    }
+    expect(traffic.answers.flat().filter((answer) => answer.startsWith('error'))).toEqual([]);
+    expect(events.filter((event) => event.type === 'backoff')).toEqual([]);
+    expect(pool.stats().failed).toBe(0);
+    // The old processes kept in reserve are gone once the fix has replaced every process.
+    const settled = await waitFor(() => pool.stats().alive === 2, 15_000);
+    expect(settled, JSON.stringify(pool.stats())).toBe(true);
+
+    async function checkServingSet(traffic: ReturnType<typeof sendContinuously>): Promise<void> {
+      expect(await waitFor(() => traffic.answers.every((seen) => seen.length >= 3), 15_000)).toBe(true);
+      writeTemplate(template, 'v2');
+      expect(await waitFor(() => traffic.answers.some((seen) => seen.includes('v2')), 15_000)).toBe(true);
+      writeFileSync(template, 'export default "v3\n');
+      const broken = await waitFor(
+        () => logged.some((line) => /after a change to .*; the old processes keep serving/.test(line)),
+        20_000,
+      );
+      expect(broken, logged.join('\n')).toBe(true);
+      // Two processes serve, none crash-loops: every transform is answered, and nothing backs off.
+      const before = traffic.answers.map((seen) => seen.length);
+      expect(
+        await waitFor(() =>
+          traffic.answers.every((seen, index) => seen.length >= (before[index] as number) + 5),
+        ),
+      ).toBe(true);
+      const serving = pool.stats().processes.filter((process) => process.state !== 'retiring');
+      expect(serving.map((process) => process.state === 'starting')).toEqual([false, false]);
+      writeTemplate(template, 'v4');
+      const fixed = await waitFor(() => traffic.last().every((answer) => answer === 'v4'), 20_000);
+      expect(fixed).toBe(true);
+    }
+  }, 120_000);
+
+  it('reports a symlink loop in a watched folder once, and still reloads on an edit', async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args.map(String).join(' '));
+    });
+    const template = makeTemplate('v1');
+    const folder = dirname(template);
+    symlinkSync('.', join(folder, 'loop'));
+    symlinkSync(join(folder, 'self'), join(folder, 'self'));
+    const { pool } = await startRenderer(template, { watch: folder });
+    expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
+    const lines = logged.filter((line) => line.startsWith('subprocess-transform: watching'));
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^subprocess-transform: watching the transform sources: ELOOP: too many symbolic links encountered, .*\(further errors of this kind are not shown\)$/,
+      ),
+    ]);
+    expect(lines[0]).not.toContain('\n');
+    writeTemplate(template, 'v2');
+    let answer = '';
+    const deadline = Date.now() + 15_000;
+    while (answer !== 'v2' && Date.now() < deadline)
+      answer = await (await pool.transform(new Response('x'))).text();
+    expect(answer).toBe('v2');
+  });
+
+  it('fails no transform when the watched file is deleted under load, and takes it back when it returns', async () => {
+    const logged: string[] = [];
+    vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
+      logged.push(args.map(String).join(' '));
+    });
+    const template = makeTemplate('v1');
+    const { pool } = await startRenderer(template);
+    const traffic = sendContinuously(pool, 16);
+    try {
+      expect(await waitFor(() => traffic.answers.every((seen) => seen.length >= 3), 15_000)).toBe(true);
+      rmSync(template);
+      const reported = await waitFor(
+        () => logged.some((line) => /after a change to .*; the old processes keep serving/.test(line)),
+        20_000,
+      );
+      expect(reported, logged.join('\n')).toBe(true);
+      const before = traffic.answers.map((seen) => seen.length);
+      expect(
+        await waitFor(() =>
+          traffic.answers.every((seen, index) => seen.length >= (before[index] as number) + 3),
+        ),
+      ).toBe(true);
+      writeTemplate(template, 'v2');
+      expect(await waitFor(() => traffic.last().every((answer) => answer === 'v2'), 20_000)).toBe(true);
+    } finally {
+      await traffic.stop();
+    }
+    expect(traffic.answers.flat().filter((answer) => answer.startsWith('error'))).toEqual([]);
+    expect(pool.stats().failed).toBe(0);
+  }, 120_000);
 
   it('fails no transform when an edit makes the new process write junk before its first answer', async () => {
     const logged: string[] = [];
