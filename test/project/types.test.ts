@@ -118,12 +118,12 @@ describe('createTransformPool', () => {
     const folder = mkdtempSync(join(tmpdir(), 'subprocess-transform-types-'));
     try {
       const file = join(folder, 'misuse.ts');
-      const index = fileURLToPath(new URL('../src/index.ts', import.meta.url));
+      const index = fileURLToPath(new URL('../../src/index.ts', import.meta.url));
       writeFileSync(
         file,
         `import { createTransformPool } from ${JSON.stringify(index)};\ncreateTransformPool({ command: 'cat', contentType: 'text/html' });\n`,
       );
-      const root = fileURLToPath(new URL('..', import.meta.url));
+      const root = fileURLToPath(new URL('../..', import.meta.url));
       const { stdout } = await execa(
         join(root, 'node_modules/.bin/tsc'),
         [
