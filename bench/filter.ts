@@ -1,39 +1,41 @@
-// Body filters (protocol: 'body'): 1 KiB through `tr a-z A-Z`, a filter spawned when its response arrives (the
-// pool before spares: its own spawn path, run-filter.ts, called directly) against the pool, whose responses
-// meet filters started ahead (sh's prelude reading the request's method and URL, then exec'ing the filter; or
-// with requestContext: false the filter itself). p50 latency of sequential responses with a short gap between them (as from a
-// client at a modest rate: the gap is when spares are started again), then responses per second with
-// CONCURRENCY loops back to back, where both pay a spawn per response in the parent. REQUESTS, GAP_MS.
-
-import { runFilter } from '../src/filter/run-filter.ts';
+// Body filters (protocol: 'body'): 1 KiB through `tr a-z A-Z`, against a filter spawned by the server for each
+// response (what mod_ext_filter does, and what the filter mode did before it ran in a pool: spawned here with
+// node:child_process, the request's method and URL in its environment, no cap). The filter mode runs
+// `processes` filter children (default: the cores), each running the filter on spares it started ahead; with
+// the request context (the default: a spare is sh's prelude reading the method and URL, then exec'ing tr) and
+// without it (requestContext: false: the spare is tr itself). p50 latency of sequential responses GAP_MS
+// apart, then responses per second with 1, 8 and 32 loops back to back. REQUESTS, GAP_MS, BENCH_PROCESSES.
+import { spawn } from 'node:child_process';
 import { createTransformPool } from '../src/index.ts';
-import { ProcessEventSink } from '../src/shared/events.ts';
-import { resolveOptions } from '../src/shared/pool-options.ts';
-import { GroupWatchdog } from '../src/shared/watchdog.ts';
 import { median, report, round, setting } from './common.ts';
 
 const REQUESTS = setting('REQUESTS', 400, 20);
-const GAP_MS = setting('GAP_MS', 50, 50);
-const CONCURRENCY = setting('CONCURRENCY', 4, 2);
+const GAP_MS = setting('GAP_MS', 20, 5);
+const PROCESSES = process.env.BENCH_PROCESSES ? Number(process.env.BENCH_PROCESSES) : undefined;
+const CONCURRENCY = [1, 8, 32];
 const command = ['tr', 'a-z', 'A-Z'];
 const body = 'abcdefghijklmnop'.repeat(64);
 const expected = body.toUpperCase();
+const request = new Request('http://bench.test/page?q=1');
 
 type Filter = () => Promise<string>;
 
-function spawnPerResponse(): { filter: Filter; close: () => void } {
-  const options = resolveOptions({ command, protocol: 'body' });
-  const watchdog = GroupWatchdog.start();
-  const settings = {
-    options,
-    outputType: undefined,
-    events: new ProcessEventSink(options.onEvent),
-    closed: new AbortController().signal,
-    watchdog,
-  };
-  const filter: Filter = async () => (await runFilter(new Response(body), {}, settings, () => {})).text();
-  return { filter, close: () => watchdog.close() };
-}
+/** A filter spawned by this process for each response: the child's stdout read whole once it closes. */
+const spawnPerResponse: Filter = () =>
+  new Promise((resolve, reject) => {
+    const child = spawn(command[0] as string, command.slice(1), {
+      env: { ...process.env, TRANSFORM_REQUEST_METHOD: request.method, TRANSFORM_REQUEST_URL: request.url },
+      detached: true,
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
+    const chunks: Buffer[] = [];
+    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.once('error', reject);
+    child.once('close', (code) =>
+      code === 0 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`tr exited with ${code}`)),
+    );
+    child.stdin.end(body);
+  });
 
 async function check(filter: Filter): Promise<void> {
   const output = await filter();
@@ -52,76 +54,91 @@ async function latency(filter: Filter): Promise<number> {
   return median(times);
 }
 
-/** Responses per second, CONCURRENCY loops sharing REQUESTS responses back to back. */
-async function rate(filter: Filter): Promise<number> {
+/** Responses per second, `loops` loops sharing REQUESTS responses back to back. */
+async function rate(filter: Filter, loops: number): Promise<number> {
   let left = REQUESTS;
   const start = performance.now();
   await Promise.all(
-    Array.from({ length: CONCURRENCY }, async () => {
+    Array.from({ length: loops }, async () => {
       while (left-- > 0) await check(filter);
     }),
   );
   return REQUESTS / ((performance.now() - start) / 1000);
 }
 
-const today = spawnPerResponse();
-const pool = createTransformPool({ command, protocol: 'body', processes: CONCURRENCY });
-const pooled: Filter = async () => (await pool.transform(new Response(body))).text();
-// Without the request's method and URL in its environment, the spare is the filter itself, not sh's prelude.
+const pool = createTransformPool({ command, protocol: 'body', processes: PROCESSES });
+const pooled: Filter = async () => (await pool.transform(new Response(body), { request })).text();
 const plainPool = createTransformPool({
   command,
   protocol: 'body',
-  processes: CONCURRENCY,
+  processes: PROCESSES,
   requestContext: false,
 });
-const plain: Filter = async () => (await plainPool.transform(new Response(body))).text();
-// Warm both (the pool starts its spares after its first filter ran), then alternate: spawn, spares, spawn.
-await check(today.filter);
-await check(pooled);
-await check(plain);
-const spawnMs = [await latency(today.filter)];
-const sparesP50 = await latency(pooled);
-spawnMs.push(await latency(today.filter));
+const plain: Filter = async () => (await plainPool.transform(new Response(body), { request })).text();
+// Warm all three (a filter child starts its spares after its first filter ran), then alternate.
+for (let i = 0; i < 8; i++) await Promise.all([check(spawnPerResponse), check(pooled), check(plain)]);
+const spawnMs = [await latency(spawnPerResponse)];
+const poolP50 = await latency(pooled);
+spawnMs.push(await latency(spawnPerResponse));
 const plainP50 = await latency(plain);
-spawnMs.push(await latency(today.filter));
-const spawnRate = await rate(today.filter);
-const sparesRate = await rate(pooled);
-const plainRate = await rate(plain);
-await Promise.all([pool.close(), plainPool.close()]);
-today.close();
-
+spawnMs.push(await latency(spawnPerResponse));
 const spawnP50 = median(spawnMs);
+
+const rates: Record<number, { spawn: number; pool: number; plain: number }> = {};
+for (const loops of CONCURRENCY) {
+  rates[loops] = {
+    spawn: await rate(spawnPerResponse, loops),
+    pool: await rate(pooled, loops),
+    plain: await rate(plain, loops),
+  };
+}
+const processes = pool.stats().alive;
+await Promise.all([pool.close(), plainPool.close()]);
+
+const ratio = (value: number, base: number): string => `${(value / base).toFixed(2)}x`;
+const row = (p50: number, pick: (r: { spawn: number; pool: number; plain: number }) => number) => ({
+  'p50 ms': p50.toFixed(2),
+  'p50 ratio': ratio(p50, spawnP50),
+  ...Object.fromEntries(
+    CONCURRENCY.flatMap((loops) => {
+      const figures = rates[loops] as { spawn: number; pool: number; plain: number };
+      return [
+        [`req/s ×${loops}`, pick(figures).toFixed(0)],
+        [`ratio ×${loops}`, ratio(pick(figures), figures.spawn)],
+      ];
+    }),
+  ),
+});
+const top = rates[32] as { spawn: number; pool: number; plain: number };
 await report(
   'filter',
-  `1 KiB through tr, body protocol: p50 of ${REQUESTS} sequential responses ${GAP_MS} ms apart; req/s with ${CONCURRENCY} loops back to back`,
+  `1 KiB through tr: p50 of ${REQUESTS} sequential responses ${GAP_MS} ms apart; req/s with 1, 8 and 32 loops back to back; ${processes} filter children`,
   {
-    'spawn per response (before)': {
-      'p50 ms': spawnP50.toFixed(2),
-      'req/s': spawnRate.toFixed(0),
-      ratio: '1.00x',
-    },
-    'filters started ahead': {
-      'p50 ms': sparesP50.toFixed(2),
-      'req/s': sparesRate.toFixed(0),
-      ratio: `${(sparesP50 / spawnP50).toFixed(2)}x p50, ${(sparesRate / spawnRate).toFixed(2)}x req/s`,
-    },
-    'started ahead, requestContext: false': {
-      'p50 ms': plainP50.toFixed(2),
-      'req/s': plainRate.toFixed(0),
-      ratio: `${(plainP50 / spawnP50).toFixed(2)}x p50, ${(plainRate / spawnRate).toFixed(2)}x req/s`,
-    },
+    'spawn per response': row(spawnP50, (r) => r.spawn),
+    'filter mode': row(poolP50, (r) => r.pool),
+    'filter mode, requestContext: false': row(plainP50, (r) => r.plain),
   },
   {
     requests: REQUESTS,
     gapMs: GAP_MS,
-    concurrency: CONCURRENCY,
+    processes,
+    loadAverage: (await import('node:os')).loadavg().map((load) => round(load, 2)),
     spawnP50Ms: round(spawnP50, 2),
-    sparesP50Ms: round(sparesP50, 2),
-    p50Ratio: round(sparesP50 / spawnP50, 2),
-    spawnReqPerSec: round(spawnRate),
-    sparesReqPerSec: round(sparesRate),
-    reqPerSecRatio: round(sparesRate / spawnRate, 2),
+    sparesP50Ms: round(poolP50, 2),
+    p50Ratio: round(poolP50 / spawnP50, 2),
     plainP50Ms: round(plainP50, 2),
-    plainReqPerSec: round(plainRate),
+    plainP50Ratio: round(plainP50 / spawnP50, 2),
+    spawnReqPerSec: round(top.spawn),
+    sparesReqPerSec: round(top.pool),
+    reqPerSecRatio: round(top.pool / top.spawn, 2),
+    byConcurrency: Object.fromEntries(
+      CONCURRENCY.map((loops) => {
+        const figures = rates[loops] as { spawn: number; pool: number; plain: number };
+        return [
+          loops,
+          { spawn: round(figures.spawn), pool: round(figures.pool), plain: round(figures.plain) },
+        ];
+      }),
+    ),
   },
 );

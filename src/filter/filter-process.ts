@@ -1,36 +1,20 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { accessSync, constants, statSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
-import type { ExitReason, ProcessEventSink } from '../shared/events.ts';
-import type { ResolvedOptions } from '../shared/pool-options.ts';
+import { signalGroup, spawnGroup } from '../shared/process-group.ts';
 import { killOnParentExit } from '../shared/reaper.ts';
-import { getStderrMode } from '../shared/stderr.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
+import { type FilterConfig, getFilterEnv } from './config.ts';
+import { reportEvent } from './report.ts';
 
-/** What spawning a filter needs from its pool. */
+type ChildProcess = ReturnType<typeof spawnGroup>;
+
+/** What spawning a filter needs, inside the filter child. */
 export interface SpawnSettings {
-  options: ResolvedOptions;
-  events: ProcessEventSink;
-  /** Kills every filter's group if the parent dies, however it dies. */
+  config: FilterConfig;
+  /** The filter's environment when it needs no request context. */
+  env: NodeJS.ProcessEnv;
+  /** Kills every filter's group if the filter child dies, however it dies. */
   watchdog: GroupWatchdog;
-}
-
-/** Report a filter's end as the pool's `exit` event. */
-export function emitExit(
-  { events, options }: SpawnSettings,
-  pid: number,
-  code: number | null,
-  signal: NodeJS.Signals | null,
-  reason: ExitReason,
-): void {
-  events.emit({
-    type: 'exit',
-    pid,
-    command: options.commandText,
-    code: code ?? undefined,
-    signal: signal ?? undefined,
-    reason,
-  });
 }
 
 /** One filter process, started for a response or ahead of one. */
@@ -56,15 +40,15 @@ IFS= read -r method; IFS= read -r url
 if [ -n "$method" ]; then export TRANSFORM_REQUEST_METHOD="$method" TRANSFORM_REQUEST_URL="$url"; fi
 exec "$@"`;
 
-function getEnv(options: ResolvedOptions, request: Request | undefined): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...(options.extendEnv ? process.env : {}), ...options.env };
-  // The filter knows nothing of HTTP: the request it answers comes as variables, like CGI's.
-  if (request !== undefined && options.contextHeaders !== undefined) {
-    env.TRANSFORM_REQUEST_METHOD = request.method;
-    env.TRANSFORM_REQUEST_URL = request.url;
-  }
-  for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
-  return env;
+/** The filter's environment for one request: like CGI's, the request it answers comes as variables. */
+function getRequestEnv(settings: SpawnSettings, request: Request | undefined): NodeJS.ProcessEnv {
+  if (request === undefined || !settings.config.context) return settings.env;
+  return { ...settings.env, TRANSFORM_REQUEST_METHOD: request.method, TRANSFORM_REQUEST_URL: request.url };
+}
+
+/** The settings of the filter child, from its config and environment. */
+export function getSpawnSettings(config: FilterConfig, watchdog: GroupWatchdog): SpawnSettings {
+  return { config, env: getFilterEnv(config, process.env), watchdog };
 }
 
 /**
@@ -76,37 +60,42 @@ export function getContextLines(request: Request | undefined): string {
 }
 
 /**
- * Start one filter in a process group of its own, watched so it dies with the parent.
+ * Start one filter in a process group of its own, watched so it dies with the filter child. Its stderr goes to
+ * the child's, which the pool drains.
  *
- * @param settings The pool's options, event sink and watchdog.
+ * @param settings The config, environment and watchdog.
  * @param request The request it answers, or `'ahead'` for a spare started before its request.
  * @returns The process; its `pid` is undefined when the spawn failed.
  */
 export function spawnFilter(settings: SpawnSettings, request: Request | undefined | 'ahead'): FilterProcess {
-  const { options } = settings;
+  const { config } = settings;
   const ahead = request === 'ahead';
-  const readsContext = ahead && options.contextHeaders !== undefined;
+  const readsContext = ahead && config.context;
   const [file, ...args] = readsContext
-    ? ['/bin/sh', '-c', CONTEXT_PRELUDE, 'sh', ...options.argv]
-    : options.argv;
-  const child = spawn(file as string, args, {
-    cwd: options.cwd,
-    env: getEnv(options, ahead ? undefined : request),
-    uid: options.uid,
-    gid: options.gid,
-    detached: true,
-    stdio: ['pipe', 'pipe', getStderrMode(options.stderr)],
+    ? ['/bin/sh', '-c', CONTEXT_PRELUDE, 'sh', ...config.argv]
+    : config.argv;
+  const child = spawnGroup(file as string, args, {
+    cwd: config.cwd,
+    env: ahead ? settings.env : getRequestEnv(settings, request),
+    uid: config.uid,
+    gid: config.gid,
+    stdio: ['pipe', 'pipe', 'pipe'],
   });
+  // Passed on, not inherited: a filter left writing when its child is gone (a client that left) finds its
+  // stderr closed too, and no line of it reaches the server's log.
+  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  // A filter that exits before reading all its input (head, sed q): the write fails, its exit says how it went.
+  child.stdin?.on('error', () => {});
   const pid = child.pid;
   let forget = (): void => {};
   if (pid !== undefined) {
+    reportEvent({ type: 'spawn', pid });
     const unregister = killOnParentExit(pid);
     settings.watchdog.watch(pid);
     forget = () => {
       unregister();
       settings.watchdog.unwatch(pid);
     };
-    settings.events.emit({ type: 'spawn', pid, command: options.commandText });
   }
   return { child, pid, startedAt: Date.now(), readsContext, forget };
 }
@@ -120,26 +109,28 @@ function isExecutable(path: string): boolean {
   }
 }
 
+/** Where the command was found last: checked first, one system call while it stays there. */
+let found: string | undefined;
+
 /**
  * Whether the command is still there to run, found as a spawn finds it: a path with a slash from `cwd`, a name
  * on the filter's PATH. A spare started before it went would otherwise meet the response and fail differently
  * from a spawn (sh's exit 127 instead of ENOENT).
  *
- * @param options The pool's options.
+ * @param settings The config and the filter's environment.
  * @returns True when a spawn of the command now would find an executable file.
  */
-export function canRun(options: ResolvedOptions): boolean {
-  const [command] = options.argv;
-  if (command.includes('/')) return isExecutable(resolve(options.cwd ?? '.', command));
-  const path = options.env?.PATH ?? (options.extendEnv ? process.env.PATH : undefined) ?? '/usr/bin:/bin';
-  return path.split(delimiter).some((folder) => isExecutable(join(folder || '.', command)));
+export function canRun({ config, env }: SpawnSettings): boolean {
+  if (found !== undefined && isExecutable(found)) return true;
+  const [command] = config.argv;
+  const candidates = command.includes('/')
+    ? [resolve(config.cwd ?? '.', command)]
+    : (env.PATH ?? '/usr/bin:/bin').split(delimiter).map((folder) => join(folder || '.', command));
+  found = candidates.find(isExecutable);
+  return found !== undefined;
 }
 
 /** SIGKILL the filter's whole group, so whatever a shell filter started goes too. */
-export function killGroup(child: ChildProcess): void {
-  try {
-    if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
-  } catch {
-    // Already gone.
-  }
+export function killFilter(filter: FilterProcess): void {
+  signalGroup(filter.pid, 'SIGKILL');
 }
