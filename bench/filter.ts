@@ -37,6 +37,36 @@ const spawnPerResponse: Filter = () =>
     child.stdin.end(body);
   });
 
+// The floor of any design that starts filters ahead: a filter already waiting on stdin in this very process
+// (no hop through a child), its replacement started after the response, off the clock. Sequential p50 only.
+const PRELUDE =
+  'IFS= read -r method; IFS= read -r url; export TRANSFORM_REQUEST_METHOD="$method" TRANSFORM_REQUEST_URL="$url"; exec "$@"';
+
+function startedAhead(context: boolean): Filter {
+  const start = () =>
+    context
+      ? spawn('/bin/sh', ['-c', PRELUDE, 'sh', ...command], {
+          detached: true,
+          stdio: ['pipe', 'pipe', 'inherit'],
+        })
+      : spawn(command[0] as string, command.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
+  let next = start();
+  return () =>
+    new Promise((resolve, reject) => {
+      const child = next;
+      const chunks: Buffer[] = [];
+      child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+      child.once('close', (code) => {
+        setImmediate(() => {
+          next = start();
+        });
+        if (code === 0) resolve(Buffer.concat(chunks).toString());
+        else reject(new Error(`tr exited with ${code}`));
+      });
+      child.stdin?.end(context ? `${request.method}\n${request.url}\n${body}` : body);
+    });
+}
+
 async function check(filter: Filter): Promise<void> {
   const output = await filter();
   if (output !== expected) throw new Error(`Unexpected output: ${output.slice(0, 40)}`);
@@ -77,7 +107,13 @@ const plainPool = createTransformPool({
 const plain: Filter = async () => (await plainPool.transform(new Response(body), { request })).text();
 // Warm all three (a filter child starts its spares after its first filter ran), then alternate.
 for (let i = 0; i < 8; i++) await Promise.all([check(spawnPerResponse), check(pooled), check(plain)]);
+const floor = startedAhead(true);
+const plainFloor = startedAhead(false);
+await check(floor);
+await check(plainFloor);
 const spawnMs = [await latency(spawnPerResponse)];
+const floorP50 = await latency(floor);
+const plainFloorP50 = await latency(plainFloor);
 const poolP50 = await latency(pooled);
 spawnMs.push(await latency(spawnPerResponse));
 const plainP50 = await latency(plain);
@@ -117,6 +153,14 @@ await report(
     'spawn per response': row(spawnP50, (r) => r.spawn),
     'filter mode': row(poolP50, (r) => r.pool),
     'filter mode, requestContext: false': row(plainP50, (r) => r.plain),
+    'floor: started ahead in this process': {
+      'p50 ms': floorP50.toFixed(2),
+      'p50 ratio': ratio(floorP50, spawnP50),
+    },
+    'floor, requestContext: false': {
+      'p50 ms': plainFloorP50.toFixed(2),
+      'p50 ratio': ratio(plainFloorP50, spawnP50),
+    },
   },
   {
     requests: REQUESTS,
@@ -128,6 +172,10 @@ await report(
     p50Ratio: round(poolP50 / spawnP50, 2),
     plainP50Ms: round(plainP50, 2),
     plainP50Ratio: round(plainP50 / spawnP50, 2),
+    floorP50Ms: round(floorP50, 2),
+    floorP50Ratio: round(floorP50 / spawnP50, 2),
+    plainFloorP50Ms: round(plainFloorP50, 2),
+    plainFloorP50Ratio: round(plainFloorP50 / spawnP50, 2),
     spawnReqPerSec: round(top.spawn),
     sparesReqPerSec: round(top.pool),
     reqPerSecRatio: round(top.pool / top.spawn, 2),

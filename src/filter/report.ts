@@ -19,9 +19,20 @@ export type FilterEvent =
 /** What starts a report line: a control character no log line starts with. */
 const PREFIX = '\u001esubprocess-transform-filter ';
 
-/** Write a report line (in the filter child). */
+let pending = '';
+
+/**
+ * Report an event (in the filter child). The lines of one turn leave in one write at its end: a filter's end
+ * and its replacement's start wake the server once, after the answer is out.
+ */
 export function reportEvent(event: FilterEvent): void {
-  process.stderr.write(`${PREFIX}${JSON.stringify(event)}\n`);
+  if (pending === '') setImmediate(flushEvents);
+  pending += `${PREFIX}${JSON.stringify(event)}\n`;
+}
+
+function flushEvents(): void {
+  process.stderr.write(pending);
+  pending = '';
 }
 
 /** The event a stderr line reports, or undefined for any other line. */
