@@ -41,6 +41,20 @@ describe(`protocol: 'body' under ${runtime}`, () => {
     expect(pool.stats()).toMatchObject({ ok: 4, failed: 0 });
   });
 
+  it("gives the filter the server's environment and env, without the child's own variables", async () => {
+    const pool = track(
+      createTransformPool({
+        command: ['sh', '-c', 'cat >/dev/null; echo "$EXTRA $(env | grep -c ^SUBPROCESS_TRANSFORM_)"'],
+        protocol: 'body',
+        processes: 1,
+        env: { EXTRA: 'given' },
+      }),
+    );
+    for (let i = 0; i < 2; i++) {
+      expect(await (await pool.transform(new Response('x'))).text()).toBe('given 0\n');
+    }
+  });
+
   it('fails exactly the response whose filter exits non-zero, with its exit code, and serves the next', async () => {
     const pool = track(
       createTransformPool({
@@ -60,6 +74,30 @@ describe(`protocol: 'body' under ${runtime}`, () => {
     );
     expect(outcomes).toEqual(['ok a', 'ERR_TRANSFORM_EXIT 3', 'ok b']);
     expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, failedByCode: { ERR_TRANSFORM_EXIT: 1 } });
+  });
+
+  it('keeps a response waiting in the pool while every filter child is busy, even children that answered before', async () => {
+    const pool = track(createTransformPool({ command: ['cat'], protocol: 'body', processes: 2 }));
+    await Promise.all([0, 1].map(async () => (await pool.transform(new Response('warm'))).text()));
+    const held = [0, 1, 2].map(() => {
+      let close!: () => void;
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('held'));
+          close = () => controller.close();
+        },
+      });
+      return { body, close };
+    });
+    const results = held.map(({ body }) => pool.transform(new Response(body)));
+    // One filter per child at a time: the third waits in the pool's queue, not behind a filter in a child.
+    expect(await waitFor(() => pool.stats().busy === 2 && pool.stats().queued === 1, 10_000)).toBe(true);
+    for (const { close } of held) close();
+    expect(await Promise.all(results.map(async (result) => (await result).text()))).toEqual([
+      'held',
+      'held',
+      'held',
+    ]);
   });
 
   it('fails with ERR_TRANSFORM_SPAWN and the cause when the filter cannot start', async () => {
