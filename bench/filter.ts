@@ -42,6 +42,9 @@ const spawnPerResponse: Filter = () =>
 const PRELUDE =
   'IFS= read -r method; IFS= read -r url; export TRANSFORM_REQUEST_METHOD="$method" TRANSFORM_REQUEST_URL="$url"; exec "$@"';
 
+/** The floors' waiting filters, killed at the end: each would hold this process open. */
+const waiting = new Set<ReturnType<typeof spawn>>();
+
 function startedAhead(context: boolean): Filter {
   const start = () =>
     context
@@ -50,7 +53,12 @@ function startedAhead(context: boolean): Filter {
           stdio: ['pipe', 'pipe', 'inherit'],
         })
       : spawn(command[0] as string, command.slice(1), { detached: true, stdio: ['pipe', 'pipe', 'inherit'] });
-  let next = start();
+  const track = (child: ReturnType<typeof spawn>) => {
+    waiting.add(child);
+    child.once('close', () => waiting.delete(child));
+    return child;
+  };
+  let next = track(start());
   return () =>
     new Promise((resolve, reject) => {
       const child = next;
@@ -58,7 +66,7 @@ function startedAhead(context: boolean): Filter {
       child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
       child.once('close', (code) => {
         setImmediate(() => {
-          next = start();
+          next = track(start());
         });
         if (code === 0) resolve(Buffer.concat(chunks).toString());
         else reject(new Error(`tr exited with ${code}`));
@@ -130,6 +138,7 @@ for (const loops of CONCURRENCY) {
 }
 const processes = pool.stats().alive;
 await Promise.all([pool.close(), plainPool.close()]);
+for (const child of waiting) child.kill('SIGKILL');
 
 const ratio = (value: number, base: number): string => `${(value / base).toFixed(2)}x`;
 const row = (p50: number, pick: (r: { spawn: number; pool: number; plain: number }) => number) => ({
