@@ -55,6 +55,23 @@ describe(`protocol: 'body' under ${runtime}`, () => {
     }
   });
 
+  it("drains the filter's stderr to the stderr option, line by line, and nothing else", async () => {
+    const lines: string[] = [];
+    const pool = track(
+      createTransformPool({
+        command: ['sh', '-c', 'echo "oops $$" >&2; cat'],
+        protocol: 'body',
+        processes: 1,
+        stderr: (line) => lines.push(line),
+        onEvent: () => {},
+      }),
+    );
+    for (let i = 0; i < 3; i++) expect(await (await pool.transform(new Response('x'))).text()).toBe('x');
+    expect(await waitFor(() => lines.length === 3, 10_000)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(lines.map((line) => line.replace(/\d+$/, 'N'))).toEqual(['oops N', 'oops N', 'oops N']);
+  });
+
   it('fails exactly the response whose filter exits non-zero, with its exit code, and serves the next', async () => {
     const pool = track(
       createTransformPool({
