@@ -3,8 +3,9 @@
 //   index.ts                     the package entry: re-exports, imported by nothing in src/
 //   cli/        hono/            entry points: the reverse proxy, the Hono middleware
 //   wrapper/    metrics/         selection, withTransform, createTransformPool | Prometheus text from stats
-//   pool/       filter/          protocol 'http' (long-lived processes) | protocol 'body' (one per response)
-//   shared/                      what both pool kinds use: errors, options, events, stats, brand, watchdog
+//   filter/                      protocol 'body': the filter child and the pool of filter children
+//   pool/                        the process pool (long-lived processes speaking HTTP/1.1)
+//   shared/                      what every pool uses: errors, options, events, stats, brand, watchdog, spawn
 //   child/                       serveTransform, run in the transform process: no execa, no pool
 //   wire/                        the HTTP/1.1 codec
 //   util/                        value descriptions, option-key checks, batched writes
@@ -56,13 +57,13 @@ module.exports = {
     ),
     layer(
       'pool',
-      "pool/ (protocol 'http') may import shared/, wire/ and util/: never filter/ (the other pool kind) or the wrapper",
+      'pool/ (the process pool) may import shared/, wire/ and util/: never filter/ (the pool of filter children above it) or the wrapper',
       ['shared', 'wire', 'util'],
     ),
     layer(
       'filter',
-      "filter/ (protocol 'body') may import shared/, wire/ and util/: never pool/ (the other pool kind) or the wrapper",
-      ['shared', 'wire', 'util'],
+      "filter/ (protocol 'body': the filter child and the pool of them) may import pool/, child/, shared/, wire/ and util/: never the wrapper",
+      ['pool', 'child', 'shared', 'wire', 'util'],
     ),
     layer(
       'metrics',

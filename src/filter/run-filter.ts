@@ -1,181 +1,165 @@
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { decodeContent } from '../shared/content-coding.ts';
-import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
-import type { ExitReason } from '../shared/events.ts';
-import { StallTimer } from '../shared/slow-client.ts';
-import { StderrSink } from '../shared/stderr.ts';
-import { weakenValidators } from '../shared/weaken-validators.ts';
 import { describeCause } from '../util/describe-value.ts';
-import { getConnectionTokens, isHopByHop } from '../wire/fields.ts';
+import { waitForDrain } from '../util/write.ts';
+import type { FilterConfig } from './config.ts';
+import { type FilterFailure, formatFailure } from './failure.ts';
 import {
-  emitExit,
   type FilterProcess,
   getContextLines,
-  killGroup,
+  killFilter,
   type SpawnSettings,
   spawnFilter,
-} from './spawn-filter.ts';
+} from './filter-process.ts';
+import { reportEvent } from './report.ts';
+import type { Spares } from './spares.ts';
 
-/** What one run needs from its pool. */
-export interface FilterSettings extends SpawnSettings {
-  /** The output's Content-Type; undefined keeps the input's. */
-  outputType: string | undefined;
-  /** Aborts when the pool's `close()` timeout passed: every filter still running is killed. */
-  closed: AbortSignal;
+const encoder = new TextEncoder();
+
+/** The input's first bytes, read before a filter is chosen, so a spare found dead can be replaced. */
+interface Input {
+  first: Uint8Array | undefined;
+  /** The rest of the body; undefined when the first read ended it. */
+  reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 }
 
-/** How a run ended, for the pool's counters: undefined when the filter exited 0 and its output was read. */
-export type FilterOutcome = TransformError | undefined;
+/** How one filter ran: its answer, or `dead` when it was a spare found dead (see {@link isFoundDead}). */
+type Outcome = { kind: 'answer'; response: Response } | { kind: 'dead' };
 
-/** The input's fields, less framing (the output's length is unknown until it ends), validators as asked. */
-function getOutputHeaders(input: Response, settings: FilterSettings): Headers {
+/** Signals that end a process from outside: a crash on its input raises others (SIGSEGV, SIGABRT). */
+const OUTSIDE_KILLS: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM']);
+
+/**
+ * Whether a spare that ended before its first output byte was dead before it was handed the response: its
+ * first write failed (nothing reads the pipe), or it was killed from outside while the whole input is still
+ * in hand (a kill just before the handover is seen only once the write went into the pipe's buffer). Either
+ * way the response goes to a filter spawned now, once, and costs no failure.
+ */
+function isFoundDead(unread: boolean, signal: string | null, body: Input): boolean {
+  return unread || (signal !== null && OUTSIDE_KILLS.has(signal) && body.reader === undefined);
+}
+
+/** The answer that tells the pool a filter failed: `Transform-Error`, which the pool maps to its error. */
+function getFailureResponse(failure: FilterFailure): Response {
+  return new Response(null, { status: 500, headers: { 'Transform-Error': formatFailure(failure) } });
+}
+
+function getOutputHeaders(input: Response, config: FilterConfig): Headers {
   const headers = new Headers(input.headers);
-  for (const name of getConnectionTokens(headers.get('connection'))) headers.delete(name);
-  for (const name of [...headers.keys()]) if (isHopByHop(name)) headers.delete(name);
-  if (!settings.options.preserveValidators) weakenValidators(headers);
-  if (settings.outputType !== undefined) headers.set('content-type', settings.outputType);
+  if (config.outputType !== undefined) headers.set('content-type', config.outputType);
   return headers;
 }
 
-function isClosedPipe(error: unknown): boolean {
-  const code = (error as { code?: string }).code;
-  return code === 'EPIPE' || code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ERR_STREAM_DESTROYED';
+/** Write the rest of the body to the filter's stdin with backpressure, then end it. */
+async function pumpRest(input: Input, stdin: NonNullable<FilterProcess['child']['stdin']>): Promise<void> {
+  const { reader } = input;
+  try {
+    if (reader !== undefined) {
+      for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        if (!stdin.write(next.value)) await waitForDrain(stdin);
+      }
+    }
+    stdin.end();
+  } catch {
+    // A filter may stop reading early (head, sed q): its exit status says whether that was fine.
+    void reader?.cancel().catch(() => {});
+    stdin.destroy();
+  }
 }
 
 /**
- * Run the filter once for one response: its body (decoded unless `decode` is false) on the process's stdin,
- * the new body from its stdout, both streamed with backpressure. The head is handed out at the first output
- * byte, or at a clean exit with none; a non-zero exit or `timeout` of silence on stdout before that rejects,
- * after it errors the body. `onEnd` runs once, when the process is gone.
- *
- * @param input The response to filter.
- * @param init The request (for the environment) and a signal that aborts the run before its head.
- * @param settings The pool's options and event sink.
- * @param onEnd Called with the outcome once the process exited.
- * @param spare A filter started ahead, waiting on stdin; without it, one is spawned now.
- * @returns The filtered response.
+ * Run one filter on one response, in the filter child: its body on the filter's stdin, the new body from its
+ * stdout, both streamed with backpressure. The answer's head goes out at the first output byte, or at a clean
+ * exit with none; a failure before that is a `Transform-Error` answer, one after it breaks the answer (the
+ * pool then replaces this child).
  */
-export function runFilter(
+function runOne(
+  filter: FilterProcess,
   input: Response,
-  init: { request?: Request | undefined; signal?: AbortSignal | undefined },
-  settings: FilterSettings,
-  onEnd: (outcome: FilterOutcome) => void,
-  spare?: FilterProcess,
-): Promise<Response> {
-  const { options, events } = settings;
-  const decoded = options.decode ? decodeContent(input) : input;
-  const filter = spare ?? spawnFilter(settings, init.request);
-  const { child, pid, forget } = filter;
-  const stderr = pid === undefined || child.stderr === null ? undefined : new StderrSink(options.stderr, pid);
-  child.stderr?.on('data', (chunk: Buffer) => stderr?.write(chunk));
-
+  body: Input,
+  request: Request | undefined,
+  settings: SpawnSettings,
+  spares: Spares,
+  spare: boolean,
+): Promise<Outcome> {
+  const { config } = settings;
+  const { child, pid } = filter;
   type Phase = 'head' | 'body' | 'ended';
   let phase: Phase = 'head';
-  let failure: { code: TransformErrorCode; reason: ExitReason; message: string } | undefined;
+  let failure: FilterFailure | undefined;
+  /** Why the filter was killed: the client left (its answer was cancelled), or its silence. */
+  let killedFor: 'abort' | 'timeout' | undefined;
+  let unread = false;
   let controller!: ReadableStreamDefaultController<Uint8Array>;
-  let resolveHead!: (response: Response) => void;
-  let rejectHead!: (error: TransformError) => void;
-  const head = new Promise<Response>((resolve, reject) => {
-    resolveHead = resolve;
-    rejectHead = reject;
+  let settle!: (outcome: Outcome) => void;
+  const outcome = new Promise<Outcome>((resolve) => {
+    settle = resolve;
   });
-  const who = `Body filter "${options.commandText}"${pid === undefined ? '' : ` (pid ${pid})`}`;
 
-  const fail = (code: TransformErrorCode, reason: ExitReason, message: string): void => {
+  const fail = (kind: FilterFailure['kind'], reason: 'abort' | 'timeout'): void => {
     if (failure !== undefined || phase === 'ended') return;
-    failure = { code, reason, message };
-    killGroup(child);
-    // Read the rest only to drop it: a filter that exited with output left in a paused pipe never closes.
-    child.stdout?.resume();
+    failure = { kind, pid };
+    killedFor = reason;
+    killFilter(filter);
   };
-
   // `timeout` is the longest silence on stdout while the output is wanted; a paused reader stops the clock.
   let timer: ReturnType<typeof setTimeout> | undefined;
   const armTimer = (): void => {
     clearTimeout(timer);
-    // No timeout (0 or Infinity resolves to Infinity): a timer would overflow and fire at once.
-    if (options.timeout === Number.POSITIVE_INFINITY || phase === 'ended') return;
-    timer = setTimeout(
-      () => fail('ERR_TRANSFORM_TIMEOUT', 'timeout', `${who} was silent on stdout for ${options.timeout} ms`),
-      options.timeout,
-    );
+    if (config.timeout > 0 && phase !== 'ended')
+      timer = setTimeout(() => fail('timeout', 'timeout'), config.timeout);
   };
 
-  const onAbort = (): void => fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
-  const onClosed = (): void =>
-    fail('ERR_TRANSFORM_CLOSED', 'close', `${who} was still running when the pool closed`);
-  settings.closed.addEventListener('abort', onClosed, { once: true });
-  init.signal?.addEventListener('abort', onAbort, { once: true });
-  if (init.signal?.aborted) onAbort();
-
-  // A client that reads nothing holds its filter, and a slot of `processes`, at most `clientTimeout` once
-  // `clientBuffer` is full; an output that fits lets the filter exit and free its slot at once.
-  const stall = new StallTimer(options.clientTimeout, () =>
-    fail(
-      'ERR_TRANSFORM_ABORTED',
-      'abort',
-      `${who} was abandoned: its client read nothing for ${options.clientTimeout} ms (clientTimeout)`,
-    ),
-  );
-  const body = new ReadableStream<Uint8Array>(
-    {
+  const output = new Response(
+    new ReadableStream<Uint8Array>({
       start(streamController) {
         controller = streamController;
       },
       pull() {
-        stall.disarm();
         child.stdout?.resume();
         armTimer();
       },
       cancel() {
-        fail('ERR_TRANSFORM_ABORTED', 'abort', 'The client went away');
+        // The pool went away from this answer: nothing is left to save.
+        fail('exit', 'abort');
       },
-    },
-    { highWaterMark: options.clientBuffer, size: (chunk) => chunk.byteLength },
+    }),
+    { status: input.status, statusText: input.statusText, headers: getOutputHeaders(input, config) },
   );
-  const output = new Response(body, {
-    status: decoded.status,
-    statusText: decoded.statusText,
-    headers: getOutputHeaders(decoded, settings),
-  });
 
-  let bytes = 0;
   child.stdout?.on('data', (chunk: Buffer) => {
     if (failure !== undefined) return;
-    bytes += chunk.length;
-    if (bytes > options.limits.maxBodyBytes) {
-      fail(
-        'ERR_TRANSFORM_PROTOCOL',
-        'protocol',
-        `${who} wrote more than ${options.limits.maxBodyBytes} bytes`,
-      );
-      return;
-    }
     controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
     if (phase === 'head') {
       phase = 'body';
-      // From the head on, the client leaving shows as a cancelled body, as in http mode: a body errored
-      // by the signal under a server still writing it would be logged there as an error.
-      init.signal?.removeEventListener('abort', onAbort);
-      resolveHead(output);
+      settle({ kind: 'answer', response: output });
     }
     if ((controller.desiredSize ?? 0) <= 0) {
       child.stdout?.pause();
       clearTimeout(timer);
-      stall.arm();
     } else armTimer();
   });
   armTimer();
 
-  if (filter.readsContext) child.stdin?.write(getContextLines(init.request));
-  const source = decoded.body;
-  if (source === null) child.stdin?.end();
-  else if (child.stdin !== null) {
-    pipeline(Readable.fromWeb(source as never), child.stdin).catch((error: unknown) => {
-      // A filter may stop reading early (head, sed q): its exit status says whether that was fine.
-      if (!isClosedPipe(error)) fail('ERR_TRANSFORM_EXIT', 'crash', `${who}: the response body failed`);
-    });
+  const stdin = child.stdin;
+  const prefix = filter.readsContext ? encoder.encode(getContextLines(request)) : undefined;
+  const parts = [prefix, body.first].filter((part) => part !== undefined && part.byteLength > 0);
+  if (stdin !== null && pid !== undefined) {
+    if (parts.length === 0) void pumpRest(body, stdin);
+    else {
+      // One writev, with the end of input when the body came whole: the filter reads it all in one wake-up.
+      stdin.cork();
+      for (const [index, part] of parts.entries()) {
+        if (index < parts.length - 1) stdin.write(part);
+        else {
+          // A write after the process is gone fails: it read none of this response, and another may run it.
+          stdin.write(part, (error) => {
+            if (error) unread = true;
+            else if (body.reader !== undefined) void pumpRest(body, stdin);
+          });
+        }
+      }
+      if (body.reader === undefined) stdin.end();
+      stdin.uncork();
+    }
   }
 
   let spawnError: Error | undefined;
@@ -184,50 +168,71 @@ export function runFilter(
   });
   child.once('close', (code, signal) => {
     clearTimeout(timer);
-    stall.disarm();
-    forget();
-    stderr?.end();
-    init.signal?.removeEventListener('abort', onAbort);
-    settings.closed.removeEventListener('abort', onClosed);
+    filter.forget();
     const wasPhase = phase;
     phase = 'ended';
-    let error: TransformError | undefined;
+    // Spares start again once this answer is out: a spawn blocks the event loop for a while.
+    setImmediate(() => spares.fill());
     if (spawnError !== undefined && pid === undefined) {
-      // No process, so no exit to log: the cause goes out as an event of its own, or nobody hears of it.
-      const reason = `${describeCause(spawnError)}${options.cwd === undefined ? '' : ` (cwd "${options.cwd}")`}`;
-      events.emit({ type: 'spawn-error', command: options.commandText, reason });
-      error = new TransformError('ERR_TRANSFORM_SPAWN', `${who} could not be started: ${reason}`, {
-        cause: spawnError,
-        command: options.commandText,
+      const cwd = config.cwd === undefined ? '' : ` (cwd "${config.cwd}")`;
+      settle({
+        kind: 'answer',
+        response: getFailureResponse({ kind: 'spawn', cause: `${describeCause(spawnError)}${cwd}` }),
       });
-    } else {
-      const ended =
-        failure ??
-        (code === 0
-          ? undefined
-          : { code: 'ERR_TRANSFORM_EXIT' as const, reason: 'crash' as const, message: '' });
-      if (pid !== undefined && ended !== undefined) emitExit(settings, pid, code, signal, ended.reason);
-      if (ended !== undefined) {
-        const how = signal !== null ? `was killed with ${signal}` : `exited with code ${code}`;
-        error = new TransformError(ended.code, ended.message || `${who} ${how}`, {
-          command: options.commandText,
-          pid,
-          exitCode: code ?? undefined,
-          signal: signal ?? undefined,
-          stderr: stderr?.tail,
-        });
-      }
+      return;
     }
-    if (error === undefined) {
+    const ended: FilterFailure | undefined =
+      failure ??
+      (code === 0 ? undefined : { kind: 'exit', pid, code: code ?? undefined, signal: signal ?? undefined });
+    if (pid !== undefined) {
+      const reason = ended === undefined ? 'done' : (killedFor ?? 'crash');
+      reportEvent({ type: 'exit', pid, code: code ?? undefined, signal: signal ?? undefined, reason });
+    }
+    if (ended === undefined) {
       controller.close();
-      if (wasPhase === 'head') resolveHead(output);
+      if (wasPhase === 'head') settle({ kind: 'answer', response: output });
     } else if (wasPhase === 'head') {
-      rejectHead(error);
+      const dead = spare && killedFor === undefined && isFoundDead(unread, signal, body);
+      settle(dead ? { kind: 'dead' } : { kind: 'answer', response: getFailureResponse(ended) });
     } else {
-      // The head is out: the only way left to report the failure is a broken body.
-      controller.error(error);
+      // The head is out: the only way left to report the failure is a broken answer.
+      controller.error(new Error(`Body filter "${config.commandText}" failed: ${formatFailure(ended)}`));
     }
-    onEnd(error);
   });
-  return head;
+  return outcome;
+}
+
+/**
+ * Answer one message: the response's body through a fresh filter (a spare when one waits ready; a spare found
+ * dead before it read a byte is replaced by a filter spawned now), then spares are started again.
+ *
+ * @param input The response to filter.
+ * @param request The request it answers (its method and URL go into the filter's environment).
+ * @param settings The config, the filter's environment and the watchdog.
+ * @param spares The filters started ahead.
+ * @returns The filtered response, or a `Transform-Error` answer.
+ */
+export async function filterResponse(
+  input: Response,
+  request: Request | undefined,
+  settings: SpawnSettings,
+  spares: Spares,
+): Promise<Response> {
+  const reader = input.body?.getReader();
+  const first = await reader?.read();
+  const body: Input = {
+    first: first?.done === false ? first.value : undefined,
+    reader: first?.done === false ? reader : undefined,
+  };
+  const spare = spares.take();
+  if (spare !== undefined) {
+    const outcome = await runOne(spare, input, body, request, settings, spares, true);
+    if (outcome.kind === 'answer') return outcome.response;
+  }
+  const filter = spawnFilter(settings, request);
+  const outcome = await runOne(filter, input, body, request, settings, spares, false);
+  // A filter spawned for a response that started says the command works; one that could not start stops the
+  // spares until one does.
+  spares.enable(filter.pid !== undefined);
+  return outcome.kind === 'answer' ? outcome.response : getFailureResponse({ kind: 'exit', pid: filter.pid });
 }

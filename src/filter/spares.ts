@@ -1,133 +1,90 @@
 import type { ExitReason } from '../shared/events.ts';
-import type { ProcessStats, StatsRecorder } from '../shared/stats.ts';
 import { describeCause } from '../util/describe-value.ts';
-import {
-  canRun,
-  emitExit,
-  type FilterProcess,
-  killGroup,
-  type SpawnSettings,
-  spawnFilter,
-} from './spawn-filter.ts';
+import { canRun, type FilterProcess, killFilter, type SpawnSettings, spawnFilter } from './filter-process.ts';
+import { reportEvent } from './report.ts';
 
 /**
- * How many filters wait ready at most. Two covers a request arriving while the last one's replacement is
- * starting; more would only add idle processes (each holds three pipes), since a spare is started again as
- * soon as one is used. The pool caps it further so busy and ready ones together never exceed `processes`.
+ * How many filters wait ready at most in one filter child. Two covers a response arriving while the last
+ * one's replacement is starting; more would only add idle processes (each holds two pipes).
  */
 const SPARES = 2;
 
-/**
- * `starting`: spawned, not yet confirmed running; `ready`: waiting on stdin; `ending`: killed by the pool
- * (close, reload), its exit awaited. A spare that exits by itself is dropped at once, never handed out.
- */
-type SpareState = 'starting' | 'ready' | 'ending';
+/** `starting`: spawned, not yet confirmed running; `ready`: waiting on stdin. One that exits is dropped. */
+type SpareState = 'starting' | 'ready';
 
 interface Spare {
   filter: FilterProcess;
   state: SpareState;
-  /** Why the pool ends it, for the exit event. */
-  reason: ExitReason;
-  gone: Promise<void>;
-  /** Removes the spare's own listeners: once taken, its exit is the run's to report. */
+  /** Removes the spare's own listeners: once taken, its exit is the run's to watch. */
   detach: () => void;
 }
 
 /**
  * Filters started ahead of their responses, each used once, so a response waits only for the filter's own
- * work and not for a spawn (about 10 ms of blocked event loop for Node on a small machine).
+ * work and not for a spawn. They are started in the filter child, after the answer that used the last one is
+ * out: the server itself never forks per response.
  */
 export class Spares {
   readonly #settings: SpawnSettings;
-  readonly #stats: StatsRecorder;
   readonly #spares: Spare[] = [];
-  // Spares start only once a filter started for a response ran, and stop after one fails to start: a
-  // command that cannot run never spins spawns in the background. The next filter started for a
+  // Spares start only once a filter started for a response ran, and stop after one fails to start or dies
+  // waiting: a command that cannot run never spins spawns in the background. The next filter started for a
   // response that runs turns them on again.
   #enabled = false;
 
-  constructor(settings: SpawnSettings, stats: StatsRecorder) {
+  constructor(settings: SpawnSettings) {
     this.#settings = settings;
-    this.#stats = stats;
-  }
-
-  /** Spares alive, ending ones included. */
-  get size(): number {
-    return this.#spares.length;
   }
 
   /** The oldest live spare, taken out of the set, or undefined when none waits. */
   take(): FilterProcess | undefined {
     if (this.#spares.length === 0) return undefined;
-    if (!canRun(this.#settings.options)) {
+    if (!canRun(this.#settings)) {
       // The command is gone (an edit, a removed file): a spawn reports that, and the stale spares go.
       this.#enabled = false;
-      void this.end('reload');
+      this.end('reload');
       return undefined;
     }
     // No pid: the spawn failed, and its error event has yet to drop it.
-    const index = this.#spares.findIndex(
-      (spare) => spare.state !== 'ending' && spare.filter.pid !== undefined,
-    );
+    const index = this.#spares.findIndex((spare) => spare.filter.pid !== undefined);
     if (index === -1) return undefined;
     const [spare] = this.#spares.splice(index, 1) as [Spare];
     spare.detach();
     return spare.filter;
   }
 
-  /** A filter started for a response ran: the command works, spares may start. */
-  enable(): void {
-    this.#enabled = true;
+  /** A filter started for a response ran (true) or could not start (false): spares may start, or may not. */
+  enable(enabled: boolean): void {
+    this.#enabled = enabled;
   }
 
-  /**
-   * Start spares until `SPARES` wait, or `room` are alive.
-   *
-   * @param room How many spares may be alive: `processes` less the busy filters.
-   */
-  fill(room: number): void {
-    while (this.#enabled && this.#spares.length < Math.min(SPARES, room)) this.#start();
+  /** Start spares until `SPARES` wait. */
+  fill(): void {
+    // A start that fails at once ends the round: its cause is logged once.
+    while (this.#enabled && this.#spares.length < SPARES && this.#start()) {}
   }
 
-  /** Kill every spare and wait for their exits. */
-  async end(reason: ExitReason): Promise<void> {
-    const ending = this.#spares.filter((spare) => spare.state !== 'ending');
-    for (const spare of ending) {
-      spare.state = 'ending';
-      spare.reason = reason;
-      killGroup(spare.filter.child);
+  /** Kill every spare. */
+  end(reason: ExitReason): void {
+    for (const spare of this.#spares.splice(0)) {
+      spare.detach();
+      killFilter(spare.filter);
+      const { child, pid, forget } = spare.filter;
+      child.once('exit', (code, signal) => {
+        forget();
+        if (pid !== undefined)
+          reportEvent({ type: 'exit', pid, code: code ?? undefined, signal: signal ?? undefined, reason });
+      });
     }
-    await Promise.all(this.#spares.map((spare) => spare.gone));
   }
 
-  /** One entry per spare, for `stats().processes`. */
-  list(): ProcessStats[] {
-    return this.#spares
-      .filter((spare) => spare.state !== 'ending')
-      .map((spare) => ({
-        pid: spare.filter.pid as number,
-        state: spare.state === 'ready' ? 'idle' : 'starting',
-        transforms: 0,
-        startedAt: spare.filter.startedAt,
-      }));
-  }
-
-  count(state: 'starting' | 'ready'): number {
-    return this.#spares.filter((spare) => spare.state === state).length;
-  }
-
-  #start(): void {
+  /** Start one spare; false when it could not be spawned. */
+  #start(): boolean {
     const filter = spawnFilter(this.#settings, 'ahead');
-    const { child, pid } = filter;
-    const { events, options } = this.#settings;
-    let resolveGone!: () => void;
+    const { child } = filter;
     const spare: Spare = {
       filter,
       state: 'starting',
-      reason: 'crash',
-      gone: new Promise((resolve) => {
-        resolveGone = resolve;
-      }),
       detach: () => {
         child.off('spawn', onSpawn);
         child.off('error', onError);
@@ -135,36 +92,39 @@ export class Spares {
       },
     };
     this.#spares.push(spare);
-    this.#stats.started++;
     const drop = (): void => {
       const index = this.#spares.indexOf(spare);
       if (index !== -1) this.#spares.splice(index, 1);
       filter.forget();
-      resolveGone();
     };
     const onSpawn = (): void => {
-      if (spare.state === 'starting') spare.state = 'ready';
+      spare.state = 'ready';
     };
     const onError = (error: Error): void => {
-      if (pid !== undefined) return;
+      if (filter.pid !== undefined) return;
       // No process at all: the cause is logged once, and no more spares start until a filter runs.
       this.#enabled = false;
-      this.#stats.started--;
       drop();
-      events.emit({ type: 'spawn-error', command: options.commandText, reason: describeCause(error) });
+      reportEvent({ type: 'spawn-error', reason: describeCause(error) });
     };
     const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
-      // Died waiting (killed, or the prelude found no command): the pool starts no replacement until a
-      // filter started for a response runs, unless it was the pool that ended it.
-      if (spare.state !== 'ending') this.#enabled = false;
-      this.#stats.exited++;
+      // Died waiting (killed from outside, or the prelude found no command): none is started again until a
+      // filter started for a response runs.
+      this.#enabled = false;
       drop();
       // The prelude found no command: not worth a line, the spawn a response then makes reports why.
-      if (pid === undefined || (filter.readsContext && code === 127)) return;
-      emitExit(this.#settings, pid, code, signal, spare.reason);
+      if (filter.pid === undefined || (filter.readsContext && code === 127)) return;
+      reportEvent({
+        type: 'exit',
+        pid: filter.pid,
+        code: code ?? undefined,
+        signal: signal ?? undefined,
+        reason: 'crash',
+      });
     };
     child.once('spawn', onSpawn);
     child.once('error', onError);
     child.once('exit', onExit);
+    return filter.pid !== undefined;
   }
 }

@@ -1,5 +1,6 @@
 import { execa, type ResultPromise } from 'execa';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
+import { signalGroup } from '../shared/process-group.ts';
 import { killOnParentExit } from '../shared/reaper.ts';
 import { getStderrMode, StderrSink } from '../shared/stderr.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
@@ -200,12 +201,7 @@ export class GroupProcess {
   }
 
   #signal(signal: NodeJS.Signals): void {
-    if (this.pid === undefined) return;
-    try {
-      process.kill(-this.pid, signal);
-    } catch {
-      // Already gone.
-    }
+    signalGroup(this.pid, signal);
   }
 
   #onClosed(events: GroupProcessEvents, result: ClosedResult): void {

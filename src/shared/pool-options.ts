@@ -84,6 +84,8 @@ export interface PoolSettings {
    * `'http'`: long-lived processes speaking HTTP/1.1 on stdin/stdout. `'body'`: one process per response, the
    * body on its stdin and the new body from its stdout, like Apache's mod_ext_filter, for any Unix filter
    * (`tr`, `sed`, `jq`); the request's method and URL are in `TRANSFORM_REQUEST_METHOD`/`TRANSFORM_REQUEST_URL`.
+   * The filters are run by `processes` filter children (the pool's processes), one at a time each, on filters
+   * they started ahead: the server never forks per response.
    * @default 'http'
    */
   protocol?: 'http' | 'body';

@@ -1,5 +1,7 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
+import { spawnGroup } from './process-group.ts';
+
+type ChildProcess = ReturnType<typeof spawnGroup>;
 
 /** Its `$0`, so `ps` shows what it is. */
 const WATCHDOG_NAME = 'subprocess-transform-watchdog';
@@ -63,8 +65,7 @@ export class GroupWatchdog {
    * @returns The watchdog; `close()` it once the groups it watches are gone.
    */
   static start(): GroupWatchdog {
-    const child = spawn('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME], {
-      detached: true,
+    const child = spawnGroup('/bin/sh', ['-c', WATCHDOG_SCRIPT, WATCHDOG_NAME], {
       stdio: ['pipe', 'ignore', 'ignore'],
       // Hold no directory busy, and read no startup file named by the parent's environment.
       cwd: '/',

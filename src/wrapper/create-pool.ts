@@ -1,4 +1,4 @@
-import { BodyPool } from '../filter/body-pool.ts';
+import { FilterPool } from '../filter/filter-pool.ts';
 import { getProtocol } from '../filter/protocol.ts';
 import { Pool } from '../pool/pool.ts';
 import type { PoolSettings } from '../shared/pool-options.ts';
@@ -67,5 +67,5 @@ function getPoolSettings(options: PoolOptions): PoolSettings {
  */
 export function createTransformPool(options: PoolOptions): TransformPool {
   const settings = getPoolSettings(options);
-  return getProtocol(settings) === 'body' ? new BodyPool(settings) : new Pool(settings);
+  return getProtocol(settings) === 'body' ? new FilterPool(settings) : new Pool(settings);
 }

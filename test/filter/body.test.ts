@@ -232,6 +232,8 @@ describe("protocol: 'body'", () => {
     expect((await reader.read()).done).toBe(false);
     await reader.cancel();
     expect(await waitForStats(() => pool.stats().busy === 0)).toBe(true);
+    // The filter's end is heard from its child's end, which may come after the pool released the slot.
+    expect(await waitForStats(() => events.some((event) => event.type === 'exit'))).toBe(true);
     // The filter's own events: a spare may start once it is gone.
     const pid = events[0]?.pid;
     const own = events.filter((event) => event.pid === pid);

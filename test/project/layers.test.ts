@@ -70,8 +70,13 @@ describe('layer rules', () => {
   });
 
   it.each([
-    ['filter/ importing pool/ (the other pool kind)', 'src/filter/a.ts', '../pool/b.ts', 'layer-filter'],
-    ['pool/ importing filter/ (the other pool kind)', 'src/pool/a.ts', '../filter/b.ts', 'layer-pool'],
+    ['filter/ importing the wrapper above it', 'src/filter/a.ts', '../wrapper/b.ts', 'layer-filter'],
+    [
+      'pool/ importing filter/ (the pool of filter children above it)',
+      'src/pool/a.ts',
+      '../filter/b.ts',
+      'layer-pool',
+    ],
     ['shared/ importing the wrapper above it', 'src/shared/a.ts', '../wrapper/b.ts', 'layer-shared'],
     ['shared/ importing a pool kind', 'src/shared/a.ts', '../pool/b.ts', 'layer-shared'],
     ['wire/ importing shared/', 'src/wire/a.ts', '../shared/b.ts', 'layer-wire'],

@@ -104,6 +104,8 @@ describe("stats().aborted (protocol: 'body')", () => {
     controller.abort();
     expect((await rejection(pending)).code).toBe('ERR_TRANSFORM_ABORTED');
     expect(await waitFor(() => pool.stats().busy === 0, 10_000)).toBe(true);
+    // The filter's end is heard from its child's end, which may come after the pool released the slot.
+    expect(await waitFor(() => events.length === 2, 10_000)).toBe(true);
     expect(events).toEqual(['spawn', 'exit abort']);
     expect(counts(pool)).toEqual({ ok: 0, failed: 0, aborted: 1, timedOut: 0 });
   });
