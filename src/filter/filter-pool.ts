@@ -114,19 +114,28 @@ export class FilterPool implements TransformPool {
       new ProcessEventSink(options.onEvent),
       options.commandText,
       options.stderr,
+      options.timeout,
     );
     const config = getFilterConfig(options, validateOutputType(settings.outputType));
     const childTimeout = Number.isFinite(options.timeout) ? options.timeout + CHILD_TIMEOUT_MARGIN_MS : 0;
-    this.#pool = new Pool({
-      ...getSharedSettings(settings),
-      command: getChildCommand(),
-      env: { [FILTER_CONFIG_VARIABLE]: JSON.stringify(config) },
-      // One filter per child at a time: `processes` is the cap on filters at work, as it always was.
-      pipeline: 1,
-      timeout: childTimeout,
-      onEvent: this.#relay.onEvent,
-      stderr: this.#relay.onLine,
-    });
+    this.#pool = new Pool(
+      {
+        ...getSharedSettings(settings),
+        command: getChildCommand(),
+        env: { [FILTER_CONFIG_VARIABLE]: JSON.stringify(config) },
+        // One filter per child at a time: `processes` is the cap on filters at work, as it always was.
+        pipeline: 1,
+        timeout: childTimeout,
+        onEvent: this.#relay.onEvent,
+        stderr: this.#relay.onLine,
+      },
+      // Spans name the user's filter, not the child that runs it.
+      {
+        command: options.commandText,
+        protocol: 'body',
+        codeOf: (error) => (this.#mapFailure(error) as { code?: string } | undefined)?.code,
+      },
+    );
     this[POOL_BRAND] = Object.freeze({ decode: options.decode });
   }
 
@@ -165,15 +174,22 @@ export class FilterPool implements TransformPool {
     await this.close();
   }
 
+  /** The error the caller gets, counted by its real code when it was a filter's own failure. */
   #toFilterError(error: unknown): unknown {
+    const mapped = this.#mapFailure(error);
+    if (mapped !== error && mapped instanceof TransformError) {
+      this.#mapped.set(mapped.code, (this.#mapped.get(mapped.code) ?? 0) + 1);
+    }
+    return mapped;
+  }
+
+  /** A filter's failure, told by its child as `Transform-Error`, as the error a filter run in the server made. */
+  #mapFailure(error: unknown): unknown {
     if (!(error instanceof TransformError)) return error;
     const failure =
       error.code === 'ERR_TRANSFORM_FAILED'
         ? parseFailure(FAILURE_MESSAGE.exec(error.message)?.[1] ?? '')
         : undefined;
-    if (failure === undefined) return error;
-    const mapped = toFilterError(failure, this.#options, error.stderr);
-    this.#mapped.set(mapped.code, (this.#mapped.get(mapped.code) ?? 0) + 1);
-    return mapped;
+    return failure === undefined ? error : toFilterError(failure, this.#options, error.stderr);
   }
 }

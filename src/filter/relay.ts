@@ -17,16 +17,19 @@ export class FilterEventRelay {
   readonly #sink: ProcessEventSink;
   readonly #command: string;
   readonly #stderr: StderrOption | undefined;
+  /** `timeout`, the one timer a filter has: named in the exit event of a filter it ended. */
+  readonly #timeout: number;
   /** The filters alive in each child, by the child's pid. */
   readonly #filters = new Map<number, Set<number>>();
   /** Filters started, and ended, so far. */
   started = 0;
   exited = 0;
 
-  constructor(sink: ProcessEventSink, command: string, stderr: StderrOption | undefined) {
+  constructor(sink: ProcessEventSink, command: string, stderr: StderrOption | undefined, timeout: number) {
     this.#sink = sink;
     this.#command = command;
     this.#stderr = stderr;
+    this.#timeout = timeout;
   }
 
   /** A line of a child's stderr. */
@@ -43,7 +46,18 @@ export class FilterEventRelay {
       this.exited++;
       if (event.reason === 'done') return;
       const { pid: filter, code, signal, reason } = event;
-      this.#emit({ type: 'exit', pid: filter, command: this.#command, code, signal, reason });
+      this.#emit({
+        type: 'exit',
+        pid: filter,
+        command: this.#command,
+        code,
+        signal,
+        reason,
+        // A filter may read all its input before it writes, so silence on stdout gets no flush hint.
+        ...(reason === 'timeout' && {
+          timer: { option: 'timeout', ms: this.#timeout, silent: false } as const,
+        }),
+      });
     }
   };
 

@@ -7,7 +7,7 @@ import { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
-import { loadTracing, startTransformTrace } from '../shared/tracing.ts';
+import { loadTracing, startTransformTrace, type TraceIdentity } from '../shared/tracing.ts';
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
@@ -73,8 +73,12 @@ export class Pool implements TransformPool {
   /** What every exchange of this pool shares: settings, statistics, the queue. */
   readonly #owner: ExchangeOwner;
 
-  constructor(options: PoolSettings) {
+  /** What each transform's span names: this pool's command, or the filter a pool of filter children runs. */
+  readonly #traceAs: TraceIdentity;
+
+  constructor(options: PoolSettings, traceAs?: TraceIdentity) {
     this.options = resolveOptions(options);
+    this.#traceAs = traceAs ?? { command: this.options.commandText, protocol: 'http' };
     this[POOL_BRAND] = Object.freeze({ decode: this.options.decode });
     this.#events = new ProcessEventSink(this.options.onEvent);
     this.#backoff = new StartBackoff(this.options.commandText);
@@ -126,7 +130,7 @@ export class Pool implements TransformPool {
         response: options.decode && isEncoded(response) ? decodeContent(response) : response,
         signal: init.signal,
         fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
-        trace: startTransformTrace(options.commandText, 'http'),
+        trace: startTransformTrace(this.#traceAs),
       },
       this.#owner,
     );

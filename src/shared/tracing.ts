@@ -54,8 +54,16 @@ function getCode(error: unknown): string | undefined {
   return typeof code === 'string' ? code : undefined;
 }
 
-/** The protocol of the pool: a body filter (`'body'`) has no message, so its span counts no bytes. */
+/** The protocol the user chose: `'body'` spans name the filter, though a pool of filter children runs it. */
 type Protocol = 'http' | 'body';
+
+/** What a pool's spans name: its command, and the protocol the user chose. */
+export interface TraceIdentity {
+  command: string;
+  protocol: Protocol;
+  /** The code the caller will see for a failure, where the pool maps it (a filter's failure told by its child). */
+  codeOf?: (error: unknown) => string | undefined;
+}
 
 /**
  * The span of one transform, from the call to the end of its answer (or its failure): the process that ran
@@ -65,11 +73,18 @@ export class TransformTrace {
   readonly #api: Api;
   readonly #span: OpenTelemetry.Span;
   readonly #protocol: Protocol;
+  readonly #codeOf: (error: unknown) => string | undefined;
   #bytesIn = 0;
   #bytesOut = 0;
   #ended = false;
 
-  constructor(api: Api, span: OpenTelemetry.Span, protocol: Protocol) {
+  constructor(
+    api: Api,
+    span: OpenTelemetry.Span,
+    protocol: Protocol,
+    codeOf: (error: unknown) => string | undefined = getCode,
+  ) {
+    this.#codeOf = codeOf;
     this.#api = api;
     this.#span = span;
     this.#protocol = protocol;
@@ -100,7 +115,7 @@ export class TransformTrace {
     if (this.#ended) return;
     this.#ended = true;
     const span = this.#span;
-    const code = error === undefined ? undefined : (getCode(error) ?? 'Error');
+    const code = error === undefined ? undefined : (this.#codeOf(error) ?? 'Error');
     const outcome: Outcome =
       code === undefined ? 'ok' : code === 'ERR_TRANSFORM_ABORTED' ? 'aborted' : 'failed';
     if (this.#protocol === 'http') {
@@ -121,11 +136,15 @@ export class TransformTrace {
  * Start the span of a transform of `command`, parented to the active span; undefined without the API or
  * without a tracer provider that records (then tracing costs nothing more).
  */
-export function startTransformTrace(command: string, protocol: Protocol): TransformTrace | undefined {
+export function startTransformTrace({
+  command,
+  protocol,
+  codeOf,
+}: TraceIdentity): TransformTrace | undefined {
   if (loader.kind !== 'ready') return undefined;
   const { api } = loader;
   const attributes = { 'subprocess_transform.command': command, 'subprocess_transform.protocol': protocol };
   const span = api.trace.getTracer(TRACER_NAME).startSpan('transform', { attributes }, api.context.active());
   if (!span.isRecording()) return undefined;
-  return new TransformTrace(api, span, protocol);
+  return new TransformTrace(api, span, protocol, codeOf);
 }

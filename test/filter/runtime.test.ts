@@ -2,7 +2,7 @@
 // Each pool process is the filter child, run on that same runtime; the filters are plain Unix programs.
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type ProcessEvent, TransformError } from '../../src/index.ts';
-import { isRunning, track, waitFor } from '../_utils.ts';
+import { fixture, isRunning, track, waitFor } from '../_utils.ts';
 
 const runtime = typeof Deno !== 'undefined' ? 'deno' : process.versions.bun !== undefined ? 'bun' : 'node';
 
@@ -117,16 +117,27 @@ describe(`protocol: 'body' under ${runtime}`, () => {
     ]);
   });
 
-  it('fails with ERR_TRANSFORM_SPAWN and the cause when the filter cannot start', async () => {
-    const pool = track(
-      createTransformPool({ command: ['/nonexistent/filter'], protocol: 'body', onEvent: () => {} }),
+  it('refuses a filter that is not there when the pool is made', () => {
+    expect(() => createTransformPool({ command: ['/nonexistent/filter'], protocol: 'body' })).toThrow(
+      expect.objectContaining({
+        code: 'ERR_TRANSFORM_SPAWN',
+        message: expect.stringContaining('no such file'),
+      }),
     );
+  });
+
+  it('fails with ERR_TRANSFORM_SPAWN and the cause when the filter cannot start', async () => {
+    // Found and executable, but its interpreter is missing: the exec itself fails, past the check at creation.
+    const command = [fixture('missing-interpreter.sh')];
+    const pool = track(createTransformPool({ command, protocol: 'body', onEvent: () => {} }));
     const error = await pool.transform(new Response('x')).catch((reason: unknown) => reason);
     expect(error).toBeInstanceOf(TransformError);
     // The cause in the runtime's words (Bun names posix_spawn): the command and ENOENT in any case.
     expect(error).toMatchObject({
       code: 'ERR_TRANSFORM_SPAWN',
-      message: expect.stringMatching(/^Body filter "\/nonexistent\/filter" could not be started: .*ENOENT/),
+      message: expect.stringMatching(
+        /^Body filter ".*missing-interpreter\.sh" could not be started: .*ENOENT/,
+      ),
     });
   });
 
