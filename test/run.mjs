@@ -48,6 +48,7 @@ const RUNS = [
       ...compact,
       'test/smoke.test.ts',
       'test/wire/corpus.test.ts',
+      'test/exit-after-answer.test.ts',
     ],
   },
   {
@@ -63,6 +64,7 @@ const RUNS = [
       ...compact,
       'test/smoke.test.ts',
       'test/wire',
+      'test/exit-after-answer.test.ts',
     ],
   },
 ];

@@ -109,6 +109,9 @@ export class Spares {
         state: spare.state === 'ready' ? 'idle' : 'starting',
         transforms: 0,
         startedAt: spare.filter.startedAt,
+        // A spare holds nothing yet, and a filter only ever one response.
+        onBoard: 0,
+        pipeline: 1,
       }));
   }
 

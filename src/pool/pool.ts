@@ -137,7 +137,14 @@ export class Pool implements TransformPool {
       const { pid, transforms, startedAt } = process;
       const state = this.#getProcessState(process);
       counts[state]++;
-      processes.push({ pid, state, transforms, startedAt });
+      processes.push({
+        pid,
+        state,
+        transforms,
+        startedAt,
+        onBoard: process.inFlight,
+        pipeline: process.depth,
+      });
     }
     const stats = this.#stats;
     return {
@@ -274,6 +281,7 @@ export class Pool implements TransformPool {
    * retried (a retried one waits for a process that holds nothing else).
    */
   #onRoom(process: TransformProcess): void {
+    if (!process.joinable) return;
     const index = this.#queue.findIndex((queued) => !queued.retried);
     if (index === -1) return;
     const [next] = this.#queue.splice(index, 1);
@@ -446,16 +454,16 @@ export class Pool implements TransformPool {
   }
 
   /**
-   * Which waiting transform `process` takes: the first, but a retried one (its process was found dead or
-   * stopped) waits for a process that has not answered yet while there is one, since one that has may be
-   * about to stop as the last one did. -1: none.
+   * Which waiting transform `process` takes: the first, but a retried one (its process was stopped for
+   * another's fault) waits for a process that has answered before while there is one: a fresh one may still
+   * be loading, and would judge it by `startTimeout`, or fail at start with it. -1: none.
    */
   #pickFor(process: TransformProcess): number {
     const first = this.#queue[0];
     if (first === undefined) return -1;
-    if (!first.retried || !process.answered) return 0;
+    if (!first.retried || process.answered) return 0;
     for (const other of this.#serving)
-      if (!other.answered) return this.#queue.findIndex((queued) => !queued.retried);
+      if (other !== process && other.answered) return this.#queue.findIndex((queued) => !queued.retried);
     return 0;
   }
 
@@ -510,7 +518,10 @@ export class Pool implements TransformPool {
   /** While processes keep failing at start, waiting transforms fail fast, except one for an idle process. */
   #drainQueueIfNoProcess(): void {
     if (this.#idle.length > 0) {
-      this.#onIdle(this.#idle.shift() as TransformProcess);
+      // A retried transform first in line goes to an idle process that has answered before, if there is one.
+      const index = this.#queue[0]?.retried ? this.#idle.findIndex((idle) => idle.answered) : -1;
+      const [process] = this.#idle.splice(Math.max(index, 0), 1);
+      this.#onIdle(process as TransformProcess);
       return;
     }
     if (!this.#isFailingAtStart()) return;

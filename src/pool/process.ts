@@ -9,6 +9,7 @@ import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
@@ -128,6 +129,11 @@ export class TransformProcess implements ExchangeHost {
   readonly #child: GroupProcess;
   readonly #parser: ResponseParser;
   #state: State = { kind: 'idle' };
+  /**
+   * The most messages it may hold: 1 (one client's message at a time) until it announces that it frames by
+   * construction, then `pipeline`; `pipeline` from the start when the user set it (and so trusts every process).
+   */
+  #depth: number;
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
   /** It has written a byte to its stdout. */
@@ -165,6 +171,7 @@ export class TransformProcess implements ExchangeHost {
     this.#events = events;
     this.#sink = sink;
     this.#ids = new RequestIdCheck(options.requireRequestId);
+    this.#depth = options.pipelineSet ? options.pipeline : 1;
     this.#parser = new ResponseParser(
       {
         onMessageBegin: (offset) => {
@@ -200,6 +207,11 @@ export class TransformProcess implements ExchangeHost {
     return this.#answered;
   }
 
+  /** The most messages it may hold at once, as negotiated (see {@link #depth}). */
+  get depth(): number {
+    return this.#depth;
+  }
+
   /** Messages on board: written or being written, and not yet done. */
   get inFlight(): number {
     return this.#state.kind === 'busy' ? this.#state.works.length : 0;
@@ -216,8 +228,11 @@ export class TransformProcess implements ExchangeHost {
     if (state.retireAfter !== undefined || state.abandoned !== undefined) return false;
     // An answer it streams waits on its client's reader: a message behind it would wait on that client too.
     if (this.#child.outputPaused) return false;
-    const { pipeline, maxRequestsPerProcess } = this.#options;
-    return state.works.length < pipeline && this.transforms + state.works.length < maxRequestsPerProcess;
+    // A message still being written (its handler's body may stall on a slow upstream): one behind it would
+    // wait for that handler, while any other process may free up sooner.
+    if (state.works.some((work) => work.input !== 'written')) return false;
+    const { maxRequestsPerProcess } = this.#options;
+    return state.works.length < this.#depth && this.transforms + state.works.length < maxRequestsPerProcess;
   }
 
   takes(exchange: Exchange): boolean {
@@ -323,7 +338,9 @@ export class TransformProcess implements ExchangeHost {
     // a replacement can take work.
     for (const work of [...works].reverse()) {
       if (kept.includes(work)) continue;
-      if (work === culprit) work.exchange.onFailed(error ?? this.#victimError(), blame.blameless === true);
+      if (blame.blameless && this.#unread(work)) work.exchange.onNotRead(error ?? this.#victimError());
+      else if (work === culprit)
+        work.exchange.onFailed(error ?? this.#victimError(), blame.blameless === true);
       else if (error !== undefined && !blame.blameless && work.answered && !work.closed) {
         // Its answer ended in the read that broke the protocol: bytes left over after it cast doubt on it.
         work.exchange.onFailed(error, false);
@@ -357,7 +374,14 @@ export class TransformProcess implements ExchangeHost {
   #releaseBehind(state: Pipeline, work: Work, error: TransformError): void {
     const index = state.works.indexOf(work);
     const behind = state.works.splice(index + 1);
-    for (const released of behind.reverse()) released.exchange.onFailed(error, true);
+    for (const released of behind.reverse()) this.#release(released, error);
+  }
+
+  /** A message on board that will not be answered here, for no fault of its own: run again elsewhere. */
+  #release(work: Work, error: TransformError): void {
+    // One no transform could have read is run again as if never taken: that is not an attempt.
+    if (this.#unread(work)) work.exchange.onNotRead(error);
+    else work.exchange.onFailed(error, true);
   }
 
   /**
@@ -459,6 +483,8 @@ export class TransformProcess implements ExchangeHost {
         exchange.onWritten();
         this.#finishIfComplete();
         this.#startTurn();
+        // Written whole: a message waiting may now join it (see joinable).
+        if (this.joinable) this.#events.onRoom(this);
       }
     } finally {
       this.#writing = false;
@@ -502,7 +528,20 @@ export class TransformProcess implements ExchangeHost {
       this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
       return;
     }
-    this.kill('crash');
+    if (state.kind !== 'busy') {
+      this.kill('crash');
+      return;
+    }
+    // Its output may still hold answers it wrote before it went: read on to its end, where the exit or the
+    // end of output decides, so an answer in the pipe is never dropped for a write that failed after it.
+    // Those never written go elsewhere now; one that lingers is stopped a grace later.
+    state.retireAfter ??= 'crash';
+    const unwritten = state.works.filter((work) => this.#unread(work) && work.input === 'waiting');
+    state.works = state.works.filter((work) => !unwritten.includes(work));
+    for (const work of unwritten.reverse()) work.exchange.onNotRead(this.#victimError());
+    this.#retireUnlessStartFailure('crash');
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = setTimeout(() => this.kill('crash'), KILL_GRACE_MS);
   }
 
   /** It exited: a message not yet written to it is retried now; any other waits for the pipes to close. */
@@ -554,10 +593,17 @@ export class TransformProcess implements ExchangeHost {
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
       const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
-      // A second answer to a message it answered before, however long ago: provably not this message's
+      // A second answer to a message it answered before (among the last MAX_ANSWERED_IDS): provably not this message's
       // answer, nor its fault.
       if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
       throw error;
+    }
+    // Its own announcement, never the handler's (those never reach the input), and never passed on.
+    const announcement = head.headers.get(PIPELINE_FIELD);
+    if (announcement !== null) {
+      head.headers.delete(PIPELINE_FIELD);
+      const announced = parseAnnouncedDepth(announcement);
+      if (announced !== undefined) this.#depth = Math.min(this.#options.pipeline, announced);
     }
     if (!this.#answered) {
       this.#answered = true;
@@ -796,7 +842,7 @@ export class TransformProcess implements ExchangeHost {
         work.exchange.deliver();
         work.exchange.onDone();
       } else if (work !== failing) {
-        work.exchange.onFailed(this.#victimError(), true);
+        this.#release(work, this.#victimError());
       } else {
         const reason = spawnFailed
           ? new TransformError(
@@ -809,7 +855,11 @@ export class TransformProcess implements ExchangeHost {
         // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
         // that dies before its first answer is the edit's fault, not the message's: that message goes to an
         // old process once.
-        const blameless = this.#unread(work) || (this.trial && !this.#answered && !work.exchange.hasOutput);
+        if (!spawnFailed && this.#unread(work)) {
+          work.exchange.onNotRead(reason);
+          continue;
+        }
+        const blameless = this.trial && !this.#answered && !work.exchange.hasOutput;
         work.exchange.onFailed(reason, !spawnFailed && blameless);
       }
     }
