@@ -54,17 +54,19 @@ function outcomeOf(promise: Promise<Response>): Promise<string> {
     .catch((error: { code?: string }) => `rejected ${error.code}`);
 }
 
-/** A body that is not replayable: two batches, the second a while after the first. */
+/** A body that is not replayable: two batches, the second (with the end) a while after the first. */
 function streamedBody(text: string): ReadableStream<Uint8Array> {
   const bytes = new TextEncoder().encode(text);
   let step = 0;
   return new ReadableStream({
     async pull(controller) {
       if (step === 0) controller.enqueue(bytes.subarray(0, 3));
-      else if (step === 1) {
+      else {
         await new Promise((resolve) => setTimeout(resolve, 50));
+        // The rest and the end together: two batches in all.
         controller.enqueue(bytes.subarray(3));
-      } else controller.close();
+        controller.close();
+      }
       step++;
     },
   });
@@ -222,5 +224,87 @@ describe('row 10: a stale answer', () => {
     const stated = MAX_ANSWERED_IDS.toLocaleString('en-US').replace(/,/g, ' ');
     expect(docs).toContain(`one of the last ${stated} messages that process answered`);
     expect(docs).not.toContain('however long ago');
+  });
+});
+
+describe('retries and accounting: each guards a one-point defect that once went unnoticed', () => {
+  it('a message is run again at most once: its side effects happen twice at most', async () => {
+    const { pool, readsOf } = createMixPool({ processes: 2 });
+    await Promise.all(['warm 1', 'warm 2'].map((body) => outcomeOf(pool.transform(new Response(body)))));
+    // Both processes will write a stale answer before their next one: m meets one, then the other.
+    expect(
+      await Promise.all(
+        ['stale-next', 'stale-next'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+      ),
+    ).toEqual(['answered stale-next', 'answered stale-next']);
+    expect(await outcomeOf(pool.transform(new Response('m')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    expect(readsOf('m')).toBe(2);
+  });
+
+  it('a message whose handler body was read beyond its first batch is not run again from the middle', async () => {
+    const { pool, readsOf } = createMixPool({ timeout: 20_000 });
+    expect(await outcomeOf(pool.transform(new Response('dup-on-second')))).toBe('answered dup-on-second');
+    // Two batches of its body are taken (the second makes the process write a stale answer), the end is not:
+    // killed for the stale answer, it cannot be sent again whole, so it fails.
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let step = 0;
+    // Pulled only when read (no queue ahead), each chunk a turn later: one batch each, never joined.
+    const body = new ReadableStream<Uint8Array>(
+      {
+        async pull(controller) {
+          step++;
+          if (step === 1) controller.enqueue(new TextEncoder().encode('first-batch '));
+          else if (step === 2) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+            controller.enqueue(new TextEncoder().encode('second-batch'));
+          } else await released.then(() => controller.close());
+        },
+      },
+      { highWaterMark: 0 },
+    );
+    const outcome = outcomeOf(pool.transform(new Response(body)));
+    expect(await outcome).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    release();
+    expect(readsOf('first-batch second-batch')).toBe(0);
+  });
+
+  it('a Transform-Error answer with a body over 1 MiB keeps its process', async () => {
+    const { pool } = createMixPool();
+    const first = await pool.transform(new Response('warm'));
+    const pid = first.headers.get('x-pid');
+    await first.text();
+    expect(await outcomeOf(pool.transform(new Response('error-big')))).toBe('rejected ERR_TRANSFORM_FAILED');
+    const next = await pool.transform(new Response('next'));
+    expect(await next.text()).toBe('answered next');
+    expect(next.headers.get('x-pid')).toBe(pid);
+    expect(pool.stats()).toMatchObject({ exited: 0 });
+  });
+
+  it('a process that wrote output and then died is no start failure: poison never backs off', async () => {
+    const { pool } = createMixPool();
+    // Six poison messages, each to a fresh process that writes part of a head (no answer yet) and exits.
+    for (let round = 0; round < 6; round++) {
+      expect(await outcomeOf(pool.transform(new Response('partial-head')))).toBe(
+        'rejected ERR_TRANSFORM_EXIT',
+      );
+    }
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('answered after');
+    expect(pool.stats()).toMatchObject({ backoffs: 0, exited: 6 });
+  });
+
+  it('maxRequestsPerProcess counts the messages on board: no process runs more than it', async () => {
+    const { pool } = createMixPool({ pipeline: 4, maxRequestsPerProcess: 3, env: { HOLD_MS: '50' } });
+    const bodies = ['warm', ...Array.from({ length: 8 }, (_, index) => `m${index}`)];
+    const responses = await Promise.all(bodies.map((body) => pool.transform(new Response(body))));
+    const perPid = new Map<string, number>();
+    for (const response of responses) {
+      const pid = response.headers.get('x-pid') as string;
+      perPid.set(pid, (perPid.get(pid) ?? 0) + 1);
+      await response.text();
+    }
+    expect(Math.max(...perPid.values())).toBeLessThanOrEqual(3);
   });
 });
