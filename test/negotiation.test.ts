@@ -2,7 +2,8 @@
 // announces it with a field on its answers (the pool strips it), and an echo of the input cannot forge it.
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions } from '../src/index.ts';
-import { nodeFixture, track, waitFor } from './_utils.ts';
+import { CHILD_RUNTIMES } from './_child-runtimes.ts';
+import { fixture, nodeFixture, track, waitFor } from './_utils.ts';
 
 function createPool(options: PoolOptions) {
   return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
@@ -60,10 +61,14 @@ describe('pipelining by negotiation', () => {
 });
 
 describe('serveTransform keeps user code off the protocol', () => {
-  it('process.stdout writes, at load and while transforming, go to stderr', async () => {
+  it.each(
+    CHILD_RUNTIMES,
+  )('process.stdout writes, at load and while transforming, go to stderr ($runtime child)', async ({
+    argv,
+  }) => {
     const lines: string[] = [];
     const pool = createPool({
-      command: nodeFixture('serve-stray-stdout.mjs'),
+      command: [...argv, fixture('serve-stray-stdout.mjs')],
       stderr: (line) => lines.push(line),
     });
     const bodies = ['a', 'b', 'c'];
@@ -72,6 +77,7 @@ describe('serveTransform keeps user code off the protocol', () => {
     );
     expect(answers).toEqual(['echo a', 'echo b', 'echo c']);
     expect(pool.stats()).toMatchObject({ ok: 3, failed: 0, exited: 0 });
+    expect(depthOf(pool)).toEqual([4]);
     expect(await waitFor(() => lines.length >= 4, 10_000)).toBe(true);
     expect(lines).toEqual(
       expect.arrayContaining([
