@@ -3,7 +3,7 @@
 // policy backoff.ts.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
-import { TransformError } from '../shared/errors.ts';
+import type { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
@@ -13,6 +13,7 @@ import { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
+import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
@@ -215,13 +216,7 @@ export class Pool implements TransformPool {
   }
 
   #closedError(): TransformError {
-    return new TransformError(
-      'ERR_TRANSFORM_CLOSED',
-      `Transform pool for "${this.options.commandText}" is closed`,
-      {
-        command: this.options.commandText,
-      },
-    );
+    return createClosedError(this.options.commandText);
   }
 
   /** Why a new transform cannot even wait for a process, if it cannot. */
@@ -231,13 +226,7 @@ export class Pool implements TransformPool {
       return this.#closedError();
     }
     if (signal?.aborted) {
-      return new TransformError(
-        'ERR_TRANSFORM_ABORTED',
-        `Transform "${command}" was not started: the client went away`,
-        {
-          command,
-        },
-      );
+      return createNotStartedError(command);
     }
     // An idle process takes it at once: after start failures, that is the one that may show it can start. A
     // process on trial after a watched edit that waits for work takes it too.
@@ -245,11 +234,7 @@ export class Pool implements TransformPool {
     // Processes keep failing at start: fail fast instead of queueing behind them, until one answers.
     if (this.#isFailingAtStart()) return this.#backoff.createError();
     if (this.#queue.length >= this.options.maxQueue) {
-      return new TransformError(
-        'ERR_TRANSFORM_QUEUE_FULL',
-        `Transform "${command}" has ${this.#queue.length} transforms waiting already (maxQueue)`,
-        { command },
-      );
+      return createQueueFullError(command, this.#queue.length);
     }
     return undefined;
   }

@@ -6,10 +6,10 @@ import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import { type ExitReason, escapeBytes, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
-import { describeCause } from '../util/describe-value.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
+import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
@@ -358,10 +358,7 @@ export class TransformProcess implements ExchangeHost {
 
   /** What a message on board fails with, when it cannot be retried, if its process stops for another's fault. */
   #victimError(): TransformError {
-    return this.createError(
-      'ERR_TRANSFORM_EXIT',
-      'was stopped for an earlier message in its pipeline before it answered this one',
-    );
+    return this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.stoppedForEarlier);
   }
 
   /** Take no more messages: the pool may start a replacement now. */
@@ -426,14 +423,8 @@ export class TransformProcess implements ExchangeHost {
     cause?: unknown,
     exit?: ProcessExit,
   ): TransformError {
-    return new TransformError(code, `${this.#describe()} ${message}`, {
-      cause,
-      command: this.#options.commandText,
-      pid: this.pid,
-      exitCode: exit?.exitCode,
-      signal: exit?.signal,
-      stderr: this.#child.stderrTail,
-    });
+    const context = { command: this.#options.commandText, pid: this.pid, stderr: this.#child.stderrTail };
+    return createProcessError(context, code, message, cause, exit);
   }
 
   /** The work whose answer is being read: the oldest on board not answered yet. */
@@ -444,7 +435,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #noTransformError(): TransformError {
-    return this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
+    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.outputWhileIdle);
   }
 
   #nextAnswer(works: Work[]): Work | undefined {
@@ -505,7 +496,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #describe(): string {
-    return `Transform "${this.#options.commandText}" (pid ${this.pid ?? 'none'})`;
+    return describeProcess(this.#options.commandText, this.pid);
   }
 
   /** Busy, and the message whose answer comes next cannot have been read: nobody on board is to blame. */
@@ -525,7 +516,7 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind === 'exited' || state.kind === 'stopping') return;
     if (this.#foundDead((work) => this.#unread(work))) {
-      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.goneBeforeRead), true);
       return;
     }
     if (state.kind !== 'busy') {
@@ -547,7 +538,7 @@ export class TransformProcess implements ExchangeHost {
   /** It exited: a message not yet written to it is retried now; any other waits for the pipes to close. */
   #onLeaderExit(): void {
     if (this.#foundDead((work) => work.input === 'waiting')) {
-      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.goneBeforeRead), true);
     }
   }
 
@@ -564,10 +555,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #wroteMore(): TransformError {
-    return this.createError(
-      'ERR_TRANSFORM_PROTOCOL',
-      'wrote more after its answer: a second response, or a body longer than its Content-Length',
-    );
+    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.wroteMore);
   }
 
   /** A head with nothing on board left to answer: a stale repeat of an earlier answer, or more than it owes. */
@@ -577,10 +565,7 @@ export class TransformProcess implements ExchangeHost {
     // own id again included, casts doubt on the answer it follows.
     const last = works.at(-1);
     if (id === undefined || id === last?.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
-    this.#staleAnswer = this.createError(
-      'ERR_TRANSFORM_PROTOCOL',
-      `wrote a second answer to a message it answered before (Transform-Request-Id ${id})`,
-    );
+    this.#staleAnswer = this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
     throw this.#staleAnswer;
   }
 
@@ -704,17 +689,14 @@ export class TransformProcess implements ExchangeHost {
    */
   #onCutShort(state: Pipeline, work: Work): void {
     if (this.#unread(work)) {
-      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.goneBeforeRead), true);
       return;
     }
     this.#releaseBehind(state, work, this.#victimError());
     this.#state = { kind: 'stopping', reason: 'crash', signalled: false, works: state.works };
     this.#retireUnlessStartFailure('crash');
     this.#lingerTimer = setTimeout(() => {
-      const error = this.createError(
-        'ERR_TRANSFORM_EXIT',
-        'closed its stdout before its response was complete',
-      );
+      const error = this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.closedStdout);
       this.kill('crash', error);
     }, KILL_GRACE_MS);
   }
@@ -808,7 +790,7 @@ export class TransformProcess implements ExchangeHost {
     const reason =
       error instanceof TransformError
         ? error
-        : this.createError('ERR_TRANSFORM_PROTOCOL', `broke the protocol: ${detail}`, error);
+        : this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
     // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
     const offset = error instanceof WireError ? error.offset : this.#messageOffset;
     const at = Math.max(0, offset - chunkOffset);
@@ -845,11 +827,7 @@ export class TransformProcess implements ExchangeHost {
         this.#release(work, this.#victimError());
       } else {
         const reason = spawnFailed
-          ? new TransformError(
-              'ERR_TRANSFORM_SPAWN',
-              `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}${this.#options.cwd === undefined ? '' : ` (cwd "${this.#options.cwd}")`}`,
-              { cause: result.cause, command: this.#options.commandText },
-            )
+          ? createSpawnError(this.#options.commandText, this.#options.cwd, result.cause)
           : this.#exitError(exit);
         // Retried only if it was dead before it could read the message: one that read it and then exited,
         // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
@@ -894,8 +872,6 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #exitError(exit: ProcessExit): TransformError {
-    const how =
-      exit.signal !== undefined ? `was killed with ${exit.signal}` : `exited with code ${exit.exitCode}`;
-    return this.createError('ERR_TRANSFORM_EXIT', `${how} before its response was complete`, undefined, exit);
+    return this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.exited(exit), undefined, exit);
   }
 }
