@@ -11,6 +11,7 @@ import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
 import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
+import { decideFates, findCulprit } from './fate.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
@@ -313,17 +314,25 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
     const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
-    const culprit = this.#culprit(works, blame.culprit);
-    // Told at the exit: answers that came whole, and the culprit when no error is given here.
-    const kept = works.filter((work) =>
-      work === culprit ? error === undefined && !blame.blameless : work.answered && error === undefined,
-    );
+    const board = works.map((work) => ({
+      answered: work.answered,
+      closed: work.closed === true,
+      unread: this.#unread(work),
+    }));
+    const named =
+      blame.culprit === undefined ? undefined : works.findIndex((work) => work.exchange === blame.culprit);
+    const culprit = findCulprit(board, named);
+    const fates = decideFates(board, {
+      culprit,
+      error: error !== undefined,
+      blameless: blame.blameless === true,
+    });
     this.#state = {
       kind: 'stopping',
       // A process retired already keeps the reason it was retired for.
       reason: state.kind === 'stopping' ? state.reason : reason,
       signalled: true,
-      works: kept,
+      works: works.filter((_, index) => fates[index] === 'kept'),
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
@@ -333,27 +342,19 @@ export class TransformProcess implements ExchangeHost {
       this.#events.onStartFailure(this, this.#describeExit({ signal: 'SIGTERM' }, 'timeout'));
     }
     // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
-    this.#onBoard = blame.blameless ? undefined : culprit?.exchange.id;
+    this.#onBoard = blame.blameless || culprit === undefined ? undefined : works[culprit]?.exchange.id;
     // The exchanges first, the oldest last: retries go back to the head of the queue, in their order, before
     // a replacement can take work.
-    for (const work of [...works].reverse()) {
-      if (kept.includes(work)) continue;
-      if (blame.blameless && this.#unread(work)) work.exchange.onNotRead(error ?? this.#victimError());
-      else if (work === culprit)
-        work.exchange.onFailed(error ?? this.#victimError(), blame.blameless === true);
-      else if (error !== undefined && !blame.blameless && work.answered && !work.closed) {
-        // Its answer ended in the read that broke the protocol: bytes left over after it cast doubt on it.
-        work.exchange.onFailed(error, false);
-      } else work.exchange.onFailed(error ?? this.#victimError(), true);
+    const failure = error ?? this.#victimError();
+    for (let index = works.length - 1; index >= 0; index--) {
+      const { exchange } = works[index] as Work;
+      const fate = fates[index];
+      if (fate === 'given-back') exchange.onNotRead(failure);
+      else if (fate === 'failed') exchange.onFailed(failure, false);
+      else if (fate === 'run-again') exchange.onFailed(failure, true);
     }
     this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
-  }
-
-  /** The message a stop is charged to: the one named, or the answer being read, or the last answered. */
-  #culprit(works: Work[], exchange: Exchange | undefined): Work | undefined {
-    if (exchange !== undefined) return works.find((work) => work.exchange === exchange);
-    return works.find((work) => !work.answered) ?? works.at(-1);
   }
 
   /** What a message on board fails with, when it cannot be retried, if its process stops for another's fault. */
