@@ -1,5 +1,6 @@
 // The fate of each message on board when its process is stopped, as a table: one row per case the pool met,
 // most of them past defects (named). Pure: no process, no timing.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type BoardedMessage, decideFates, type Fate, findCulprit } from '../src/pool/fate.ts';
 
@@ -115,5 +116,94 @@ describe('decideFates', () => {
     expect(findCulprit([handedOut, written, written], undefined)).toBe(1);
     expect(findCulprit([handedOut, answeredInRead], undefined)).toBe(1);
     expect(findCulprit([], undefined)).toBeUndefined();
+  });
+});
+
+/** Any message on board: handed out only if answered, unread only if not answered. */
+const boardedMessage = fc
+  .record({ answered: fc.boolean(), closed: fc.boolean(), unread: fc.boolean() })
+  .map(({ answered, closed, unread }) => ({
+    answered,
+    closed: answered && closed,
+    unread: !answered && unread,
+  }));
+
+/** A board of up to 8 messages and a stop: a culprit named (or not found: -1) or left to findCulprit. */
+const boardAndStop = fc.array(boardedMessage, { maxLength: 8 }).chain((board) =>
+  fc.record({
+    board: fc.constant(board),
+    named: fc.option(fc.integer({ min: -1, max: board.length - 1 }), { nil: undefined }),
+    error: fc.boolean(),
+    blameless: fc.boolean(),
+  }),
+);
+
+describe('decideFates, for any board and stop', () => {
+  const fatesOf = ({
+    board,
+    named,
+    error,
+    blameless,
+  }: Pick<Row, 'board' | 'named' | 'error' | 'blameless'>) =>
+    decideFates(board, { culprit: findCulprit(board, named), error, blameless });
+
+  it('gives one fate per message', () => {
+    fc.assert(fc.property(boardAndStop, (row) => fatesOf(row).length === row.board.length));
+  });
+
+  it('fails nothing now when no error is given (the exit tells) or nobody is to blame', () => {
+    fc.assert(
+      fc.property(boardAndStop, (row) => {
+        if (row.error && !row.blameless) return true;
+        return !fatesOf(row).includes('failed');
+      }),
+    );
+  });
+
+  it('gives back every message no transform can have read when nobody is to blame', () => {
+    fc.assert(
+      fc.property(boardAndStop, (row) => {
+        const fates = fatesOf(row);
+        return row.board.every(
+          (message, index) => !row.blameless || !message.unread || fates[index] === 'given-back',
+        );
+      }),
+    );
+  });
+
+  it('fails only the culprit and answers completed in the read that broke the protocol', () => {
+    fc.assert(
+      fc.property(boardAndStop, (row) => {
+        const culprit = findCulprit(row.board, row.named);
+        return fatesOf(row).every(
+          (fate, index) =>
+            fate !== 'failed' ||
+            index === culprit ||
+            ((row.board[index] as BoardedMessage).answered && !(row.board[index] as BoardedMessage).closed),
+        );
+      }),
+    );
+  });
+
+  it('fails the culprit when an error is given and someone is to blame', () => {
+    fc.assert(
+      fc.property(boardAndStop, (row) => {
+        const culprit = findCulprit(row.board, row.named);
+        if (culprit === undefined || !row.error || row.blameless) return true;
+        return fatesOf(row)[culprit] === 'failed';
+      }),
+    );
+  });
+
+  it('never leaves a message that is not the culprit to the exit unless its answer came whole', () => {
+    fc.assert(
+      fc.property(boardAndStop, (row) => {
+        const culprit = findCulprit(row.board, row.named);
+        return fatesOf(row).every(
+          (fate, index) =>
+            fate !== 'kept' || index === culprit || (row.board[index] as BoardedMessage).answered,
+        );
+      }),
+    );
   });
 });
