@@ -1,4 +1,5 @@
 // The id checks of the pool, pure: which answer ids are refused, and which answered ids a process remembers.
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AnsweredIds, createRequestId, MAX_ANSWERED_IDS, RequestIdCheck } from '../src/pool/request-id.ts';
 
@@ -65,5 +66,57 @@ describe('createRequestId', () => {
     expect(new Set(ids).size).toBe(100);
     for (const id of ids)
       expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  });
+});
+
+/** The reference: the last `bound` distinct ids, in the order they were first added. */
+interface IdsModel {
+  bound: number;
+  ids: string[];
+}
+
+class AddCommand implements fc.Command<IdsModel, AnsweredIds> {
+  constructor(readonly id: string) {}
+  check(): boolean {
+    return true;
+  }
+  run(model: IdsModel, real: AnsweredIds): void {
+    real.add(this.id);
+    if (!model.ids.includes(this.id)) model.ids.push(this.id);
+    if (model.ids.length > model.bound) model.ids.shift();
+  }
+  toString(): string {
+    return `add(${this.id})`;
+  }
+}
+
+class HasCommand implements fc.Command<IdsModel, AnsweredIds> {
+  constructor(readonly id: string) {}
+  check(): boolean {
+    return true;
+  }
+  run(model: IdsModel, real: AnsweredIds): void {
+    expect(real.has(this.id)).toBe(model.ids.includes(this.id));
+  }
+  toString(): string {
+    return `has(${this.id})`;
+  }
+}
+
+describe('AnsweredIds against a reference model', () => {
+  it('remembers exactly what the model does, for any run of adds and lookups', () => {
+    // Few distinct ids, so repeats and evictions are common.
+    const id = fc.constantFrom(...'abcdefghij'.split(''));
+    const commands = fc.commands(
+      [id.map((value) => new AddCommand(value)), id.map((value) => new HasCommand(value))],
+      {
+        maxCommands: 60,
+      },
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), commands, (bound, run) => {
+        fc.modelRun(() => ({ model: { bound, ids: [] }, real: new AnsweredIds(bound) }), run);
+      }),
+    );
   });
 });
