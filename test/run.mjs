@@ -50,6 +50,7 @@ const RUNS = [
       'test/runtimes/smoke.test.ts',
       'test/wire/corpus.test.ts',
       'test/filter/runtime.test.ts',
+      'test/pool/exit-after-answer.test.ts',
     ],
   },
   {
@@ -66,6 +67,7 @@ const RUNS = [
       'test/runtimes/smoke.test.ts',
       'test/wire',
       'test/filter/runtime.test.ts',
+      'test/pool/exit-after-answer.test.ts',
       // The codec inside workerd is Miniflare's, driven from Node: not a Deno case.
       '--exclude=test/wire/workers.test.ts',
     ],

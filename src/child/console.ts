@@ -1,6 +1,7 @@
 // Loaded first by `subprocess-transform/child`. In a process a pool started, stdout carries only the protocol
-// from the moment the transform imports the package: a log while the transform's own modules load, before
-// serveTransform() is called, would otherwise reach the parent as the first bytes of an answer. Any other
+// from the moment the transform imports the package: a log (or a process.stdout.write) while the transform's
+// own modules load, before serveTransform() is called, would otherwise reach the parent as the first bytes of
+// an answer. Any other
 // program that imports the package keeps its console until it calls serveTransform() on stdout.
 import { Console } from 'node:console';
 import { isStartedByPool } from '../wire/child-marker.ts';
@@ -35,4 +36,37 @@ export function routeConsoleToStderr(): void {
   }
 }
 
-if (isStartedByPool()) routeConsoleToStderr();
+let stdoutGuarded = false;
+/** Protocol writes under way (see {@link writeProtocol}). */
+let protocolWrites = 0;
+
+/** Run `write` as the protocol's own write to stdout: the guard lets it through. */
+export function writeProtocol<T>(write: () => T): T {
+  protocolWrites++;
+  try {
+    return write();
+  } finally {
+    protocolWrites--;
+  }
+}
+
+/**
+ * Send `process.stdout.write` calls from any code but the protocol's own to stderr: a stray write (a
+ * library's progress line, a debug dump) would otherwise reach the parent as bytes of an answer.
+ */
+export function guardStdout(): void {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  const stdout = process.stdout;
+  const stderr = process.stderr;
+  const own = stdout.write;
+  stdout.write = function write(...args: unknown[]): boolean {
+    if (protocolWrites > 0) return (own as (...rest: unknown[]) => boolean).apply(stdout, args);
+    return (stderr.write as (...rest: unknown[]) => boolean).apply(stderr, args);
+  } as typeof stdout.write;
+}
+
+if (isStartedByPool()) {
+  routeConsoleToStderr();
+  guardStdout();
+}

@@ -5,8 +5,9 @@ import { waitForDrain } from '../util/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
+import { MAX_ANNOUNCED_DEPTH, PIPELINE_FIELD } from '../wire/pipeline-field.ts';
 import { encodeResponse, formatHead, type ResponseEncoder } from '../wire/serialize.ts';
-import { routeConsoleToStderr } from './console.ts';
+import { guardStdout, routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
 import { AnswerOutput } from './output.ts';
 import { MessageResponse } from './response.ts';
@@ -42,6 +43,11 @@ export interface ServeTransformOptions {
 }
 
 const DEFAULT_URL = 'http://localhost/';
+/**
+ * On every answer: this loop frames each answer by construction and calls the transform one message at a
+ * time, so a pool may write messages ahead (a message read ahead never reaches the transform's code).
+ */
+const ANNOUNCEMENT: [string, string] = [PIPELINE_FIELD, String(MAX_ANNOUNCED_DEPTH)];
 const REASON_MAX_CHARS = 200;
 
 function toRequest(head: ResponseHead): Request {
@@ -116,7 +122,10 @@ export async function serveTransform(
   if (typeof fn !== 'function') throw new TypeError(`Expected a transform function, got ${typeof fn}`);
   const input = options.input ?? process.stdin;
   const output = options.output ?? process.stdout;
-  if (output === process.stdout) routeConsoleToStderr();
+  if (output === process.stdout) {
+    routeConsoleToStderr();
+    guardStdout();
+  }
   const messages = new MessageReader(input, options.limits);
   const out = new AnswerOutput(output);
   output.on('error', (error) => {
@@ -188,7 +197,8 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
     result = getFailureResponse(error);
   }
   if (out.failed) return false;
-  const fields: [string, string][] = id === undefined ? [] : [['Transform-Request-Id', id]];
+  const fields: [string, string][] =
+    id === undefined ? [ANNOUNCEMENT] : [['Transform-Request-Id', id], ANNOUNCEMENT];
   const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
     // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.

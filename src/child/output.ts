@@ -1,6 +1,7 @@
 import { Buffer } from 'node:buffer';
 import type { Writable } from 'node:stream';
 import { writeBatch } from '../util/write.ts';
+import { writeProtocol } from './console.ts';
 
 /** Answers joined into one buffer up to this size; larger ones go out as views, uncopied, in one writev. */
 const JOIN_MAX_BYTES = 64 * 1024;
@@ -40,6 +41,11 @@ export class AnswerOutput {
 
   /** Write everything queued, in one write. False when the stream wants a drain first. */
   flush(): boolean {
+    // The protocol's own write: a guarded process.stdout lets it through (see guardStdout).
+    return writeProtocol(() => this.#flush());
+  }
+
+  #flush(): boolean {
     const parts = this.#parts;
     const bytes = this.#bytes;
     if (parts.length === 0 || this.failed) return true;

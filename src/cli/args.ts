@@ -69,8 +69,9 @@ Options:
   --port N              Port to listen on, 0 for any free one (default: ${DEFAULTS.port})
   --host HOST           Address to listen on (default: ${DEFAULTS.host})
   --processes N         Transform processes to keep running (default: available parallelism)
-  --pipeline N          Requests one transform process may hold at once, answered in order; 1 sends the
-                        next only after an answer (default: 4)
+  --pipeline N          Requests one transform process may hold at once, answered in order, trusting
+                        the transform to frame every answer exactly (default: 4 for a serveTransform
+                        child, which announces it, 1 for any other)
   --content-type TYPE   Transform only responses of this media type; repeat for more (default: all)
   --timeout MS          Longest wait for the transform's response head and between its body chunks,
                         0 for none (default: 30000)

@@ -389,6 +389,15 @@ export class Exchange {
   }
 
   /**
+   * Its process cannot have read it (not a byte of it reached the pipe, or the pipe was closed before it):
+   * run again elsewhere as if never taken, which is not an attempt; otherwise as {@link onFailed}.
+   */
+  onNotRead(error: TransformError): void {
+    if (this.#state.kind === 'running' && this.#output === 'none') this.giveBack();
+    else this.onFailed(error, true);
+  }
+
+  /**
    * running -> queued, as if never taken: its process cannot get to it soon (an answer ahead of it waits on
    * another client's reader) and not a byte of it was written. Not an attempt: it may still be retried once.
    */

@@ -3,7 +3,7 @@
 // policy backoff.ts.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
-import { TransformError } from '../shared/errors.ts';
+import type { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
@@ -15,6 +15,7 @@ import { describeCause } from '../util/describe-value.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
 import { EditReserve } from './edit-reserve.ts';
+import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
@@ -149,7 +150,14 @@ export class Pool implements TransformPool {
       const { pid, transforms, startedAt } = process;
       const state = this.#getProcessState(process);
       counts[state]++;
-      processes.push({ pid, state, transforms, startedAt });
+      processes.push({
+        pid,
+        state,
+        transforms,
+        startedAt,
+        onBoard: process.inFlight,
+        pipeline: process.depth,
+      });
     }
     const stats = this.#stats;
     return {
@@ -222,13 +230,7 @@ export class Pool implements TransformPool {
   }
 
   #closedError(): TransformError {
-    return new TransformError(
-      'ERR_TRANSFORM_CLOSED',
-      `Transform pool for "${this.options.commandText}" is closed`,
-      {
-        command: this.options.commandText,
-      },
-    );
+    return createClosedError(this.options.commandText);
   }
 
   /** Why a new transform cannot even wait for a process, if it cannot. */
@@ -238,13 +240,7 @@ export class Pool implements TransformPool {
       return this.#closedError();
     }
     if (signal?.aborted) {
-      return new TransformError(
-        'ERR_TRANSFORM_ABORTED',
-        `Transform "${command}" was not started: the client went away`,
-        {
-          command,
-        },
-      );
+      return createNotStartedError(command);
     }
     // An idle process takes it at once: after start failures, that is the one that may show it can start. A
     // process on trial after a watched edit that waits for work takes it too.
@@ -252,11 +248,7 @@ export class Pool implements TransformPool {
     // Processes keep failing at start: fail fast instead of queueing behind them, until one answers.
     if (this.#isFailingAtStart()) return this.#backoff.createError();
     if (this.#queue.length >= this.options.maxQueue) {
-      return new TransformError(
-        'ERR_TRANSFORM_QUEUE_FULL',
-        `Transform "${command}" has ${this.#queue.length} transforms waiting already (maxQueue)`,
-        { command },
-      );
+      return createQueueFullError(command, this.#queue.length);
     }
     return undefined;
   }
@@ -288,6 +280,7 @@ export class Pool implements TransformPool {
    * retried (a retried one waits for a process that holds nothing else).
    */
   #onRoom(process: TransformProcess): void {
+    if (!process.joinable) return;
     const index = this.#queue.findIndex((queued) => !queued.retried);
     if (index === -1) return;
     const [next] = this.#queue.splice(index, 1);
@@ -480,16 +473,16 @@ export class Pool implements TransformPool {
   }
 
   /**
-   * Which waiting transform `process` takes: the first, but a retried one (its process was found dead or
-   * stopped) waits for a process that has not answered yet while there is one, since one that has may be
-   * about to stop as the last one did. -1: none.
+   * Which waiting transform `process` takes: the first, but a retried one (its process was stopped for
+   * another's fault) waits for a process that has answered before while there is one: a fresh one may still
+   * be loading, and would judge it by `startTimeout`, or fail at start with it. -1: none.
    */
   #pickFor(process: TransformProcess): number {
     const first = this.#queue[0];
     if (first === undefined) return -1;
-    if (!first.retried || !process.answered) return 0;
+    if (!first.retried || process.answered) return 0;
     for (const other of this.#serving)
-      if (!other.answered) return this.#queue.findIndex((queued) => !queued.retried);
+      if (other !== process && other.answered) return this.#queue.findIndex((queued) => !queued.retried);
     return 0;
   }
 
@@ -568,7 +561,10 @@ export class Pool implements TransformPool {
   /** While processes keep failing at start, waiting transforms fail fast, except one for an idle process. */
   #drainQueueIfNoProcess(): void {
     if (this.#idle.length > 0) {
-      this.#onIdle(this.#idle.shift() as TransformProcess);
+      // A retried transform first in line goes to an idle process that has answered before, if there is one.
+      const index = this.#queue[0]?.retried ? this.#idle.findIndex((idle) => idle.answered) : -1;
+      const [process] = this.#idle.splice(Math.max(index, 0), 1);
+      this.#onIdle(process as TransformProcess);
       return;
     }
     if (!this.#isFailingAtStart()) return;

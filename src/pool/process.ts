@@ -12,10 +12,12 @@ import {
 } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
-import { describeCause } from '../util/describe-value.ts';
 import { WireError } from '../wire/errors.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
+import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
+import { decideFates, findCulprit } from './fate.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
@@ -131,6 +133,11 @@ export class TransformProcess implements ExchangeHost {
   readonly #child: GroupProcess;
   readonly #parser: ResponseParser;
   #state: State = { kind: 'idle' };
+  /**
+   * The most messages it may hold: 1 (one client's message at a time) until it announces that it frames by
+   * construction, then `pipeline`; `pipeline` from the start when the user set it (and so trusts every process).
+   */
+  #depth: number;
   /** It has answered at least once (a head arrived): start-up is over. */
   #answered = false;
   /** It has written a byte to its stdout. */
@@ -168,6 +175,7 @@ export class TransformProcess implements ExchangeHost {
     this.#events = events;
     this.#sink = sink;
     this.#ids = new RequestIdCheck(options.requireRequestId);
+    this.#depth = options.pipelineSet ? options.pipeline : 1;
     this.#parser = new ResponseParser(
       {
         onMessageBegin: (offset) => {
@@ -203,6 +211,11 @@ export class TransformProcess implements ExchangeHost {
     return this.#answered;
   }
 
+  /** The most messages it may hold at once, as negotiated (see {@link #depth}). */
+  get depth(): number {
+    return this.#depth;
+  }
+
   /** Messages on board: written or being written, and not yet done. */
   get inFlight(): number {
     return this.#state.kind === 'busy' ? this.#state.works.length : 0;
@@ -219,8 +232,11 @@ export class TransformProcess implements ExchangeHost {
     if (state.retireAfter !== undefined || state.abandoned !== undefined) return false;
     // An answer it streams waits on its client's reader: a message behind it would wait on that client too.
     if (this.#child.outputPaused) return false;
-    const { pipeline, maxRequestsPerProcess } = this.#options;
-    return state.works.length < pipeline && this.transforms + state.works.length < maxRequestsPerProcess;
+    // A message still being written (its handler's body may stall on a slow upstream): one behind it would
+    // wait for that handler, while any other process may free up sooner.
+    if (state.works.some((work) => work.input !== 'written')) return false;
+    const { maxRequestsPerProcess } = this.#options;
+    return state.works.length < this.#depth && this.transforms + state.works.length < maxRequestsPerProcess;
   }
 
   takes(exchange: Exchange): boolean {
@@ -301,17 +317,25 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
     const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
-    const culprit = this.#culprit(works, blame.culprit);
-    // Told at the exit: answers that came whole, and the culprit when no error is given here.
-    const kept = works.filter((work) =>
-      work === culprit ? error === undefined && !blame.blameless : work.answered && error === undefined,
-    );
+    const board = works.map((work) => ({
+      answered: work.answered,
+      closed: work.closed === true,
+      unread: this.#unread(work),
+    }));
+    const named =
+      blame.culprit === undefined ? undefined : works.findIndex((work) => work.exchange === blame.culprit);
+    const culprit = findCulprit(board, named);
+    const fates = decideFates(board, {
+      culprit,
+      error: error !== undefined,
+      blameless: blame.blameless === true,
+    });
     this.#state = {
       kind: 'stopping',
       // A process retired already keeps the reason it was retired for.
       reason: state.kind === 'stopping' ? state.reason : reason,
       signalled: true,
-      works: kept,
+      works: works.filter((_, index) => fates[index] === 'kept'),
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
@@ -321,33 +345,24 @@ export class TransformProcess implements ExchangeHost {
       this.#events.onStartFailure(this, this.#describeExit({ signal: 'SIGTERM' }, 'timeout'));
     }
     // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
-    this.#onBoard = blame.blameless ? undefined : culprit?.exchange.id;
+    this.#onBoard = blame.blameless || culprit === undefined ? undefined : works[culprit]?.exchange.id;
     // The exchanges first, the oldest last: retries go back to the head of the queue, in their order, before
     // a replacement can take work.
-    for (const work of [...works].reverse()) {
-      if (kept.includes(work)) continue;
-      if (work === culprit) work.exchange.onFailed(error ?? this.#victimError(), blame.blameless === true);
-      else if (error !== undefined && !blame.blameless && work.answered && !work.closed) {
-        // Its answer ended in the read that broke the protocol: bytes left over after it cast doubt on it.
-        work.exchange.onFailed(error, false);
-      } else work.exchange.onFailed(error ?? this.#victimError(), true);
+    const failure = error ?? this.#victimError();
+    for (let index = works.length - 1; index >= 0; index--) {
+      const { exchange } = works[index] as Work;
+      const fate = fates[index];
+      if (fate === 'given-back') exchange.onNotRead(failure);
+      else if (fate === 'failed') exchange.onFailed(failure, false);
+      else if (fate === 'run-again') exchange.onFailed(failure, true);
     }
     this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
   }
 
-  /** The message a stop is charged to: the one named, or the answer being read, or the last answered. */
-  #culprit(works: Work[], exchange: Exchange | undefined): Work | undefined {
-    if (exchange !== undefined) return works.find((work) => work.exchange === exchange);
-    return works.find((work) => !work.answered) ?? works.at(-1);
-  }
-
   /** What a message on board fails with, when it cannot be retried, if its process stops for another's fault. */
   #victimError(): TransformError {
-    return this.createError(
-      'ERR_TRANSFORM_EXIT',
-      'was stopped for an earlier message in its pipeline before it answered this one',
-    );
+    return this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.stoppedForEarlier);
   }
 
   /** Take no more messages: the pool may start a replacement now. */
@@ -360,7 +375,14 @@ export class TransformProcess implements ExchangeHost {
   #releaseBehind(state: Pipeline, work: Work, error: TransformError): void {
     const index = state.works.indexOf(work);
     const behind = state.works.splice(index + 1);
-    for (const released of behind.reverse()) released.exchange.onFailed(error, true);
+    for (const released of behind.reverse()) this.#release(released, error);
+  }
+
+  /** A message on board that will not be answered here, for no fault of its own: run again elsewhere. */
+  #release(work: Work, error: TransformError): void {
+    // One no transform could have read is run again as if never taken: that is not an attempt.
+    if (this.#unread(work)) work.exchange.onNotRead(error);
+    else work.exchange.onFailed(error, true);
   }
 
   /**
@@ -405,14 +427,8 @@ export class TransformProcess implements ExchangeHost {
     cause?: unknown,
     exit?: ProcessExit,
   ): TransformError {
-    return new TransformError(code, `${this.#describe()} ${message}`, {
-      cause,
-      command: this.#options.commandText,
-      pid: this.pid,
-      exitCode: exit?.exitCode,
-      signal: exit?.signal,
-      stderr: this.#child.stderrTail,
-    });
+    const context = { command: this.#options.commandText, pid: this.pid, stderr: this.#child.stderrTail };
+    return createProcessError(context, code, message, cause, exit);
   }
 
   /** The work whose answer is being read: the oldest on board not answered yet. */
@@ -423,7 +439,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #noTransformError(): TransformError {
-    return this.createError('ERR_TRANSFORM_PROTOCOL', 'wrote output while no transform was in flight');
+    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.outputWhileIdle);
   }
 
   #nextAnswer(works: Work[]): Work | undefined {
@@ -462,6 +478,8 @@ export class TransformProcess implements ExchangeHost {
         exchange.onWritten();
         this.#finishIfComplete();
         this.#startTurn();
+        // Written whole: a message waiting may now join it (see joinable).
+        if (this.joinable) this.#events.onRoom(this);
       }
     } finally {
       this.#writing = false;
@@ -482,7 +500,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #describe(): string {
-    return `Transform "${this.#options.commandText}" (pid ${this.pid ?? 'none'})`;
+    return describeProcess(this.#options.commandText, this.pid);
   }
 
   /** Busy, and the message whose answer comes next cannot have been read: nobody on board is to blame. */
@@ -502,16 +520,29 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind === 'exited' || state.kind === 'stopping') return;
     if (this.#foundDead((work) => this.#unread(work))) {
-      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.goneBeforeRead), true);
       return;
     }
-    this.kill('crash');
+    if (state.kind !== 'busy') {
+      this.kill('crash');
+      return;
+    }
+    // Its output may still hold answers it wrote before it went: read on to its end, where the exit or the
+    // end of output decides, so an answer in the pipe is never dropped for a write that failed after it.
+    // Those never written go elsewhere now; one that lingers is stopped a grace later.
+    state.retireAfter ??= 'crash';
+    const unwritten = state.works.filter((work) => this.#unread(work) && work.input === 'waiting');
+    state.works = state.works.filter((work) => !unwritten.includes(work));
+    for (const work of unwritten.reverse()) work.exchange.onNotRead(this.#victimError());
+    this.#retireUnlessStartFailure('crash');
+    clearTimeout(this.#lingerTimer);
+    this.#lingerTimer = setTimeout(() => this.kill('crash'), KILL_GRACE_MS);
   }
 
   /** It exited: a message not yet written to it is retried now; any other waits for the pipes to close. */
   #onLeaderExit(): void {
     if (this.#foundDead((work) => work.input === 'waiting')) {
-      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.goneBeforeRead), true);
     }
   }
 
@@ -528,10 +559,7 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #wroteMore(): TransformError {
-    return this.createError(
-      'ERR_TRANSFORM_PROTOCOL',
-      'wrote more after its answer: a second response, or a body longer than its Content-Length',
-    );
+    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.wroteMore);
   }
 
   /** A head with nothing on board left to answer: a stale repeat of an earlier answer, or more than it owes. */
@@ -541,10 +569,7 @@ export class TransformProcess implements ExchangeHost {
     // own id again included, casts doubt on the answer it follows.
     const last = works.at(-1);
     if (id === undefined || id === last?.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
-    this.#staleAnswer = this.createError(
-      'ERR_TRANSFORM_PROTOCOL',
-      `wrote a second answer to a message it answered before (Transform-Request-Id ${id})`,
-    );
+    this.#staleAnswer = this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
     throw this.#staleAnswer;
   }
 
@@ -557,10 +582,17 @@ export class TransformProcess implements ExchangeHost {
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
       const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
-      // A second answer to a message it answered before, however long ago: provably not this message's
+      // A second answer to a message it answered before (among the last MAX_ANSWERED_IDS): provably not this message's
       // answer, nor its fault.
       if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
       throw error;
+    }
+    // Its own announcement, never the handler's (those never reach the input), and never passed on.
+    const announcement = head.headers.get(PIPELINE_FIELD);
+    if (announcement !== null) {
+      head.headers.delete(PIPELINE_FIELD);
+      const announced = parseAnnouncedDepth(announcement);
+      if (announced !== undefined) this.#depth = Math.min(this.#options.pipeline, announced);
     }
     if (!this.#answered) {
       this.#answered = true;
@@ -661,17 +693,14 @@ export class TransformProcess implements ExchangeHost {
    */
   #onCutShort(state: Pipeline, work: Work): void {
     if (this.#unread(work)) {
-      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', 'was gone before it read its message'), true);
+      this.kill('crash', this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.goneBeforeRead), true);
       return;
     }
     this.#releaseBehind(state, work, this.#victimError());
     this.#state = { kind: 'stopping', reason: 'crash', signalled: false, works: state.works };
     this.#retireUnlessStartFailure('crash');
     this.#lingerTimer = setTimeout(() => {
-      const error = this.createError(
-        'ERR_TRANSFORM_EXIT',
-        'closed its stdout before its response was complete',
-      );
+      const error = this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.closedStdout);
       this.kill('crash', error);
     }, KILL_GRACE_MS);
   }
@@ -771,7 +800,7 @@ export class TransformProcess implements ExchangeHost {
     const reason =
       error instanceof TransformError
         ? error
-        : this.createError('ERR_TRANSFORM_PROTOCOL', `broke the protocol: ${detail}`, error);
+        : this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
     this.#sink.emit({
       type: 'protocol-error',
       pid: this.pid as number,
@@ -802,20 +831,20 @@ export class TransformProcess implements ExchangeHost {
         work.exchange.deliver();
         work.exchange.onDone();
       } else if (work !== failing) {
-        work.exchange.onFailed(this.#victimError(), true);
+        this.#release(work, this.#victimError());
       } else {
         const reason = spawnFailed
-          ? new TransformError(
-              'ERR_TRANSFORM_SPAWN',
-              `Transform "${this.#options.commandText}" could not be started: ${describeCause(result.cause)}${this.#options.cwd === undefined ? '' : ` (cwd "${this.#options.cwd}")`}`,
-              { cause: result.cause, command: this.#options.commandText },
-            )
+          ? createSpawnError(this.#options.commandText, this.#options.cwd, result.cause)
           : this.#exitError(exit);
         // Retried only if it was dead before it could read the message: one that read it and then exited,
         // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
         // that dies before its first answer is the edit's fault, not the message's: that message goes to an
         // old process once.
-        const blameless = this.#unread(work) || (this.trial && !this.#answered && !work.exchange.hasOutput);
+        if (!spawnFailed && this.#unread(work)) {
+          work.exchange.onNotRead(reason);
+          continue;
+        }
+        const blameless = this.trial && !this.#answered && !work.exchange.hasOutput;
         work.exchange.onFailed(reason, !spawnFailed && blameless);
       }
     }
@@ -851,8 +880,6 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #exitError(exit: ProcessExit): TransformError {
-    const how =
-      exit.signal !== undefined ? `was killed with ${exit.signal}` : `exited with code ${exit.exitCode}`;
-    return this.createError('ERR_TRANSFORM_EXIT', `${how} before its response was complete`, undefined, exit);
+    return this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.exited(exit), undefined, exit);
   }
 }

@@ -40,7 +40,7 @@ export class RequestIdCheck {
  * The most ids of answered messages a process remembers. A duplicate later than this is still refused, as a
  * wrong id, only charged to the message in flight; the bound keeps a process that serves for ever small.
  */
-const MAX_ANSWERED_IDS = 10_000;
+export const MAX_ANSWERED_IDS = 10_000;
 
 /**
  * The ids a process has answered, oldest dropped first past a bound ({@link MAX_ANSWERED_IDS}). The order is

@@ -48,9 +48,12 @@ export interface PoolSettings {
   processes?: number;
   /**
    * Messages one process may hold at once, from 1 to 1024: written back to back and answered in order, as
-   * HTTP/1.1 pipelining. A message joins a busy process only when none is idle, and only one that has answered
-   * before; `1` sends a process its next message only after its answer. A transform that reads one message,
-   * answers it, then reads the next works either way. @default 4
+   * HTTP/1.1 pipelining. Unset, only a process that announced it frames every answer by construction (a
+   * `serveTransform` child) holds several, 4 at most; every other holds one client's message at a time. Set,
+   * every process may hold this many: a transform must then frame every answer exactly, since one answer
+   * too long carries the next client's bytes, and messages behind a process that stops are run again. A
+   * message joins a busy process only when none is idle, and only one that has answered before. @default 4
+   * for announcing processes, 1 for the rest
    */
   pipeline?: number;
   /** Milliseconds until the response head arrives, and the longest silence between body chunks. @default 30000 */
@@ -188,7 +191,10 @@ export interface ResolvedOptions {
   uid: number | undefined;
   gid: number | undefined;
   processes: number;
+  /** The most messages a process that announced it frames by construction holds, or any process when set. */
   pipeline: number;
+  /** `pipeline` was set: every process is trusted with it, announced or not. */
+  pipelineSet: boolean;
   timeout: number;
   startTimeout: number;
   clientBuffer: number;
@@ -337,6 +343,7 @@ export function resolveOptions(options: PoolSettings): ResolvedOptions {
       MAX_PROCESSES,
     ),
     pipeline: validateBounded('pipeline', options.pipeline, DEFAULTS.pipeline, MAX_PIPELINE),
+    pipelineSet: options.pipeline !== undefined,
     timeout,
     startTimeout:
       options.startTimeout === undefined

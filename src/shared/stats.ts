@@ -42,6 +42,13 @@ export interface ProcessStats {
   transforms: number;
   /** When it was started, in ms since the epoch (`Date.now()`). */
   startedAt: number;
+  /** Messages written to it (or being written) and not yet answered. */
+  onBoard: number;
+  /**
+   * The most messages it may hold at once: 1 until it announces that it frames by construction (a
+   * `serveTransform` child does), then `pipeline`; `pipeline` from the start when that option is set.
+   */
+  pipeline: number;
 }
 
 /** A snapshot of a pool. */

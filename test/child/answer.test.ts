@@ -10,8 +10,9 @@ function message(id: string, body: string, headers = 'Content-Type: text/html\r\
   return `HTTP/1.1 200 OK\r\n${headers}Transform-Request-Id: ${id}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 }
 
+/** An answer as serveTransform writes it: the id echoed, then its announcement that it frames by construction. */
 function answer(id: string, body: string, headers = 'Content-Type: text/html\r\n'): string {
-  return `HTTP/1.1 200 OK\r\n${headers}Transform-Request-Id: ${id}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+  return `HTTP/1.1 200 OK\r\n${headers}Transform-Request-Id: ${id}\r\nTransform-Pipeline: 1024\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
 }
 
 interface Gate {

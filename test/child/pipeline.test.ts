@@ -295,7 +295,7 @@ describe('serveTransform under pipelined input, on one process', () => {
     await ended;
     const pid = child.pid;
     const head = (status: string, seq: number, length: string): string =>
-      `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nX-Pid: ${pid}\r\nX-Seq: ${seq}\r\nTransform-Request-Id: ${ids[seq]}\r\n${length}\r\n`;
+      `HTTP/1.1 ${status}\r\nContent-Type: text/plain\r\nX-Pid: ${pid}\r\nX-Seq: ${seq}\r\nTransform-Request-Id: ${ids[seq]}\r\nTransform-Pipeline: 1024\r\n${length}\r\n`;
     expect(Buffer.concat(chunks).toString('latin1')).toBe(
       `${head('200 OK', 0, 'Content-Length: 3\r\n')}one` +
         head('204 No Content', 1, '') +
@@ -416,7 +416,7 @@ describe('answers under pipelined input', () => {
     expect(writes).toHaveLength(200);
     const expected = sent.map(
       (message, seq) =>
-        `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Seq: ${seq}\r\nTransform-Request-Id: ${ids[seq]}\r\n` +
+        `HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Seq: ${seq}\r\nTransform-Request-Id: ${ids[seq]}\r\nTransform-Pipeline: 1024\r\n` +
         `Content-Length: ${message.body?.byteLength}\r\n\r\nmessage ${seq}`,
     );
     expect(Buffer.concat(writes).toString('latin1')).toBe(expected.join(''));

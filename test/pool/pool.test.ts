@@ -337,9 +337,17 @@ describe('stats().processes', () => {
     expect(await (await pool.transform(new Response('x'))).text()).toBe('x');
     const answered = (): boolean => pool.stats().processes[0]?.transforms === 1;
     expect(await waitFor(answered)).toBe(true);
+    // A raw transform holds one message at a time: nothing on board, a depth of 1.
     expect(pool.stats().processes).toEqual([
-      { pid: first?.pid, state: 'idle', transforms: 1, startedAt: first?.startedAt },
-      { pid: second?.pid, state: 'starting', transforms: 0, startedAt: second?.startedAt },
+      { pid: first?.pid, state: 'idle', transforms: 1, startedAt: first?.startedAt, onBoard: 0, pipeline: 1 },
+      {
+        pid: second?.pid,
+        state: 'starting',
+        transforms: 0,
+        startedAt: second?.startedAt,
+        onBoard: 0,
+        pipeline: 1,
+      },
     ]);
 
     // The second process answers once too, then the first takes a message it never answers: busy.
@@ -347,7 +355,10 @@ describe('stats().processes', () => {
     expect(await waitFor(() => pool.stats().processes[1]?.transforms === 1)).toBe(true);
     const hung = pool.transform(new Response('hang'));
     hung.catch(() => {}); // failed by close() below
-    expect(pool.stats().processes.map((entry) => entry.state)).toEqual(['busy', 'idle']);
+    expect(pool.stats().processes.map((entry) => [entry.state, entry.onBoard])).toEqual([
+      ['busy', 1],
+      ['idle', 0],
+    ]);
     expect(pool.stats()).toMatchObject({ alive: 2, busy: 1, idle: 1, starting: 0 });
 
     // reload(): both retire (the busy one after its transform), and fresh ones start in their place.

@@ -248,8 +248,12 @@ describe('watch', () => {
     const { pool } = await startRenderer(template);
     const traffic = sendContinuously(pool);
     expect(await waitFor(() => traffic.answers.every((seen) => seen.length >= 3), 10_000)).toBe(true);
-    // Loaded at start, so the junk comes before any answer, often with a transform already on board.
-    writeFileSync(template, 'process.stdout.write("junk\\r\\n\\r\\n");\nexport default "v2";\n');
+    // Loaded at start, so the junk comes before any answer, often with a transform already on board. Written
+    // to the descriptor itself: serveTransform sends process.stdout.write from user code to stderr.
+    writeFileSync(
+      template,
+      'import { writeSync } from "node:fs";\nwriteSync(1, "junk\\r\\n\\r\\n");\nexport default "v2";\n',
+    );
     const refused = await waitFor(
       () => logged.some((line) => line.includes('broke the protocol before its first answer after a change')),
       15_000,

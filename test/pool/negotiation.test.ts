@@ -1,0 +1,91 @@
+// A process holds several messages only once it has shown it frames by construction: a serveTransform child
+// announces it with a field on its answers (the pool strips it), and an echo of the input cannot forge it.
+import { describe, expect, it } from 'vitest';
+import { createTransformPool, type PoolOptions } from '../../src/index.ts';
+import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
+import { fixture, nodeFixture, track, waitFor } from '../_utils.ts';
+
+function createPool(options: PoolOptions) {
+  return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
+}
+
+const depthOf = (pool: { stats(): { processes: { pipeline: number }[] } }) =>
+  pool.stats().processes.map((process) => process.pipeline);
+
+describe('pipelining by negotiation', () => {
+  it('a serveTransform child announces it: the pool raises it to the default depth and strips the field', async () => {
+    const pool = createPool({ command: nodeFixture('serve-stray-stdout.mjs') });
+    expect(depthOf(pool)).toEqual([1]);
+    const response = await pool.transform(new Response('first'));
+    expect(await response.text()).toBe('echo first');
+    expect(response.headers.has('transform-pipeline')).toBe(false);
+    expect(depthOf(pool)).toEqual([4]);
+    // Messages pile up behind a slow one: up to 4 on board, never more.
+    let most = 0;
+    const results = Promise.all(
+      ['wait', ...Array.from({ length: 7 }, (_, index) => `m${index}`)].map((body) =>
+        pool.transform(new Response(body)).then((answer) => answer.text()),
+      ),
+    );
+    const sample = setInterval(() => {
+      most = Math.max(most, ...pool.stats().processes.map((process) => process.onBoard));
+    }, 1);
+    expect(await waitFor(() => pool.stats().processes[0]?.onBoard === 4, 20_000)).toBe(true);
+    expect(await results).toEqual([
+      'echo wait',
+      ...Array.from({ length: 7 }, (_, index) => `echo m${index}`),
+    ]);
+    clearInterval(sample);
+    expect(most).toBe(4);
+    expect(pool.stats()).toMatchObject({ ok: 9, failed: 0 });
+  });
+
+  it('cat cannot forge it: a handler field of that name never reaches the input', async () => {
+    const pool = createPool({ command: 'cat' });
+    const response = await pool.transform(
+      new Response('body', { headers: { 'Transform-Pipeline': '1024', 'X-Kept': 'yes' } }),
+    );
+    expect(await response.text()).toBe('body');
+    expect(response.headers.get('x-kept')).toBe('yes');
+    expect(response.headers.has('transform-pipeline')).toBe(false);
+    expect(depthOf(pool)).toEqual([1]);
+  });
+
+  it('`pipeline` set trusts every process with it; an announcing child takes the smaller of the two', async () => {
+    const raw = createPool({ command: 'cat', pipeline: 8 });
+    expect(depthOf(raw)).toEqual([8]);
+    const child = createPool({ command: nodeFixture('serve-stray-stdout.mjs'), pipeline: 2 });
+    expect(await (await child.transform(new Response('x'))).text()).toBe('echo x');
+    expect(depthOf(child)).toEqual([2]);
+  });
+});
+
+describe('serveTransform keeps user code off the protocol', () => {
+  it.each(
+    CHILD_RUNTIMES,
+  )('process.stdout writes, at load and while transforming, go to stderr ($runtime child)', async ({
+    argv,
+  }) => {
+    const lines: string[] = [];
+    const pool = createPool({
+      command: [...argv, fixture('serve-stray-stdout.mjs')],
+      stderr: (line) => lines.push(line),
+    });
+    const bodies = ['a', 'b', 'c'];
+    const answers = await Promise.all(
+      bodies.map((body) => pool.transform(new Response(body)).then((response) => response.text())),
+    );
+    expect(answers).toEqual(['echo a', 'echo b', 'echo c']);
+    expect(pool.stats()).toMatchObject({ ok: 3, failed: 0, exited: 0 });
+    expect(depthOf(pool)).toEqual([4]);
+    expect(await waitFor(() => lines.length >= 4, 10_000)).toBe(true);
+    expect(lines).toEqual(
+      expect.arrayContaining([
+        'stray at load',
+        'stray while transforming a',
+        'stray while transforming b',
+        'stray while transforming c',
+      ]),
+    );
+  });
+});

@@ -1,0 +1,10 @@
+// The tests Stryker runs for each mutant of the pure pool modules (`npm run mutation`, stryker.config.json):
+// only the files that test them, with no build first (they spawn nothing that needs dist/).
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/pool/fate.test.ts', 'test/pool/answered-ids.test.ts'],
+    fileParallelism: false,
+  },
+});
