@@ -21,7 +21,7 @@ const CHILD_TIMEOUT_MARGIN_MS = 1000;
 function getChildCommand(): string[] {
   const source = import.meta.url.endsWith('.ts');
   const path = fileURLToPath(new URL(source ? './child.ts' : './child.js', import.meta.url));
-  if (typeof Deno !== 'undefined') return [process.execPath, 'run', '-A', path];
+  if ('Deno' in globalThis) return [process.execPath, 'run', '-A', path];
   const stripsTypes = (process.features as { typescript?: unknown }).typescript !== undefined;
   if (source && process.versions.bun === undefined && !stripsTypes) {
     return [process.execPath, '--import', 'tsx', path];
