@@ -16,6 +16,48 @@ export interface Served {
   close(options?: { timeout?: number }): Promise<void>;
 }
 
+/**
+ * A body whose failure breaks the connection instead of reaching @hono/node-server: before the head is sent, the
+ * server answers a failed first read with 500 and `Error: <message>` (a transform's command and pid, for any
+ * client to read). Destroying the socket gives the client a response cut short, never an error text, and a
+ * failed body never looks complete.
+ */
+function breakOnFailure(
+  body: ReadableStream<Uint8Array>,
+  outgoing: HttpBindings['outgoing'],
+): ReadableStream<Uint8Array> {
+  const reader = body.getReader();
+  return new ReadableStream<Uint8Array>(
+    {
+      async pull(controller) {
+        let read: ReadableStreamReadResult<Uint8Array>;
+        try {
+          read = await reader.read();
+        } catch {
+          outgoing.destroy();
+          return;
+        }
+        if (read.done) controller.close();
+        else controller.enqueue(read.value);
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    },
+    { highWaterMark: 0 },
+  );
+}
+
+async function respond(
+  handler: (request: Request, node: HttpBindings) => Response | Promise<Response>,
+  request: Request,
+  node: HttpBindings,
+): Promise<Response> {
+  const response = await handler(request, node);
+  if (response.body === null) return response;
+  return new Response(breakOnFailure(response.body, node.outgoing), response);
+}
+
 function closeServer(server: Server, timeout: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => server.closeAllConnections(), timeout);
@@ -53,7 +95,7 @@ export async function serveFetch(
     const started = serve(
       {
         // Plain node:http (no `createServer` option given): the bindings are always the HTTP/1.1 ones.
-        fetch: (request, node) => handler(request, node as HttpBindings),
+        fetch: (request, node) => respond(handler, request, node as HttpBindings),
         port: options.port,
         hostname: options.host,
         // The library and the transforms see the standard Request and Response, not the package's light ones.
