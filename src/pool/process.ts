@@ -1,7 +1,7 @@
 // Over 300 lines on purpose: one process's life is one `State` union whose transitions (output, exit
 // bookkeeping, kill, the pipeline of messages on board) read and write the same private fields, and a split
 // would hand half of that state across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
-// (the input side), request-id.ts (the id checks).
+// (the input side), request-id.ts (the id checks), in-flight.ts (the messages on board and their two indices).
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import {
   describeStrayOutput,
@@ -19,6 +19,7 @@ import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS }
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { decideFates, findCulprit } from './fate.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
+import { InFlight } from './in-flight.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
 import { AnsweredIds, RequestIdCheck } from './request-id.ts';
 
@@ -66,15 +67,13 @@ export interface ProcessEvents {
 /** One exchange on board a busy process, and how far each direction of it has got. */
 interface Work extends MessageProgress {
   exchange: Exchange;
-  /** The answer is parsed to its end. */
-  answered: boolean;
   /** Its answer was handed out whole, after the read that completed it parsed cleanly. */
   closed?: boolean;
 }
 
 /** The messages on board, in the order they were written and are answered. */
 interface Pipeline {
-  works: Work[];
+  works: InFlight<Work>;
   /** Take no more, and retire once the last is done, and why: `Connection: close`, or the pool asked. */
   retireAfter: ExitReason | undefined;
   /**
@@ -99,7 +98,7 @@ type State =
    * exchanges it ended in the middle of, told how they ended at the exit: answered ones are done, the first
    * unanswered one fails with what the exit says.
    */
-  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; works: Work[] }
+  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; works: InFlight<Work> }
   | { kind: 'exited' };
 
 /** Who a stop is charged to: `culprit` (or the answer being read), unless `blameless`. */
@@ -234,7 +233,7 @@ export class TransformProcess implements ExchangeHost {
     if (this.#child.outputPaused) return false;
     // A message still being written (its handler's body may stall on a slow upstream): one behind it would
     // wait for that handler, while any other process may free up sooner.
-    if (state.works.some((work) => work.input !== 'written')) return false;
+    if (!state.works.allWritten) return false;
     const { maxRequestsPerProcess } = this.#options;
     return state.works.length < this.#depth && this.transforms + state.works.length < maxRequestsPerProcess;
   }
@@ -246,9 +245,11 @@ export class TransformProcess implements ExchangeHost {
   /** Run a transform: an idle process takes it, a busy one only while {@link joinable}. */
   run(exchange: Exchange): void {
     const state = this.#state;
-    const work: Work = { exchange, input: 'waiting', answered: false, foundDead: false };
+    const work: Work = { exchange, input: 'waiting', foundDead: false };
     if (state.kind === 'idle') {
-      this.#state = { kind: 'busy', works: [work], retireAfter: undefined, abandoned: undefined };
+      const works = new InFlight<Work>();
+      works.push(work);
+      this.#state = { kind: 'busy', works, retireAfter: undefined, abandoned: undefined };
       this.#child.setRef(true);
       this.#onBoard = exchange.id;
       exchange.begin(this);
@@ -275,7 +276,7 @@ export class TransformProcess implements ExchangeHost {
       state.retireAfter ??= reason;
       return;
     }
-    this.#state = { kind: 'stopping', reason, signalled: false, works: [] };
+    this.#state = { kind: 'stopping', reason, signalled: false, works: new InFlight() };
     this.#child.endInput();
   }
 
@@ -296,18 +297,17 @@ export class TransformProcess implements ExchangeHost {
   abandon(exchange: Exchange, reason: ExitReason): void {
     const state = this.#state;
     if (state.kind === 'busy') {
-      const index = state.works.findIndex((work) => work.exchange === exchange);
-      const reading = this.#reading();
-      if (index === -1) return;
-      const work = state.works[index] as Work;
-      if (reading !== undefined && index > state.works.indexOf(reading)) {
+      const work = this.#workOf(exchange);
+      if (work === undefined) return;
+      const { reading } = state.works;
+      if (reading !== undefined && state.works.indexOf(work) > state.works.indexOf(reading)) {
         // Behind the answer being read: let the answers ahead of it come, then kill (see #afterRead).
         state.abandoned = work;
         this.#stopTaking(state, reason);
         this.#releaseBehind(state, work, this.#victimError());
         return;
       }
-    } else if (state.kind !== 'stopping' || !state.works.some((work) => work.exchange === exchange)) {
+    } else if (state.kind !== 'stopping' || !state.works.entries.some((work) => work.exchange === exchange)) {
       return;
     }
     this.#stop(reason, undefined, { culprit: exchange });
@@ -316,9 +316,10 @@ export class TransformProcess implements ExchangeHost {
   #stop(reason: ExitReason, error: TransformError | undefined, blame: Blame): void {
     const state = this.#state;
     if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
-    const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
-    const board = works.map((work) => ({
-      answered: work.answered,
+    const onBoard = state.kind === 'busy' || state.kind === 'stopping' ? state.works : new InFlight<Work>();
+    const works = [...onBoard.entries];
+    const board = works.map((work, index) => ({
+      answered: onBoard.isAnswered(index),
       closed: work.closed === true,
       unread: this.#unread(work),
     }));
@@ -330,12 +331,13 @@ export class TransformProcess implements ExchangeHost {
       error: error !== undefined,
       blameless: blame.blameless === true,
     });
+    onBoard.remove((_, index) => fates[index] !== 'kept');
     this.#state = {
       kind: 'stopping',
       // A process retired already keeps the reason it was retired for.
       reason: state.kind === 'stopping' ? state.reason : reason,
       signalled: true,
-      works: works.filter((_, index) => fates[index] === 'kept'),
+      works: onBoard,
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
@@ -374,7 +376,7 @@ export class TransformProcess implements ExchangeHost {
   /** The messages behind `work` will never be answered here: each is retried once on another process. */
   #releaseBehind(state: Pipeline, work: Work, error: TransformError): void {
     const index = state.works.indexOf(work);
-    const behind = state.works.splice(index + 1);
+    const behind = state.works.remove((_, at) => at > index);
     for (const released of behind.reverse()) this.#release(released, error);
   }
 
@@ -407,12 +409,10 @@ export class TransformProcess implements ExchangeHost {
   #giveBackWaiting(): void {
     const state = this.#state;
     if (state.kind !== 'busy') return;
-    const reading = this.#nextAnswer(state.works);
-    const waiting = state.works.filter(
+    const { reading } = state.works;
+    const waiting = state.works.remove(
       (work) => work !== reading && work.input === 'waiting' && !work.exchange.hasOutput,
     );
-    if (waiting.length === 0) return;
-    state.works = state.works.filter((work) => !waiting.includes(work));
     for (const work of waiting.reverse()) work.exchange.giveBack();
   }
 
@@ -433,18 +433,13 @@ export class TransformProcess implements ExchangeHost {
 
   /** The work whose answer is being read: the oldest on board not answered yet. */
   #reading(): Work {
-    const work = this.#state.kind === 'busy' ? this.#nextAnswer(this.#state.works) : undefined;
+    const work = this.#state.kind === 'busy' ? this.#state.works.reading : undefined;
     if (work === undefined) throw this.#noTransformError();
     return work;
   }
 
   #noTransformError(): TransformError {
     return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.outputWhileIdle);
-  }
-
-  #nextAnswer(works: Work[]): Work | undefined {
-    for (const work of works) if (!work.answered) return work;
-    return undefined;
   }
 
   /**
@@ -457,8 +452,8 @@ export class TransformProcess implements ExchangeHost {
       if (afterTurn) await nextTurn();
       for (let emptyPipe = afterTurn; ; emptyPipe = false) {
         const state = this.#state;
-        const work = state.kind === 'busy' ? state.works.find((next) => next.input === 'waiting') : undefined;
-        if (work === undefined) return;
+        const work = state.kind === 'busy' ? state.works.writing : undefined;
+        if (work === undefined || work.input !== 'waiting') return;
         const { exchange } = work;
         // The messages of one turn go out in one writev, as long as they fit an empty pipe together: a
         // failure of the first message's first write then still tells a process found dead.
@@ -473,7 +468,8 @@ export class TransformProcess implements ExchangeHost {
         });
         const current = this.#workOf(exchange);
         // The process is going, or this message moved on: the stop decides for the rest on board.
-        if (!written || current === undefined) return;
+        if (!written || current === undefined || this.#state.kind !== 'busy') return;
+        this.#state.works.write();
         current.input = 'written';
         exchange.onWritten();
         this.#finishIfComplete();
@@ -495,8 +491,7 @@ export class TransformProcess implements ExchangeHost {
   #workOf(exchange: Exchange): Work | undefined {
     const state = this.#state;
     if (state.kind !== 'busy') return undefined;
-    for (const work of state.works) if (work.exchange === exchange) return work;
-    return undefined;
+    return state.works.entries.find((work) => work.exchange === exchange);
   }
 
   #describe(): string {
@@ -507,7 +502,7 @@ export class TransformProcess implements ExchangeHost {
   #foundDead(unread: (work: Work) => boolean): boolean {
     const state = this.#state;
     if (state.kind !== 'busy') return false;
-    const next = this.#nextAnswer(state.works);
+    const next = state.works.reading;
     return next !== undefined && unread(next);
   }
 
@@ -531,8 +526,7 @@ export class TransformProcess implements ExchangeHost {
     // end of output decides, so an answer in the pipe is never dropped for a write that failed after it.
     // Those never written go elsewhere now; one that lingers is stopped a grace later.
     state.retireAfter ??= 'crash';
-    const unwritten = state.works.filter((work) => this.#unread(work) && work.input === 'waiting');
-    state.works = state.works.filter((work) => !unwritten.includes(work));
+    const unwritten = state.works.remove((work) => this.#unread(work) && work.input === 'waiting');
     for (const work of unwritten.reverse()) work.exchange.onNotRead(this.#victimError());
     this.#retireUnlessStartFailure('crash');
     clearTimeout(this.#lingerTimer);
@@ -548,7 +542,7 @@ export class TransformProcess implements ExchangeHost {
 
   #onMessageBegin(): void {
     const state = this.#state;
-    const next = state.kind === 'busy' ? this.#nextAnswer(state.works) : undefined;
+    const next = state.kind === 'busy' ? state.works.reading : undefined;
     // More output after the last complete answer: judged by its head (a stale repeat of an answer), or, if the
     // read ends before the head does, at the end of the read (see #onOutput).
     if (next === undefined && state.kind === 'busy') {
@@ -563,11 +557,11 @@ export class TransformProcess implements ExchangeHost {
   }
 
   /** A head with nothing on board left to answer: a stale repeat of an earlier answer, or more than it owes. */
-  #onHeadAfterAnswers(works: Work[], id: string | undefined): never {
+  #onHeadAfterAnswers(works: InFlight<Work>, id: string | undefined): never {
     // With the id of a message answered before the last one, it is a stale repeat: not the fault of the
     // messages on board, which are retried once (see #onProtocolError). Anything else, the last message's
     // own id again included, casts doubt on the answer it follows.
-    const last = works.at(-1);
+    const { last } = works;
     if (id === undefined || id === last?.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
     this.#staleAnswer = this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
     throw this.#staleAnswer;
@@ -577,7 +571,7 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     const id = head.context.get('id');
     if (state.kind !== 'busy') throw this.#noTransformError();
-    const work = this.#nextAnswer(state.works);
+    const work = state.works.reading;
     if (work === undefined) this.#onHeadAfterAnswers(state.works, id);
     const idProblem = this.#ids.check(work.exchange.id, id);
     if (idProblem !== undefined) {
@@ -617,8 +611,9 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #onMessageEnd(): void {
-    const work = this.#reading();
-    work.answered = true;
+    const state = this.#state;
+    if (state.kind !== 'busy' || state.works.reading === undefined) throw this.#noTransformError();
+    const work = state.works.answer();
     this.#answeredIds.add(work.exchange.id);
     work.exchange.onAnswered();
     // Its reader may have filled up on it: the answer behind it must find output flowing.
@@ -633,14 +628,7 @@ export class TransformProcess implements ExchangeHost {
    */
   #startTurn(): void {
     const state = this.#state;
-    if (state.kind !== 'busy') return;
-    for (const work of state.works) {
-      if (!work.answered) {
-        work.exchange.onTurn();
-        return;
-      }
-      if (work.input !== 'written') return;
-    }
+    if (state.kind === 'busy' && state.works.readingHasTurn) state.works.reading?.exchange.onTurn();
   }
 
   #onOutput(chunk: Uint8Array): void {
@@ -680,7 +668,7 @@ export class TransformProcess implements ExchangeHost {
         return;
       }
     }
-    const next = this.#nextAnswer(state.works);
+    const next = state.works.reading;
     if (next === undefined) this.#afterRead();
     else this.#onCutShort(state, next);
   }
@@ -709,14 +697,14 @@ export class TransformProcess implements ExchangeHost {
   #afterRead(): void {
     const state = this.#state;
     if (state.kind !== 'busy') return;
-    for (const work of state.works) {
+    state.works.entries.forEach((work, index) => {
       work.exchange.deliver();
-      if (work.answered) work.closed = true;
-    }
+      if (state.works.isAnswered(index)) work.closed = true;
+    });
     this.#finishIfComplete();
     // A message abandoned behind others whose answers are now all in: the process can be stopped.
     const now = this.#state;
-    if (now.kind === 'busy' && now.abandoned !== undefined && now.abandoned === this.#nextAnswer(now.works)) {
+    if (now.kind === 'busy' && now.abandoned !== undefined && now.abandoned === now.works.reading) {
       this.#stop('abort', undefined, { culprit: now.abandoned.exchange });
     }
   }
@@ -730,10 +718,7 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind !== 'busy') return;
     let finished = 0;
-    for (;;) {
-      const work = state.works[0];
-      if (work === undefined || work.input !== 'written' || !work.answered) break;
-      state.works.shift();
+    for (let work = state.works.shiftDone(); work !== undefined; work = state.works.shiftDone()) {
       this.transforms++;
       finished++;
       work.exchange.onDone();
@@ -744,7 +729,7 @@ export class TransformProcess implements ExchangeHost {
       }
     }
     if (finished === 0 || this.#state !== state) return;
-    this.#onBoard = state.works[0]?.exchange.id;
+    this.#onBoard = state.works.entries[0]?.exchange.id;
     const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
     if (state.works.length > 0) {
       if (limitReached) this.retire('recycle');
@@ -819,11 +804,13 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     this.#state = { kind: 'exited' };
     const spawnFailed = this.pid === undefined;
-    const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
+    const onBoard = state.kind === 'busy' || state.kind === 'stopping' ? state.works : new InFlight<Work>();
     const exit = this.#describeExit(result, state.kind === 'stopping' ? state.reason : 'crash');
-    const failing = this.#nextAnswer(works);
-    for (const work of [...works].reverse()) {
-      if (work.answered) {
+    const failing = onBoard.reading;
+    const works = [...onBoard.entries];
+    for (let index = works.length - 1; index >= 0; index--) {
+      const work = works[index] as Work;
+      if (onBoard.isAnswered(index)) {
         // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
         // Handed out first: when the read that completed it also stopped the process (a drain past its bound
         // for the message behind), the read was never finished and its answer never delivered.
