@@ -1,27 +1,20 @@
-// Over 300 lines on purpose: one process's life is one `State` union whose transitions (output, exit
-// bookkeeping, kill, the pipeline of messages on board) read and write the same private fields, and a split
-// would hand half of that state across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
-// (the input side), request-id.ts (the id checks), in-flight.ts (the messages on board and their two indices).
-import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
-import {
-  describeStrayOutput,
-  type ExitReason,
-  excerptOutput,
-  getExpiredTimer,
-  type ProcessEventSink,
-} from '../shared/events.ts';
+// Over 300 lines still: one process's life is one `State` union whose transitions (exit bookkeeping, kill,
+// the pipeline of messages on board) read and write the same private fields. What needs none of it is
+// apart: group-process.ts (spawn, kill, exit), message-writer.ts (the input side), answer-reader.ts (the
+// output side: parser, id checks, stale answers), in-flight.ts (the messages on board), fate.ts (who fails).
+import type { TransformError, TransformErrorCode } from '../shared/errors.ts';
+import { type ExitReason, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
-import { WireError } from '../wire/errors.ts';
-import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import type { ResponseHead } from '../wire/parser.ts';
 import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
+import { AnswerReader, type ReaderHost } from './answer-reader.ts';
 import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { decideFates, findCulprit } from './fate.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { InFlight } from './in-flight.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
-import { AnsweredIds, RequestIdCheck } from './request-id.ts';
 
 /** How a process ended. */
 export interface ProcessExit {
@@ -130,7 +123,7 @@ export class TransformProcess implements ExchangeHost {
   readonly #events: ProcessEvents;
   readonly #sink: ProcessEventSink;
   readonly #child: GroupProcess;
-  readonly #parser: ResponseParser;
+  readonly #reader: AnswerReader<Work>;
   #state: State = { kind: 'idle' };
   /**
    * The most messages it may hold: 1 (one client's message at a time) until it announces that it frames by
@@ -143,21 +136,12 @@ export class TransformProcess implements ExchangeHost {
   #wroteOutput = false;
   /** Its end was counted as a start failure already. */
   #counted = false;
-  /** Stream offset of the last message its output began: where an error found by the pool starts. */
-  #messageOffset = 0;
-  /** Output began again after a complete answer, and its head has not come yet. */
-  #outputAfterAnswer = false;
   /** The id of the oldest message it holds, from `run` until that exchange is done. */
   #onBoard: string | undefined;
   /** Its messages are being written, one after another, by {@link #writeMessages}. */
   #writing = false;
-  readonly #ids: RequestIdCheck;
-  /** Ids of the messages it answered, to tell a late second answer to any of them from a wrong one. */
-  readonly #answeredIds = new AnsweredIds();
   /** Stops a process that closed its stdout in the middle of a message but did not exit. */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The protocol error of a stale answer, found while parsing a read. */
-  #staleAnswer: TransformError | undefined;
   #onceClosed!: () => void;
   /** Settles once the process has exited and its pipes are closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -173,22 +157,8 @@ export class TransformProcess implements ExchangeHost {
     this.#options = options;
     this.#events = events;
     this.#sink = sink;
-    this.#ids = new RequestIdCheck(options.requireRequestId);
     this.#depth = options.pipelineSet ? options.pipeline : 1;
-    this.#parser = new ResponseParser(
-      {
-        onMessageBegin: (offset) => {
-          this.#messageOffset = offset;
-          this.#onMessageBegin();
-        },
-        onHead: (head) => this.#onHead(head),
-        onBody: (chunk) => {
-          if (!this.#reading().exchange.onBody(chunk)) this.pauseOutput();
-        },
-        onMessageEnd: () => this.#onMessageEnd(),
-      },
-      { limits: options.limits },
-    );
+    this.#reader = new AnswerReader(options, this.#readerHost());
     this.#child = new GroupProcess(options, watchdog, {
       onOutput: (chunk) => this.#onOutput(chunk),
       onOutputEnd: () => this.#onOutputEnd(),
@@ -431,17 +401,6 @@ export class TransformProcess implements ExchangeHost {
     return createProcessError(context, code, message, cause, exit);
   }
 
-  /** The work whose answer is being read: the oldest on board not answered yet. */
-  #reading(): Work {
-    const work = this.#state.kind === 'busy' ? this.#state.works.reading : undefined;
-    if (work === undefined) throw this.#noTransformError();
-    return work;
-  }
-
-  #noTransformError(): TransformError {
-    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.outputWhileIdle);
-  }
-
   /**
    * Write the messages on board, each after the one before it, those behind others of one turn in one writev.
    * `afterTurn`: the process was idle, so one turn of the event loop passes first (see {@link nextTurn}).
@@ -540,47 +499,10 @@ export class TransformProcess implements ExchangeHost {
     }
   }
 
-  #onMessageBegin(): void {
+  /** A head with a good id for `work`, the message being answered. */
+  #onHead(work: Work, head: ResponseHead): void {
     const state = this.#state;
-    const next = state.kind === 'busy' ? state.works.reading : undefined;
-    // More output after the last complete answer: judged by its head (a stale repeat of an answer), or, if the
-    // read ends before the head does, at the end of the read (see #onOutput).
-    if (next === undefined && state.kind === 'busy') {
-      this.#outputAfterAnswer = true;
-      return;
-    }
-    this.#reading().exchange.onMessageBegin();
-  }
-
-  #wroteMore(): TransformError {
-    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.wroteMore);
-  }
-
-  /** A head with nothing on board left to answer: a stale repeat of an earlier answer, or more than it owes. */
-  #onHeadAfterAnswers(works: InFlight<Work>, id: string | undefined): never {
-    // With the id of a message answered before the last one, it is a stale repeat: not the fault of the
-    // messages on board, which are retried once (see #onProtocolError). Anything else, the last message's
-    // own id again included, casts doubt on the answer it follows.
-    const { last } = works;
-    if (id === undefined || id === last?.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
-    this.#staleAnswer = this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
-    throw this.#staleAnswer;
-  }
-
-  #onHead(head: ResponseHead): void {
-    const state = this.#state;
-    const id = head.context.get('id');
-    if (state.kind !== 'busy') throw this.#noTransformError();
-    const work = state.works.reading;
-    if (work === undefined) this.#onHeadAfterAnswers(state.works, id);
-    const idProblem = this.#ids.check(work.exchange.id, id);
-    if (idProblem !== undefined) {
-      const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
-      // A second answer to a message it answered before (among the last MAX_ANSWERED_IDS): provably not this message's
-      // answer, nor its fault.
-      if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
-      throw error;
-    }
+    if (state.kind !== 'busy') return;
     // Its own announcement, never the handler's (those never reach the input), and never passed on.
     const announcement = head.headers.get(PIPELINE_FIELD);
     if (announcement !== null) {
@@ -610,11 +532,7 @@ export class TransformProcess implements ExchangeHost {
     work.exchange.onHead(head);
   }
 
-  #onMessageEnd(): void {
-    const state = this.#state;
-    if (state.kind !== 'busy' || state.works.reading === undefined) throw this.#noTransformError();
-    const work = state.works.answer();
-    this.#answeredIds.add(work.exchange.id);
+  #onAnswered(work: Work): void {
     work.exchange.onAnswered();
     // Its reader may have filled up on it: the answer behind it must find output flowing.
     this.#child.resumeOutput();
@@ -633,21 +551,7 @@ export class TransformProcess implements ExchangeHost {
 
   #onOutput(chunk: Uint8Array): void {
     this.#wroteOutput = true;
-    const offset = this.#parser.offset;
-    try {
-      this.#parser.push(chunk);
-    } catch (error) {
-      this.#onProtocolError(error, chunk, offset);
-      return;
-    }
-    // The read ended inside more output after the last complete answer, before that output's head did:
-    // bytes left over, which no head can excuse any more.
-    const state = this.#state;
-    if (state.kind === 'busy' && this.#outputAfterAnswer) {
-      this.#onProtocolError(this.#wroteMore(), chunk, offset);
-      return;
-    }
-    this.#afterRead();
+    this.#reader.read(chunk);
   }
 
   #onOutputEnd(): void {
@@ -659,15 +563,8 @@ export class TransformProcess implements ExchangeHost {
       this.kill('crash');
       return;
     }
-    try {
-      // Completes a body delimited by the end of output.
-      this.#parser.end();
-    } catch (error) {
-      if (!(error instanceof WireError && error.code === 'ERR_WIRE_INCOMPLETE')) {
-        this.#onProtocolError(error, new Uint8Array(0), this.#parser.offset);
-        return;
-      }
-    }
+    // Completes a body delimited by the end of output.
+    if (!this.#reader.end()) return;
     const next = state.works.reading;
     if (next === undefined) this.#afterRead();
     else this.#onCutShort(state, next);
@@ -767,36 +664,42 @@ export class TransformProcess implements ExchangeHost {
     });
   }
 
+  /** The answer reader's view of this process (see answer-reader.ts). */
+  #readerHost(): ReaderHost<Work> {
+    const process = this;
+    return {
+      get board() {
+        return process.#state.kind === 'busy' ? process.#state.works : undefined;
+      },
+      get name() {
+        return process.#describe();
+      },
+      createError: (code, message, cause) => this.createError(code, message, cause),
+      onHead: (work, head) => this.#onHead(work, head),
+      onBody: (work, chunk) => {
+        if (!work.exchange.onBody(chunk)) this.pauseOutput();
+      },
+      onAnswered: (work) => this.#onAnswered(work),
+      onRead: () => this.#afterRead(),
+      onProtocolError: (error, detail, bytes, stale) => this.#onProtocolError(error, detail, bytes, stale),
+    };
+  }
+
   /** Its framing can no longer be trusted: fail what is in flight, never read another byte, replace it. */
-  #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
+  #onProtocolError(reason: TransformError, detail: string, bytes: string, stale: boolean): void {
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (this.#state.kind === 'stopping' && this.#state.signalled) return;
-    // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
-    const offset = error instanceof WireError ? error.offset : this.#messageOffset;
-    const at = Math.max(0, offset - chunkOffset);
-    const messageAt = Math.min(Math.max(0, this.#messageOffset - chunkOffset), at);
-    // Whether the output begins as an answer can be told only when the message began in this read.
-    const messageStart = this.#messageOffset >= chunkOffset ? chunk.subarray(messageAt) : new Uint8Array(0);
-    // The event's message is the bare detail: its log line names the process once.
-    const detail =
-      error instanceof TransformError
-        ? error.message.slice(this.#describe().length + 1)
-        : `${(error as Error).message}${describeStrayOutput(messageStart)}`;
-    const reason =
-      error instanceof TransformError
-        ? error
-        : this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
     this.#sink.emit({
       type: 'protocol-error',
       pid: this.pid as number,
       command: this.#options.commandText,
       message: detail,
-      bytes: excerptOutput(chunk, at, messageAt),
+      bytes,
     });
     // A process on trial after a watched edit that breaks the protocol before its first answer is the
     // edit's fault, as when it dies then (see #onClosed): its message goes to an old process once.
     const editFault = this.trial && !this.#answered;
-    this.kill('protocol', reason, reason === this.#staleAnswer || editFault);
+    this.kill('protocol', reason, stale || editFault);
   }
 
   #onClosed(result: ClosedResult): void {
