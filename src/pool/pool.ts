@@ -1,6 +1,6 @@
-// Over 300 lines on purpose: the facade's queue, serving set, start backoff and watch trial all change the
-// same set of processes, together. One process is process.ts, one transform exchange.ts, the backoff
-// policy backoff.ts.
+// Over 300 lines still: the facade's queue, serving set, start backoff and watch trial all change the same
+// set of processes; the watch trial is the next part to move out. Which process takes which transform is
+// dispatch.ts (pure), one process process.ts, one transform exchange.ts, the backoff policy backoff.ts.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
