@@ -1,7 +1,8 @@
-// Over 300 lines still: one process's life is one `State` union whose transitions (exit bookkeeping, kill,
-// the pipeline of messages on board) read and write the same private fields. What needs none of it is
-// apart: group-process.ts (spawn, kill, exit), message-writer.ts (the input side), answer-reader.ts (the
-// output side: parser, id checks, stale answers), in-flight.ts (the messages on board), fate.ts (who fails).
+// Over 300 lines still: one process's life is one `State` union whose transitions (stops, retirement, the
+// pipeline of messages on board) read and write the same private fields. What needs none of it is apart:
+// group-process.ts (spawn, kill, exit), message-writer.ts (the input side), answer-reader.ts (the output
+// side: parser, id checks, stale answers), in-flight.ts (the messages on board), fate.ts (who fails at a
+// stop) and process-exit.ts (telling them, and describing the end).
 import type { TransformError, TransformErrorCode } from '../shared/errors.ts';
 import { type ExitReason, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
@@ -15,29 +16,9 @@ import { decideFates, findCulprit } from './fate.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
 import { InFlight } from './in-flight.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
+import { describeExit, type ProcessExit, settleExit, tellFates } from './process-exit.ts';
 
-/** How a process ended. */
-export interface ProcessExit {
-  exitCode: number | undefined;
-  signal: string | undefined;
-  /** It never ran: the command could not be started. */
-  spawnFailed: boolean;
-  reason: ExitReason;
-  /** It answered at least once (a head arrived). */
-  answered: boolean;
-  /** It wrote at least one byte to its stdout. */
-  wroteOutput: boolean;
-  /** The id of the message it had on board when it ended, if any. */
-  messageId: string | undefined;
-  /** Its end was counted already as a start failure, when it was killed by `startTimeout`. */
-  counted: boolean;
-  /** Milliseconds it ran. */
-  uptime: number;
-  /** Why it could not be started, when it could not. */
-  cause: unknown;
-  /** The last few KiB of its stderr, when captured. */
-  stderr: string | undefined;
-}
+export type { ProcessExit } from './process-exit.ts';
 
 /** What the pool hears from a process; events flow one way, process to pool. */
 export interface ProcessEvents {
@@ -318,16 +299,8 @@ export class TransformProcess implements ExchangeHost {
     }
     // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
     this.#onBoard = blame.blameless || culprit === undefined ? undefined : works[culprit]?.exchange.id;
-    // The exchanges first, the oldest last: retries go back to the head of the queue, in their order, before
-    // a replacement can take work.
-    const failure = error ?? this.#victimError();
-    for (let index = works.length - 1; index >= 0; index--) {
-      const { exchange } = works[index] as Work;
-      const fate = fates[index];
-      if (fate === 'given-back') exchange.onNotRead(failure);
-      else if (fate === 'failed') exchange.onFailed(failure, false);
-      else if (fate === 'run-again') exchange.onFailed(failure, true);
-    }
+    // The exchanges first: retries go back to the head of the queue before a replacement can take work.
+    tellFates(works, fates, error ?? this.#victimError());
     this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
   }
@@ -709,35 +682,17 @@ export class TransformProcess implements ExchangeHost {
     const spawnFailed = this.pid === undefined;
     const onBoard = state.kind === 'busy' || state.kind === 'stopping' ? state.works : new InFlight<Work>();
     const exit = this.#describeExit(result, state.kind === 'stopping' ? state.reason : 'crash');
-    const failing = onBoard.reading;
-    const works = [...onBoard.entries];
-    for (let index = works.length - 1; index >= 0; index--) {
-      const work = works[index] as Work;
-      if (onBoard.isAnswered(index)) {
-        // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
-        // Handed out first: when the read that completed it also stopped the process (a drain past its bound
-        // for the message behind), the read was never finished and its answer never delivered.
-        this.transforms++;
-        work.exchange.deliver();
-        work.exchange.onDone();
-      } else if (work !== failing) {
-        this.#release(work, this.#victimError());
-      } else {
-        const reason = spawnFailed
+    settleExit(onBoard, {
+      spawnFailed,
+      trialBeforeAnswer: this.trial && !this.#answered,
+      failure: () =>
+        spawnFailed
           ? createSpawnError(this.#options.commandText, this.#options.cwd, result.cause)
-          : this.#exitError(exit);
-        // Retried only if it was dead before it could read the message: one that read it and then exited,
-        // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
-        // that dies before its first answer is the edit's fault, not the message's: that message goes to an
-        // old process once.
-        if (!spawnFailed && this.#unread(work)) {
-          work.exchange.onNotRead(reason);
-          continue;
-        }
-        const blameless = this.trial && !this.#answered && !work.exchange.hasOutput;
-        work.exchange.onFailed(reason, !spawnFailed && blameless);
-      }
-    }
+          : this.#exitError(exit),
+      unread: (work) => this.#unread(work),
+      release: (work) => this.#release(work, this.#victimError()),
+      count: () => this.transforms++,
+    });
     if (!spawnFailed) {
       this.#sink.emit({
         type: 'exit',
@@ -754,19 +709,15 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #describeExit(result: ClosedResult, reason: ExitReason): ProcessExit {
-    return {
-      exitCode: result.exitCode,
-      signal: result.signal,
+    return describeExit(result, reason, {
       spawnFailed: this.pid === undefined,
-      reason,
       answered: this.#answered,
       wroteOutput: this.#wroteOutput,
       messageId: this.#onBoard,
       counted: this.#counted,
-      uptime: Date.now() - this.startedAt,
-      cause: result.cause,
+      startedAt: this.startedAt,
       stderr: this.#child.stderrTail,
-    };
+    });
   }
 
   #exitError(exit: ProcessExit): TransformError {
