@@ -4,7 +4,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/pool/fate.test.ts', 'test/pool/answered-ids.test.ts'],
+    include: [
+      'test/pool/fate.test.ts',
+      'test/pool/answered-ids.test.ts',
+      'test/pool/in-flight.test.ts',
+      'test/pool/dispatch.test.ts',
+    ],
     fileParallelism: false,
   },
 });

@@ -1,6 +1,7 @@
-// Over 300 lines on purpose: one transform seen from both ends (the caller's promise and body stream, fed
-// by the process's output) is one `State` union, and the timeout, abort, drain and retry decisions all
-// change it. The message it writes is message-source.ts; the codec is wire/.
+// Over 300 lines still: one transform seen from both ends (the caller's promise and body stream, fed by
+// the process's output) is one `State` union, and the timeout, abort, drain and retry decisions all change
+// it; the answer body channel toward a slow client is the next part to move out. The message it writes is
+// message-source.ts; the codec is wire/.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import { StallTimer } from '../shared/slow-client.ts';

@@ -1,6 +1,6 @@
-// Over 300 lines on purpose: the facade's queue, serving set, start backoff and watch trial all change the
-// same set of processes, together. One process is process.ts, one transform exchange.ts, the backoff
-// policy backoff.ts.
+// Over 300 lines still: the facade's queue, serving set, start backoff and watch trial all change the same
+// set of processes; the watch trial is the next part to move out. Which process takes which transform is
+// dispatch.ts (pure), one process process.ts, one transform exchange.ts, the backoff policy backoff.ts.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
@@ -14,6 +14,7 @@ import { GroupWatchdog } from '../shared/watchdog.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { toCanonicalName } from '../wire/fields.ts';
 import { describeStartFailure, StartBackoff } from './backoff.ts';
+import { chooseForIdle, chooseNotRetried, chooseProcess } from './dispatch.ts';
 import { EditReserve } from './edit-reserve.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
@@ -260,19 +261,9 @@ export class Pool implements TransformPool {
       trial.process.run(exchange);
       return;
     }
-    const process = this.#idle.shift() ?? this.#pickBusy();
+    const process = this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
-  }
-
-  /** A busy process with room in its pipeline, the one holding fewest messages; none with `pipeline: 1`. */
-  #pickBusy(): TransformProcess | undefined {
-    if (this.options.pipeline === 1) return undefined;
-    let best: TransformProcess | undefined;
-    for (const process of this.#serving) {
-      if (process.joinable && (best === undefined || process.inFlight < best.inFlight)) best = process;
-    }
-    return best;
   }
 
   /**
@@ -281,7 +272,7 @@ export class Pool implements TransformPool {
    */
   #onRoom(process: TransformProcess): void {
     if (!process.joinable) return;
-    const index = this.#queue.findIndex((queued) => !queued.retried);
+    const index = chooseNotRetried(this.#queue);
     if (index === -1) return;
     const [next] = this.#queue.splice(index, 1);
     process.run(next as Exchange);
@@ -435,7 +426,7 @@ export class Pool implements TransformPool {
       return;
     }
     // Its first transform is a new one: a retried one has failed once already and goes to a proven process.
-    const index = this.#queue.findIndex((queued) => !queued.retried);
+    const index = chooseNotRetried(this.#queue);
     if (index === -1) {
       trial.waiting = true;
       return;
@@ -472,18 +463,15 @@ export class Pool implements TransformPool {
     this.#idle.push(process);
   }
 
-  /**
-   * Which waiting transform `process` takes: the first, but a retried one (its process was stopped for
-   * another's fault) waits for a process that has answered before while there is one: a fresh one may still
-   * be loading, and would judge it by `startTimeout`, or fail at start with it. -1: none.
-   */
+  /** Which waiting transform `process` takes (see {@link chooseForIdle}). -1: none. */
   #pickFor(process: TransformProcess): number {
+    // Only asked when a retried one is first in line: the scan of the others is not free.
     const first = this.#queue[0];
-    if (first === undefined) return -1;
-    if (!first.retried || process.answered) return 0;
-    for (const other of this.#serving)
-      if (other !== process && other.answered) return this.#queue.findIndex((queued) => !queued.retried);
-    return 0;
+    const anotherAnswered =
+      first?.retried === true &&
+      !process.answered &&
+      [...this.#serving].some((other) => other !== process && other.answered);
+    return chooseForIdle(this.#queue, process.answered, anotherAnswered);
   }
 
   #onRetire(process: TransformProcess): void {

@@ -1,49 +1,24 @@
-// Over 300 lines on purpose: one process's life is one `State` union whose transitions (output, exit
-// bookkeeping, kill, the pipeline of messages on board) read and write the same private fields, and a split
-// would hand half of that state across a file. What needs none of it is apart: group-process.ts (spawn, kill, exit), message-writer.ts
-// (the input side), request-id.ts (the id checks).
-import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
-import {
-  describeStrayOutput,
-  type ExitReason,
-  excerptOutput,
-  getExpiredTimer,
-  type ProcessEventSink,
-} from '../shared/events.ts';
+// Over 300 lines still: one process's life is one `State` union whose transitions (stops, retirement, the
+// pipeline of messages on board) read and write the same private fields. What needs none of it is apart:
+// group-process.ts (spawn, kill, exit), message-writer.ts (the input side), answer-reader.ts (the output
+// side: parser, id checks, stale answers), in-flight.ts (the messages on board), fate.ts (who fails at a
+// stop) and process-exit.ts (telling them, and describing the end).
+import type { TransformError, TransformErrorCode } from '../shared/errors.ts';
+import { type ExitReason, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
-import { WireError } from '../wire/errors.ts';
-import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
+import type { ResponseHead } from '../wire/parser.ts';
 import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
+import { AnswerReader, type ReaderHost } from './answer-reader.ts';
 import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { decideFates, findCulprit } from './fate.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
+import { InFlight } from './in-flight.ts';
 import { type MessageProgress, nextTurn, writeMessage } from './message-writer.ts';
-import { AnsweredIds, RequestIdCheck } from './request-id.ts';
+import { describeExit, type ProcessExit, settleExit, tellFates } from './process-exit.ts';
 
-/** How a process ended. */
-export interface ProcessExit {
-  exitCode: number | undefined;
-  signal: string | undefined;
-  /** It never ran: the command could not be started. */
-  spawnFailed: boolean;
-  reason: ExitReason;
-  /** It answered at least once (a head arrived). */
-  answered: boolean;
-  /** It wrote at least one byte to its stdout. */
-  wroteOutput: boolean;
-  /** The id of the message it had on board when it ended, if any. */
-  messageId: string | undefined;
-  /** Its end was counted already as a start failure, when it was killed by `startTimeout`. */
-  counted: boolean;
-  /** Milliseconds it ran. */
-  uptime: number;
-  /** Why it could not be started, when it could not. */
-  cause: unknown;
-  /** The last few KiB of its stderr, when captured. */
-  stderr: string | undefined;
-}
+export type { ProcessExit } from './process-exit.ts';
 
 /** What the pool hears from a process; events flow one way, process to pool. */
 export interface ProcessEvents {
@@ -66,15 +41,13 @@ export interface ProcessEvents {
 /** One exchange on board a busy process, and how far each direction of it has got. */
 interface Work extends MessageProgress {
   exchange: Exchange;
-  /** The answer is parsed to its end. */
-  answered: boolean;
   /** Its answer was handed out whole, after the read that completed it parsed cleanly. */
   closed?: boolean;
 }
 
 /** The messages on board, in the order they were written and are answered. */
 interface Pipeline {
-  works: Work[];
+  works: InFlight<Work>;
   /** Take no more, and retire once the last is done, and why: `Connection: close`, or the pool asked. */
   retireAfter: ExitReason | undefined;
   /**
@@ -99,7 +72,7 @@ type State =
    * exchanges it ended in the middle of, told how they ended at the exit: answered ones are done, the first
    * unanswered one fails with what the exit says.
    */
-  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; works: Work[] }
+  | { kind: 'stopping'; reason: ExitReason; signalled: boolean; works: InFlight<Work> }
   | { kind: 'exited' };
 
 /** Who a stop is charged to: `culprit` (or the answer being read), unless `blameless`. */
@@ -131,7 +104,7 @@ export class TransformProcess implements ExchangeHost {
   readonly #events: ProcessEvents;
   readonly #sink: ProcessEventSink;
   readonly #child: GroupProcess;
-  readonly #parser: ResponseParser;
+  readonly #reader: AnswerReader<Work>;
   #state: State = { kind: 'idle' };
   /**
    * The most messages it may hold: 1 (one client's message at a time) until it announces that it frames by
@@ -144,21 +117,12 @@ export class TransformProcess implements ExchangeHost {
   #wroteOutput = false;
   /** Its end was counted as a start failure already. */
   #counted = false;
-  /** Stream offset of the last message its output began: where an error found by the pool starts. */
-  #messageOffset = 0;
-  /** Output began again after a complete answer, and its head has not come yet. */
-  #outputAfterAnswer = false;
   /** The id of the oldest message it holds, from `run` until that exchange is done. */
   #onBoard: string | undefined;
   /** Its messages are being written, one after another, by {@link #writeMessages}. */
   #writing = false;
-  readonly #ids: RequestIdCheck;
-  /** Ids of the messages it answered, to tell a late second answer to any of them from a wrong one. */
-  readonly #answeredIds = new AnsweredIds();
   /** Stops a process that closed its stdout in the middle of a message but did not exit. */
   #lingerTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The protocol error of a stale answer, found while parsing a read. */
-  #staleAnswer: TransformError | undefined;
   #onceClosed!: () => void;
   /** Settles once the process has exited and its pipes are closed. */
   readonly closed = new Promise<void>((resolve) => {
@@ -174,22 +138,8 @@ export class TransformProcess implements ExchangeHost {
     this.#options = options;
     this.#events = events;
     this.#sink = sink;
-    this.#ids = new RequestIdCheck(options.requireRequestId);
     this.#depth = options.pipelineSet ? options.pipeline : 1;
-    this.#parser = new ResponseParser(
-      {
-        onMessageBegin: (offset) => {
-          this.#messageOffset = offset;
-          this.#onMessageBegin();
-        },
-        onHead: (head) => this.#onHead(head),
-        onBody: (chunk) => {
-          if (!this.#reading().exchange.onBody(chunk)) this.pauseOutput();
-        },
-        onMessageEnd: () => this.#onMessageEnd(),
-      },
-      { limits: options.limits },
-    );
+    this.#reader = new AnswerReader(options, this.#readerHost());
     this.#child = new GroupProcess(options, watchdog, {
       onOutput: (chunk) => this.#onOutput(chunk),
       onOutputEnd: () => this.#onOutputEnd(),
@@ -234,7 +184,7 @@ export class TransformProcess implements ExchangeHost {
     if (this.#child.outputPaused) return false;
     // A message still being written (its handler's body may stall on a slow upstream): one behind it would
     // wait for that handler, while any other process may free up sooner.
-    if (state.works.some((work) => work.input !== 'written')) return false;
+    if (!state.works.allWritten) return false;
     const { maxRequestsPerProcess } = this.#options;
     return state.works.length < this.#depth && this.transforms + state.works.length < maxRequestsPerProcess;
   }
@@ -246,9 +196,11 @@ export class TransformProcess implements ExchangeHost {
   /** Run a transform: an idle process takes it, a busy one only while {@link joinable}. */
   run(exchange: Exchange): void {
     const state = this.#state;
-    const work: Work = { exchange, input: 'waiting', answered: false, foundDead: false };
+    const work: Work = { exchange, input: 'waiting', foundDead: false };
     if (state.kind === 'idle') {
-      this.#state = { kind: 'busy', works: [work], retireAfter: undefined, abandoned: undefined };
+      const works = new InFlight<Work>();
+      works.push(work);
+      this.#state = { kind: 'busy', works, retireAfter: undefined, abandoned: undefined };
       this.#child.setRef(true);
       this.#onBoard = exchange.id;
       exchange.begin(this);
@@ -275,7 +227,7 @@ export class TransformProcess implements ExchangeHost {
       state.retireAfter ??= reason;
       return;
     }
-    this.#state = { kind: 'stopping', reason, signalled: false, works: [] };
+    this.#state = { kind: 'stopping', reason, signalled: false, works: new InFlight() };
     this.#child.endInput();
   }
 
@@ -296,18 +248,17 @@ export class TransformProcess implements ExchangeHost {
   abandon(exchange: Exchange, reason: ExitReason): void {
     const state = this.#state;
     if (state.kind === 'busy') {
-      const index = state.works.findIndex((work) => work.exchange === exchange);
-      const reading = this.#reading();
-      if (index === -1) return;
-      const work = state.works[index] as Work;
-      if (reading !== undefined && index > state.works.indexOf(reading)) {
+      const work = this.#workOf(exchange);
+      if (work === undefined) return;
+      const { reading } = state.works;
+      if (reading !== undefined && state.works.indexOf(work) > state.works.indexOf(reading)) {
         // Behind the answer being read: let the answers ahead of it come, then kill (see #afterRead).
         state.abandoned = work;
         this.#stopTaking(state, reason);
         this.#releaseBehind(state, work, this.#victimError());
         return;
       }
-    } else if (state.kind !== 'stopping' || !state.works.some((work) => work.exchange === exchange)) {
+    } else if (state.kind !== 'stopping' || !state.works.entries.some((work) => work.exchange === exchange)) {
       return;
     }
     this.#stop(reason, undefined, { culprit: exchange });
@@ -316,9 +267,10 @@ export class TransformProcess implements ExchangeHost {
   #stop(reason: ExitReason, error: TransformError | undefined, blame: Blame): void {
     const state = this.#state;
     if (state.kind === 'exited' || (state.kind === 'stopping' && state.signalled)) return;
-    const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
-    const board = works.map((work) => ({
-      answered: work.answered,
+    const onBoard = state.kind === 'busy' || state.kind === 'stopping' ? state.works : new InFlight<Work>();
+    const works = [...onBoard.entries];
+    const board = works.map((work, index) => ({
+      answered: onBoard.isAnswered(index),
       closed: work.closed === true,
       unread: this.#unread(work),
     }));
@@ -330,12 +282,13 @@ export class TransformProcess implements ExchangeHost {
       error: error !== undefined,
       blameless: blame.blameless === true,
     });
+    onBoard.remove((_, index) => fates[index] !== 'kept');
     this.#state = {
       kind: 'stopping',
       // A process retired already keeps the reason it was retired for.
       reason: state.kind === 'stopping' ? state.reason : reason,
       signalled: true,
-      works: works.filter((_, index) => fates[index] === 'kept'),
+      works: onBoard,
     };
     // Never read another byte from it: its framing can no longer be trusted.
     this.#child.stopReading();
@@ -346,16 +299,8 @@ export class TransformProcess implements ExchangeHost {
     }
     // A message it never read (it is retried) did not end it: its end counts as one with no message on board.
     this.#onBoard = blame.blameless || culprit === undefined ? undefined : works[culprit]?.exchange.id;
-    // The exchanges first, the oldest last: retries go back to the head of the queue, in their order, before
-    // a replacement can take work.
-    const failure = error ?? this.#victimError();
-    for (let index = works.length - 1; index >= 0; index--) {
-      const { exchange } = works[index] as Work;
-      const fate = fates[index];
-      if (fate === 'given-back') exchange.onNotRead(failure);
-      else if (fate === 'failed') exchange.onFailed(failure, false);
-      else if (fate === 'run-again') exchange.onFailed(failure, true);
-    }
+    // The exchanges first: retries go back to the head of the queue before a replacement can take work.
+    tellFates(works, fates, error ?? this.#victimError());
     this.#retireUnlessStartFailure(reason);
     this.#child.terminate();
   }
@@ -374,7 +319,7 @@ export class TransformProcess implements ExchangeHost {
   /** The messages behind `work` will never be answered here: each is retried once on another process. */
   #releaseBehind(state: Pipeline, work: Work, error: TransformError): void {
     const index = state.works.indexOf(work);
-    const behind = state.works.splice(index + 1);
+    const behind = state.works.remove((_, at) => at > index);
     for (const released of behind.reverse()) this.#release(released, error);
   }
 
@@ -407,12 +352,10 @@ export class TransformProcess implements ExchangeHost {
   #giveBackWaiting(): void {
     const state = this.#state;
     if (state.kind !== 'busy') return;
-    const reading = this.#nextAnswer(state.works);
-    const waiting = state.works.filter(
+    const { reading } = state.works;
+    const waiting = state.works.remove(
       (work) => work !== reading && work.input === 'waiting' && !work.exchange.hasOutput,
     );
-    if (waiting.length === 0) return;
-    state.works = state.works.filter((work) => !waiting.includes(work));
     for (const work of waiting.reverse()) work.exchange.giveBack();
   }
 
@@ -431,22 +374,6 @@ export class TransformProcess implements ExchangeHost {
     return createProcessError(context, code, message, cause, exit);
   }
 
-  /** The work whose answer is being read: the oldest on board not answered yet. */
-  #reading(): Work {
-    const work = this.#state.kind === 'busy' ? this.#nextAnswer(this.#state.works) : undefined;
-    if (work === undefined) throw this.#noTransformError();
-    return work;
-  }
-
-  #noTransformError(): TransformError {
-    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.outputWhileIdle);
-  }
-
-  #nextAnswer(works: Work[]): Work | undefined {
-    for (const work of works) if (!work.answered) return work;
-    return undefined;
-  }
-
   /**
    * Write the messages on board, each after the one before it, those behind others of one turn in one writev.
    * `afterTurn`: the process was idle, so one turn of the event loop passes first (see {@link nextTurn}).
@@ -457,8 +384,8 @@ export class TransformProcess implements ExchangeHost {
       if (afterTurn) await nextTurn();
       for (let emptyPipe = afterTurn; ; emptyPipe = false) {
         const state = this.#state;
-        const work = state.kind === 'busy' ? state.works.find((next) => next.input === 'waiting') : undefined;
-        if (work === undefined) return;
+        const work = state.kind === 'busy' ? state.works.writing : undefined;
+        if (work === undefined || work.input !== 'waiting') return;
         const { exchange } = work;
         // The messages of one turn go out in one writev, as long as they fit an empty pipe together: a
         // failure of the first message's first write then still tells a process found dead.
@@ -473,7 +400,8 @@ export class TransformProcess implements ExchangeHost {
         });
         const current = this.#workOf(exchange);
         // The process is going, or this message moved on: the stop decides for the rest on board.
-        if (!written || current === undefined) return;
+        if (!written || current === undefined || this.#state.kind !== 'busy') return;
+        this.#state.works.write();
         current.input = 'written';
         exchange.onWritten();
         this.#finishIfComplete();
@@ -495,8 +423,7 @@ export class TransformProcess implements ExchangeHost {
   #workOf(exchange: Exchange): Work | undefined {
     const state = this.#state;
     if (state.kind !== 'busy') return undefined;
-    for (const work of state.works) if (work.exchange === exchange) return work;
-    return undefined;
+    return state.works.entries.find((work) => work.exchange === exchange);
   }
 
   #describe(): string {
@@ -507,7 +434,7 @@ export class TransformProcess implements ExchangeHost {
   #foundDead(unread: (work: Work) => boolean): boolean {
     const state = this.#state;
     if (state.kind !== 'busy') return false;
-    const next = this.#nextAnswer(state.works);
+    const next = state.works.reading;
     return next !== undefined && unread(next);
   }
 
@@ -531,8 +458,7 @@ export class TransformProcess implements ExchangeHost {
     // end of output decides, so an answer in the pipe is never dropped for a write that failed after it.
     // Those never written go elsewhere now; one that lingers is stopped a grace later.
     state.retireAfter ??= 'crash';
-    const unwritten = state.works.filter((work) => this.#unread(work) && work.input === 'waiting');
-    state.works = state.works.filter((work) => !unwritten.includes(work));
+    const unwritten = state.works.remove((work) => this.#unread(work) && work.input === 'waiting');
     for (const work of unwritten.reverse()) work.exchange.onNotRead(this.#victimError());
     this.#retireUnlessStartFailure('crash');
     clearTimeout(this.#lingerTimer);
@@ -546,47 +472,10 @@ export class TransformProcess implements ExchangeHost {
     }
   }
 
-  #onMessageBegin(): void {
+  /** A head with a good id for `work`, the message being answered. */
+  #onHead(work: Work, head: ResponseHead): void {
     const state = this.#state;
-    const next = state.kind === 'busy' ? this.#nextAnswer(state.works) : undefined;
-    // More output after the last complete answer: judged by its head (a stale repeat of an answer), or, if the
-    // read ends before the head does, at the end of the read (see #onOutput).
-    if (next === undefined && state.kind === 'busy') {
-      this.#outputAfterAnswer = true;
-      return;
-    }
-    this.#reading().exchange.onMessageBegin();
-  }
-
-  #wroteMore(): TransformError {
-    return this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.wroteMore);
-  }
-
-  /** A head with nothing on board left to answer: a stale repeat of an earlier answer, or more than it owes. */
-  #onHeadAfterAnswers(works: Work[], id: string | undefined): never {
-    // With the id of a message answered before the last one, it is a stale repeat: not the fault of the
-    // messages on board, which are retried once (see #onProtocolError). Anything else, the last message's
-    // own id again included, casts doubt on the answer it follows.
-    const last = works.at(-1);
-    if (id === undefined || id === last?.exchange.id || !this.#answeredIds.has(id)) throw this.#wroteMore();
-    this.#staleAnswer = this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
-    throw this.#staleAnswer;
-  }
-
-  #onHead(head: ResponseHead): void {
-    const state = this.#state;
-    const id = head.context.get('id');
-    if (state.kind !== 'busy') throw this.#noTransformError();
-    const work = this.#nextAnswer(state.works);
-    if (work === undefined) this.#onHeadAfterAnswers(state.works, id);
-    const idProblem = this.#ids.check(work.exchange.id, id);
-    if (idProblem !== undefined) {
-      const error = this.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
-      // A second answer to a message it answered before (among the last MAX_ANSWERED_IDS): provably not this message's
-      // answer, nor its fault.
-      if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
-      throw error;
-    }
+    if (state.kind !== 'busy') return;
     // Its own announcement, never the handler's (those never reach the input), and never passed on.
     const announcement = head.headers.get(PIPELINE_FIELD);
     if (announcement !== null) {
@@ -616,10 +505,7 @@ export class TransformProcess implements ExchangeHost {
     work.exchange.onHead(head);
   }
 
-  #onMessageEnd(): void {
-    const work = this.#reading();
-    work.answered = true;
-    this.#answeredIds.add(work.exchange.id);
+  #onAnswered(work: Work): void {
     work.exchange.onAnswered();
     // Its reader may have filled up on it: the answer behind it must find output flowing.
     this.#child.resumeOutput();
@@ -633,33 +519,12 @@ export class TransformProcess implements ExchangeHost {
    */
   #startTurn(): void {
     const state = this.#state;
-    if (state.kind !== 'busy') return;
-    for (const work of state.works) {
-      if (!work.answered) {
-        work.exchange.onTurn();
-        return;
-      }
-      if (work.input !== 'written') return;
-    }
+    if (state.kind === 'busy' && state.works.readingHasTurn) state.works.reading?.exchange.onTurn();
   }
 
   #onOutput(chunk: Uint8Array): void {
     this.#wroteOutput = true;
-    const offset = this.#parser.offset;
-    try {
-      this.#parser.push(chunk);
-    } catch (error) {
-      this.#onProtocolError(error, chunk, offset);
-      return;
-    }
-    // The read ended inside more output after the last complete answer, before that output's head did:
-    // bytes left over, which no head can excuse any more.
-    const state = this.#state;
-    if (state.kind === 'busy' && this.#outputAfterAnswer) {
-      this.#onProtocolError(this.#wroteMore(), chunk, offset);
-      return;
-    }
-    this.#afterRead();
+    this.#reader.read(chunk);
   }
 
   #onOutputEnd(): void {
@@ -671,16 +536,9 @@ export class TransformProcess implements ExchangeHost {
       this.kill('crash');
       return;
     }
-    try {
-      // Completes a body delimited by the end of output.
-      this.#parser.end();
-    } catch (error) {
-      if (!(error instanceof WireError && error.code === 'ERR_WIRE_INCOMPLETE')) {
-        this.#onProtocolError(error, new Uint8Array(0), this.#parser.offset);
-        return;
-      }
-    }
-    const next = this.#nextAnswer(state.works);
+    // Completes a body delimited by the end of output.
+    if (!this.#reader.end()) return;
+    const next = state.works.reading;
     if (next === undefined) this.#afterRead();
     else this.#onCutShort(state, next);
   }
@@ -709,14 +567,14 @@ export class TransformProcess implements ExchangeHost {
   #afterRead(): void {
     const state = this.#state;
     if (state.kind !== 'busy') return;
-    for (const work of state.works) {
+    state.works.entries.forEach((work, index) => {
       work.exchange.deliver();
-      if (work.answered) work.closed = true;
-    }
+      if (state.works.isAnswered(index)) work.closed = true;
+    });
     this.#finishIfComplete();
     // A message abandoned behind others whose answers are now all in: the process can be stopped.
     const now = this.#state;
-    if (now.kind === 'busy' && now.abandoned !== undefined && now.abandoned === this.#nextAnswer(now.works)) {
+    if (now.kind === 'busy' && now.abandoned !== undefined && now.abandoned === now.works.reading) {
       this.#stop('abort', undefined, { culprit: now.abandoned.exchange });
     }
   }
@@ -730,10 +588,7 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     if (state.kind !== 'busy') return;
     let finished = 0;
-    for (;;) {
-      const work = state.works[0];
-      if (work === undefined || work.input !== 'written' || !work.answered) break;
-      state.works.shift();
+    for (let work = state.works.shiftDone(); work !== undefined; work = state.works.shiftDone()) {
       this.transforms++;
       finished++;
       work.exchange.onDone();
@@ -744,7 +599,7 @@ export class TransformProcess implements ExchangeHost {
       }
     }
     if (finished === 0 || this.#state !== state) return;
-    this.#onBoard = state.works[0]?.exchange.id;
+    this.#onBoard = state.works.entries[0]?.exchange.id;
     const limitReached = this.transforms >= this.#options.maxRequestsPerProcess;
     if (state.works.length > 0) {
       if (limitReached) this.retire('recycle');
@@ -782,36 +637,42 @@ export class TransformProcess implements ExchangeHost {
     });
   }
 
+  /** The answer reader's view of this process (see answer-reader.ts). */
+  #readerHost(): ReaderHost<Work> {
+    const process = this;
+    return {
+      get board() {
+        return process.#state.kind === 'busy' ? process.#state.works : undefined;
+      },
+      get name() {
+        return process.#describe();
+      },
+      createError: (code, message, cause) => this.createError(code, message, cause),
+      onHead: (work, head) => this.#onHead(work, head),
+      onBody: (work, chunk) => {
+        if (!work.exchange.onBody(chunk)) this.pauseOutput();
+      },
+      onAnswered: (work) => this.#onAnswered(work),
+      onRead: () => this.#afterRead(),
+      onProtocolError: (error, detail, bytes, stale) => this.#onProtocolError(error, detail, bytes, stale),
+    };
+  }
+
   /** Its framing can no longer be trusted: fail what is in flight, never read another byte, replace it. */
-  #onProtocolError(error: unknown, chunk: Uint8Array, chunkOffset: number): void {
+  #onProtocolError(reason: TransformError, detail: string, bytes: string, stale: boolean): void {
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (this.#state.kind === 'stopping' && this.#state.signalled) return;
-    // From the first unexpected byte: where the parser stopped, or where the message the pool refused began.
-    const offset = error instanceof WireError ? error.offset : this.#messageOffset;
-    const at = Math.max(0, offset - chunkOffset);
-    const messageAt = Math.min(Math.max(0, this.#messageOffset - chunkOffset), at);
-    // Whether the output begins as an answer can be told only when the message began in this read.
-    const messageStart = this.#messageOffset >= chunkOffset ? chunk.subarray(messageAt) : new Uint8Array(0);
-    // The event's message is the bare detail: its log line names the process once.
-    const detail =
-      error instanceof TransformError
-        ? error.message.slice(this.#describe().length + 1)
-        : `${(error as Error).message}${describeStrayOutput(messageStart)}`;
-    const reason =
-      error instanceof TransformError
-        ? error
-        : this.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
     this.#sink.emit({
       type: 'protocol-error',
       pid: this.pid as number,
       command: this.#options.commandText,
       message: detail,
-      bytes: excerptOutput(chunk, at, messageAt),
+      bytes,
     });
     // A process on trial after a watched edit that breaks the protocol before its first answer is the
     // edit's fault, as when it dies then (see #onClosed): its message goes to an old process once.
     const editFault = this.trial && !this.#answered;
-    this.kill('protocol', reason, reason === this.#staleAnswer || editFault);
+    this.kill('protocol', reason, stale || editFault);
   }
 
   #onClosed(result: ClosedResult): void {
@@ -819,35 +680,19 @@ export class TransformProcess implements ExchangeHost {
     const state = this.#state;
     this.#state = { kind: 'exited' };
     const spawnFailed = this.pid === undefined;
-    const works = state.kind === 'busy' || state.kind === 'stopping' ? state.works : [];
+    const onBoard = state.kind === 'busy' || state.kind === 'stopping' ? state.works : new InFlight<Work>();
     const exit = this.#describeExit(result, state.kind === 'stopping' ? state.reason : 'crash');
-    const failing = this.#nextAnswer(works);
-    for (const work of [...works].reverse()) {
-      if (work.answered) {
-        // Its answer came whole before it went (it did not wait for the rest of its input): that one is done.
-        // Handed out first: when the read that completed it also stopped the process (a drain past its bound
-        // for the message behind), the read was never finished and its answer never delivered.
-        this.transforms++;
-        work.exchange.deliver();
-        work.exchange.onDone();
-      } else if (work !== failing) {
-        this.#release(work, this.#victimError());
-      } else {
-        const reason = spawnFailed
+    settleExit(onBoard, {
+      spawnFailed,
+      trialBeforeAnswer: this.trial && !this.#answered,
+      failure: () =>
+        spawnFailed
           ? createSpawnError(this.#options.commandText, this.#options.cwd, result.cause)
-          : this.#exitError(exit);
-        // Retried only if it was dead before it could read the message: one that read it and then exited,
-        // even with code 0, may have crashed on it or acted on it. A process on trial after a watched edit
-        // that dies before its first answer is the edit's fault, not the message's: that message goes to an
-        // old process once.
-        if (!spawnFailed && this.#unread(work)) {
-          work.exchange.onNotRead(reason);
-          continue;
-        }
-        const blameless = this.trial && !this.#answered && !work.exchange.hasOutput;
-        work.exchange.onFailed(reason, !spawnFailed && blameless);
-      }
-    }
+          : this.#exitError(exit),
+      unread: (work) => this.#unread(work),
+      release: (work) => this.#release(work, this.#victimError()),
+      count: () => this.transforms++,
+    });
     if (!spawnFailed) {
       this.#sink.emit({
         type: 'exit',
@@ -864,19 +709,15 @@ export class TransformProcess implements ExchangeHost {
   }
 
   #describeExit(result: ClosedResult, reason: ExitReason): ProcessExit {
-    return {
-      exitCode: result.exitCode,
-      signal: result.signal,
+    return describeExit(result, reason, {
       spawnFailed: this.pid === undefined,
-      reason,
       answered: this.#answered,
       wroteOutput: this.#wroteOutput,
       messageId: this.#onBoard,
       counted: this.#counted,
-      uptime: Date.now() - this.startedAt,
-      cause: result.cause,
+      startedAt: this.startedAt,
       stderr: this.#child.stderrTail,
-    };
+    });
   }
 
   #exitError(exit: ProcessExit): TransformError {
