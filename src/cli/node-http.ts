@@ -29,6 +29,11 @@ function breakOnFailure(
   const reader = body.getReader();
   return new ReadableStream<Uint8Array>(
     {
+      start() {
+        // Also when no read is pending (a client that reads nothing, its response ended past `clientTimeout`):
+        // the server waits for that client, so the connection is broken now.
+        reader.closed.catch(() => outgoing.destroy());
+      },
       async pull(controller) {
         let read: ReadableStreamReadResult<Uint8Array>;
         try {
