@@ -26,23 +26,18 @@ function observeBody(
   onError: (error: unknown) => void,
 ): ReadableStream<Uint8Array> {
   const reader = body.getReader();
-  // Whether the server has begun reading: an error before that reaches it through its first read, as a
-  // failure of the body it streams, never as a thrown response (which @hono/node-server answers with 500
-  // and the error's message).
-  let reading = false;
   return new ReadableStream<Uint8Array>(
     {
       start(controller) {
         // An error while no read is pending (a client that reads nothing, ended past `clientTimeout`) must
         // reach the server now: it breaks the connection on it, and would otherwise wait for the client.
+        // (serveFetch's body guard turns it into a broken connection, whenever it comes.)
         reader.closed.catch((error: unknown) => {
-          if (!reading) return;
           onError(error);
           controller.error(error);
         });
       },
       async pull(controller) {
-        reading = true;
         let read: ReadableStreamReadResult<Uint8Array>;
         try {
           read = await reader.read();
