@@ -1,7 +1,7 @@
 // Body filters (protocol: 'body'): 1 KiB through `tr a-z A-Z`, against a filter spawned by the server for each
 // response (what mod_ext_filter does, and what the filter mode did before it ran in a pool: spawned here with
 // node:child_process, the request's method and URL in its environment, no cap). The filter mode runs
-// `processes` filter children (default: the cores), each running the filter on spares it started ahead; with
+// `processes` filter children (default: four per core), each running the filter on spares it started ahead; with
 // the request context (the default: a spare is sh's prelude reading the method and URL, then exec'ing tr) and
 // without it (requestContext: false: the spare is tr itself). p50 latency of sequential responses GAP_MS
 // apart, then responses per second with 1, 8 and 32 loops back to back. REQUESTS, GAP_MS, BENCH_PROCESSES.

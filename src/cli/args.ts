@@ -14,7 +14,7 @@ export interface ProxyArgs {
   upstream: URL;
   port: number;
   host: string;
-  /** Pool size; undefined: the library's default (`os.availableParallelism()`). */
+  /** Pool size; undefined: the library's default (`os.availableParallelism()`, four times that for a body filter). */
   processes: number | undefined;
   /** Messages one transform process may hold at once; undefined: the library's default. */
   pipeline: number | undefined;
@@ -68,7 +68,7 @@ Options:
   --upstream URL        Server to forward requests to; the request's path and query are appended (required)
   --port N              Port to listen on, 0 for any free one (default: ${DEFAULTS.port})
   --host HOST           Address to listen on (default: ${DEFAULTS.host})
-  --processes N         Transform processes to keep running (default: available parallelism)
+  --processes N         Transform processes to keep running (default: available parallelism; 4x for --body-filter)
   --pipeline N          Requests one transform process may hold at once, answered in order, trusting
                         the transform to frame every answer exactly (default: 4 for a serveTransform
                         child, which announces it, 1 for any other)

@@ -24,6 +24,15 @@ interface Input {
 /** How one filter ran: its answer, or `dead` when it was a spare found dead (see {@link isFoundDead}). */
 type Outcome = { kind: 'answer'; response: Response } | { kind: 'dead' };
 
+/**
+ * How long a filter's first output waits for its exit: a short output then leaves as one answer with its
+ * length, in one write the server reads at once, instead of a head now and the body's end after the exit.
+ * A filter still running past it streams as before.
+ */
+const HOLD_MS = 5;
+/** Output held for the exit, or buffered for a reader that has not pulled yet, before stdout is paused. */
+const HOLD_BYTES = 64 * 1024;
+
 /** Signals that end a process from outside: a crash on its input raises others (SIGSEGV, SIGABRT). */
 const OUTSIDE_KILLS: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM']);
 
@@ -67,9 +76,10 @@ async function pumpRest(input: Input, stdin: NonNullable<FilterProcess['child'][
 
 /**
  * Run one filter on one response, in the filter child: its body on the filter's stdin, the new body from its
- * stdout, both streamed with backpressure. The answer's head goes out at the first output byte, or at a clean
- * exit with none; a failure before that is a `Transform-Error` answer, one after it breaks the answer (the
- * pool then replaces this child).
+ * stdout, both streamed with backpressure. The answer goes out whole at the filter's clean exit when that
+ * comes within HOLD_MS of its first output byte, otherwise HOLD_MS after it (or once HOLD_BYTES wait); a
+ * failure before that is a `Transform-Error` answer, one after it breaks the answer (the pool then replaces
+ * this child).
  */
 function runOne(
   filter: FilterProcess,
@@ -82,7 +92,8 @@ function runOne(
 ): Promise<Outcome> {
   const { config } = settings;
   const { child, pid } = filter;
-  type Phase = 'head' | 'body' | 'ended';
+  // `held`: output came, kept until the exit or HOLD_MS; `body`: the answer is out, its body streaming.
+  type Phase = 'head' | 'held' | 'body' | 'ended';
   let phase: Phase = 'head';
   let failure: FilterFailure | undefined;
   /** Why the filter was killed: the client left (its answer was cancelled), or its silence. */
@@ -94,51 +105,7 @@ function runOne(
     settle = resolve;
   });
 
-  const fail = (kind: FilterFailure['kind'], reason: 'abort' | 'timeout'): void => {
-    if (failure !== undefined || phase === 'ended') return;
-    failure = { kind, pid };
-    killedFor = reason;
-    killFilter(filter);
-  };
-  // `timeout` is the longest silence on stdout while the output is wanted; a paused reader stops the clock.
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const armTimer = (): void => {
-    clearTimeout(timer);
-    if (config.timeout > 0 && phase !== 'ended')
-      timer = setTimeout(() => fail('timeout', 'timeout'), config.timeout);
-  };
-
-  const output = new Response(
-    new ReadableStream<Uint8Array>({
-      start(streamController) {
-        controller = streamController;
-      },
-      pull() {
-        child.stdout?.resume();
-        armTimer();
-      },
-      cancel() {
-        // The pool went away from this answer: nothing is left to save.
-        fail('exit', 'abort');
-      },
-    }),
-    { status: input.status, statusText: input.statusText, headers: getOutputHeaders(input, config) },
-  );
-
-  child.stdout?.on('data', (chunk: Buffer) => {
-    if (failure !== undefined) return;
-    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
-    if (phase === 'head') {
-      phase = 'body';
-      settle({ kind: 'answer', response: output });
-    }
-    if ((controller.desiredSize ?? 0) <= 0) {
-      child.stdout?.pause();
-      clearTimeout(timer);
-    } else armTimer();
-  });
-  armTimer();
-
+  // The input first: the filter starts its work while the answer's stream is set up.
   const stdin = child.stdin;
   const prefix = filter.readsContext ? encoder.encode(getContextLines(request)) : undefined;
   const parts = [prefix, body.first].filter((part) => part !== undefined && part.byteLength > 0);
@@ -162,17 +129,76 @@ function runOne(
     }
   }
 
+  const fail = (kind: FilterFailure['kind'], reason: 'abort' | 'timeout'): void => {
+    if (failure !== undefined || phase === 'ended') return;
+    failure = { kind, pid };
+    killedFor = reason;
+    killFilter(filter);
+  };
+  // `timeout` is the longest silence on stdout while the output is wanted; a paused reader stops the clock.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let hold: ReturnType<typeof setTimeout> | undefined;
+  const release = (): void => {
+    if (phase !== 'held') return;
+    clearTimeout(hold);
+    phase = 'body';
+    settle({ kind: 'answer', response: output });
+  };
+  const armTimer = (): void => {
+    clearTimeout(timer);
+    if (config.timeout > 0 && phase !== 'ended')
+      timer = setTimeout(() => fail('timeout', 'timeout'), config.timeout);
+  };
+
+  const output = new Response(
+    new ReadableStream<Uint8Array>(
+      {
+        start(streamController) {
+          controller = streamController;
+        },
+        pull() {
+          child.stdout?.resume();
+          armTimer();
+        },
+        cancel() {
+          // The pool went away from this answer: nothing is left to save.
+          fail('exit', 'abort');
+        },
+      },
+      new ByteLengthQueuingStrategy({ highWaterMark: HOLD_BYTES }),
+    ),
+    { status: input.status, statusText: input.statusText, headers: getOutputHeaders(input, config) },
+  );
+
+  child.stdout?.on('data', (chunk: Buffer) => {
+    if (failure !== undefined) return;
+    controller.enqueue(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength));
+    if (phase === 'head') {
+      phase = 'held';
+      hold = setTimeout(release, HOLD_MS);
+    }
+    if ((controller.desiredSize ?? 0) <= 0) {
+      release();
+      child.stdout?.pause();
+      clearTimeout(timer);
+    } else armTimer();
+  });
+  armTimer();
+
   let spawnError: Error | undefined;
   child.once('error', (error) => {
     spawnError = error;
   });
   child.once('close', (code, signal) => {
     clearTimeout(timer);
+    clearTimeout(hold);
     filter.forget();
     const wasPhase = phase;
     phase = 'ended';
-    // Spares start again once this answer is out: a spawn blocks the event loop for a while.
-    setImmediate(() => spares.fill());
+    // Spares start again once this answer is out: a spawn blocks the event loop for a while, and the answer
+    // leaves in this turn's check phase (the encoder waits one setImmediate for the body's end), so the
+    // spawn waits one more.
+    setImmediate(() => setImmediate(() => spares.fill()));
     if (spawnError !== undefined && pid === undefined) {
       const cwd = config.cwd === undefined ? '' : ` (cwd "${config.cwd}")`;
       settle({
@@ -190,9 +216,11 @@ function runOne(
     }
     if (ended === undefined) {
       controller.close();
-      if (wasPhase === 'head') settle({ kind: 'answer', response: output });
-    } else if (wasPhase === 'head') {
-      const dead = spare && killedFor === undefined && isFoundDead(unread, signal, body);
+      if (wasPhase !== 'body') settle({ kind: 'answer', response: output });
+    } else if (wasPhase !== 'body') {
+      // Nothing is out yet: a failure is still an answer of its own, its held output dropped.
+      const dead =
+        wasPhase === 'head' && spare && killedFor === undefined && isFoundDead(unread, signal, body);
       settle(dead ? { kind: 'dead' } : { kind: 'answer', response: getFailureResponse(ended) });
     } else {
       // The head is out: the only way left to report the failure is a broken answer.

@@ -44,7 +44,11 @@ export interface PoolSettings {
   uid?: number;
   /** Run the process with this group id. @default the parent's */
   gid?: number;
-  /** Processes in the pool, from 1 to 1024. @default os.availableParallelism() */
+  /**
+   * Processes in the pool, from 1 to 1024; with `protocol: 'body'`, filter children, each running one filter
+   * at a time, so the most filters at work at once.
+   * @default os.availableParallelism(); with `protocol: 'body'`, four times that (at most 64)
+   */
   processes?: number;
   /**
    * Messages one process may hold at once, from 1 to 1024: written back to back and answered in order, as
@@ -87,8 +91,8 @@ export interface PoolSettings {
    * `'http'`: long-lived processes speaking HTTP/1.1 on stdin/stdout. `'body'`: one process per response, the
    * body on its stdin and the new body from its stdout, like Apache's mod_ext_filter, for any Unix filter
    * (`tr`, `sed`, `jq`); the request's method and URL are in `TRANSFORM_REQUEST_METHOD`/`TRANSFORM_REQUEST_URL`.
-   * The filters are run by `processes` filter children (the pool's processes), one at a time each, on filters
-   * they started ahead: the server never forks per response.
+   * The filters are run by `processes` filter children (the pool's processes; four per core by default), one
+   * at a time each, on filters they started ahead: the server never forks per response.
    * @default 'http'
    */
   protocol?: 'http' | 'body';
