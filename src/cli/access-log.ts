@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { createErrorResponse, type TransformError } from '../shared/errors.ts';
+import { watchBody } from './watch-body.ts';
 
 type Handler<Node> = (request: Request, node: Node) => Promise<Response>;
 
@@ -17,47 +18,6 @@ export interface AccessLog {
   onError(error: TransformError, request: Request | undefined): Response;
   /** Wrap the transformed handler: one line per request once its response is sent or abandoned. */
   wrap(handler: Handler<HttpBindings>): Handler<HttpBindings>;
-}
-
-/** `body`, counting the bytes that go through and telling when it breaks (a cancel is not a break). */
-function observeBody(
-  body: ReadableStream<Uint8Array>,
-  onChunk: (bytes: number) => void,
-  onError: (error: unknown) => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        // An error while no read is pending (a client that reads nothing, ended past `clientTimeout`) must
-        // reach the server now: it breaks the connection on it, and would otherwise wait for the client.
-        // (serveFetch's body guard turns it into a broken connection, whenever it comes.)
-        reader.closed.catch((error: unknown) => {
-          onError(error);
-          controller.error(error);
-        });
-      },
-      async pull(controller) {
-        let read: ReadableStreamReadResult<Uint8Array>;
-        try {
-          read = await reader.read();
-        } catch (error) {
-          onError(error);
-          controller.error(error);
-          return;
-        }
-        if (read.done) controller.close();
-        else {
-          onChunk(read.value.byteLength);
-          controller.enqueue(read.value);
-        }
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
 }
 
 /**
@@ -121,16 +81,17 @@ export function createAccessLog(write = (line: string): void => void process.std
         status = response.status;
         outcome = response === upstreamOf.get(request) ? 'passed' : 'transformed';
         if (response.body === null) return response;
-        const body = observeBody(
-          response.body,
-          (n) => {
+        const body = watchBody(response.body, {
+          onChunk(n) {
             bytes += n;
           },
-          (error) => {
+          onFailure(error) {
             // A response ended for a client that read nothing past `clientTimeout` is the client's doing.
             outcome = (error as { code?: unknown }).code === 'ERR_TRANSFORM_ABORTED' ? 'aborted' : 'failed';
           },
-        );
+          // serveFetch's own watcher, outside this one, breaks the connection on it.
+          afterFailure: 'error',
+        });
         return new Response(body, response);
       };
     },

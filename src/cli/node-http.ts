@@ -1,6 +1,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type HttpBindings, serve } from '@hono/node-server';
+import { watchBody } from './watch-body.ts';
 
 /** Where {@link serveFetch} listens. */
 export interface ServeOptions {
@@ -16,43 +17,6 @@ export interface Served {
   close(options?: { timeout?: number }): Promise<void>;
 }
 
-/**
- * A body whose failure breaks the connection instead of reaching @hono/node-server: before the head is sent, the
- * server answers a failed first read with 500 and `Error: <message>` (a transform's command and pid, for any
- * client to read). Destroying the socket gives the client a response cut short, never an error text, and a
- * failed body never looks complete.
- */
-function breakOnFailure(
-  body: ReadableStream<Uint8Array>,
-  outgoing: HttpBindings['outgoing'],
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      start() {
-        // Also when no read is pending (a client that reads nothing, its response ended past `clientTimeout`):
-        // the server waits for that client, so the connection is broken now.
-        reader.closed.catch(() => outgoing.destroy());
-      },
-      async pull(controller) {
-        let read: ReadableStreamReadResult<Uint8Array>;
-        try {
-          read = await reader.read();
-        } catch {
-          outgoing.destroy();
-          return;
-        }
-        if (read.done) controller.close();
-        else controller.enqueue(read.value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
 async function respond(
   handler: (request: Request, node: HttpBindings) => Response | Promise<Response>,
   request: Request,
@@ -60,7 +24,12 @@ async function respond(
 ): Promise<Response> {
   const response = await handler(request, node);
   if (response.body === null) return response;
-  return new Response(breakOnFailure(response.body, node.outgoing), response);
+  // A failed body breaks the connection instead of reaching @hono/node-server: before the head is sent, the
+  // server answers a failed first read with 500 and `Error: <message>` (a transform's command and pid, for any
+  // client to read). Destroying the socket gives the client a response cut short, never an error text, and a
+  // failed body never looks complete.
+  const body = watchBody(response.body, { onFailure: () => node.outgoing.destroy(), afterFailure: 'hold' });
+  return new Response(body, response);
 }
 
 function closeServer(server: Server, timeout: number): Promise<void> {
