@@ -206,6 +206,7 @@ describe.concurrent('subprocess-transform arguments', () => {
       '--client-buffer',
       '--client-timeout',
       '--upstream-timeout',
+      '--shutdown-timeout',
       '--no-require-request-id',
       '--body-filter',
       '--log',
