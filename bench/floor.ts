@@ -5,14 +5,14 @@
 //   floor:     bare, plus reading the handler's body, one writev of head and body, parsing the answer's head
 //              and building the Response the caller reads: the Web objects the API itself requires
 //   pool:      bare, through createTransformPool (ids, timeouts, queue, backpressure, failure handling), with
-//              its default pipeline or BENCH_PIPELINE
+//              its default pipeline for cat (one message per process: cat does not announce pipelining) or
+//              BENCH_PIPELINE
 //   raw pipe ×N, floor ×N: the same with N messages in flight per process (HTTP/1.1 pipelining: written back
 //              to back, the messages of one turn in one writev, answered in order), PROCESSES × N callers; a
 //              message joins a busy process only when none is idle. The least any pipelined implementation adds.
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createTransformPool } from '../src/index.ts';
-import { DEFAULTS } from '../src/shared/pool-options.ts';
 import { writeBatch } from '../src/util/write.ts';
 import { createResponse } from '../src/wire/body.ts';
 import { type ResponseHead, ResponseParser } from '../src/wire/parser.ts';
@@ -115,8 +115,11 @@ const pool = createTransformPool({
   processes: PROCESSES,
   ...(PIPELINE === undefined ? {} : { pipeline: PIPELINE }),
 });
-/** Messages the pool lets one process hold: BENCH_PIPELINE, or the pool's default. */
-const POOL_DEPTH = PIPELINE ?? DEFAULTS.pipeline;
+/**
+ * Messages the pool lets one process hold: BENCH_PIPELINE, or the pool's default for `cat`, which never announces
+ * `Transform-Pipeline`: one (DEFAULTS.pipeline is for children that announce it).
+ */
+const POOL_DEPTH = PIPELINE ?? 1;
 const DEPTHS = [1, 4, 16];
 const cats = new Map(DEPTHS.map((depth) => [depth, new Cats(depth)]));
 
