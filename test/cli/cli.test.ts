@@ -289,6 +289,10 @@ describe.concurrent('subprocess-transform arguments', () => {
       'Expected --upstream-timeout to be an integer from 0 to 2147483647, got "1.5"',
     ],
     [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--shutdown-timeout', '-1', '--', 'cat'],
+      'Expected --shutdown-timeout to be an integer from 0 to 2147483647, got "-1"',
+    ],
+    [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--log=yes', '--', 'cat'],
       'Expected no value after --log',
     ],
