@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { createTransformPool } from '../src/index.ts';
+import { DEFAULTS } from '../src/shared/pool-options.ts';
 import { writeBatch } from '../src/util/write.ts';
 import { createResponse } from '../src/wire/body.ts';
 import { type ResponseHead, ResponseParser } from '../src/wire/parser.ts';
@@ -208,7 +209,7 @@ for (const [name, values] of Object.entries(cpu)) {
 }
 await report(
   'floor',
-  `Parent CPU per 1 KiB response through cat (${PROCESSES} processes, ${CONCURRENCY} at a time, or enough callers to fill ×N), median of ${ROUNDS} rounds: the pool against the least the API requires, one message per process at a time and pipelined`,
+  `Parent CPU per 1 KiB response through cat (${PROCESSES} processes, ${CONCURRENCY} at a time, or enough callers to fill ×N), median of ${ROUNDS} rounds: the pool against the least the API requires, one message per process at a time and pipelined; the pool holds ${POOL_DEPTH} per process (${PIPELINE === undefined ? `cat does not announce pipelining; a child that does would hold ${DEFAULTS.pipeline}` : 'BENCH_PIPELINE'})`,
   table,
   { rounds: ROUNDS, count: COUNT, table },
 );
