@@ -5,7 +5,8 @@
 //   floor:     bare, plus reading the handler's body, one writev of head and body, parsing the answer's head
 //              and building the Response the caller reads: the Web objects the API itself requires
 //   pool:      bare, through createTransformPool (ids, timeouts, queue, backpressure, failure handling), with
-//              its default pipeline or BENCH_PIPELINE
+//              its default pipeline for cat (one message per process: cat does not announce pipelining) or
+//              BENCH_PIPELINE
 //   raw pipe ×N, floor ×N: the same with N messages in flight per process (HTTP/1.1 pipelining: written back
 //              to back, the messages of one turn in one writev, answered in order), PROCESSES × N callers; a
 //              message joins a busy process only when none is idle. The least any pipelined implementation adds.
@@ -115,8 +116,11 @@ const pool = createTransformPool({
   processes: PROCESSES,
   ...(PIPELINE === undefined ? {} : { pipeline: PIPELINE }),
 });
-/** Messages the pool lets one process hold: BENCH_PIPELINE, or the pool's default. */
-const POOL_DEPTH = PIPELINE ?? DEFAULTS.pipeline;
+/**
+ * Messages the pool lets one process hold: BENCH_PIPELINE, or the pool's default for `cat`, which never announces
+ * `Transform-Pipeline`: one (DEFAULTS.pipeline is for children that announce it).
+ */
+const POOL_DEPTH = PIPELINE ?? 1;
 const DEPTHS = [1, 4, 16];
 const cats = new Map(DEPTHS.map((depth) => [depth, new Cats(depth)]));
 
@@ -205,7 +209,7 @@ for (const [name, values] of Object.entries(cpu)) {
 }
 await report(
   'floor',
-  `Parent CPU per 1 KiB response through cat (${PROCESSES} processes, ${CONCURRENCY} at a time, or enough callers to fill ×N), median of ${ROUNDS} rounds: the pool against the least the API requires, one message per process at a time and pipelined`,
+  `Parent CPU per 1 KiB response through cat (${PROCESSES} processes, ${CONCURRENCY} at a time, or enough callers to fill ×N), median of ${ROUNDS} rounds: the pool against the least the API requires, one message per process at a time and pipelined; the pool holds ${POOL_DEPTH} per process (${PIPELINE === undefined ? `cat does not announce pipelining; a child that does would hold ${DEFAULTS.pipeline}` : 'BENCH_PIPELINE'})`,
   table,
   { rounds: ROUNDS, count: COUNT, table },
 );

@@ -1,13 +1,16 @@
 import type { HttpBindings } from '@hono/node-server';
 import { createErrorResponse, type TransformError } from '../shared/errors.ts';
+import { getCut } from './node-http.ts';
+import { watchBody } from './watch-body.ts';
 
 type Handler<Node> = (request: Request, node: Node) => Promise<Response>;
 
 /**
  * What a line says of a request: its response went out `transformed`, or as the upstream sent it (`passed`);
- * the transform or the body `failed`; or the client left before the end (`aborted`).
+ * the transform or the body `failed`; the client left before the end (`aborted`); or the server's shutdown
+ * cut it (`shutdown`).
  */
-type AccessOutcome = 'transformed' | 'passed' | 'failed' | 'aborted';
+type AccessOutcome = 'transformed' | 'passed' | 'failed' | 'aborted' | 'shutdown';
 
 /** What {@link createAccessLog} returns: wrappers inside and outside `withTransform`, and its `onError`. */
 export interface AccessLog {
@@ -19,53 +22,14 @@ export interface AccessLog {
   wrap(handler: Handler<HttpBindings>): Handler<HttpBindings>;
 }
 
-/** `body`, counting the bytes that go through and telling when it breaks (a cancel is not a break). */
-function observeBody(
-  body: ReadableStream<Uint8Array>,
-  onChunk: (bytes: number) => void,
-  onError: (error: unknown) => void,
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        // An error while no read is pending (a client that reads nothing, ended past `clientTimeout`) must
-        // reach the server now: it breaks the connection on it, and would otherwise wait for the client.
-        // (serveFetch's body guard turns it into a broken connection, whenever it comes.)
-        reader.closed.catch((error: unknown) => {
-          onError(error);
-          controller.error(error);
-        });
-      },
-      async pull(controller) {
-        let read: ReadableStreamReadResult<Uint8Array>;
-        try {
-          read = await reader.read();
-        } catch (error) {
-          onError(error);
-          controller.error(error);
-          return;
-        }
-        if (read.done) controller.close();
-        else {
-          onChunk(read.value.byteLength);
-          controller.enqueue(read.value);
-        }
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
-}
-
 /**
  * An access log in the spirit of nginx's: `GET /path?q 200 1234 5ms transformed`, that is method, path, status,
  * body bytes sent, milliseconds to the end of the response, and the outcome: `transformed`, `passed` (the
  * upstream's response went out as it was, the proxy's own 502 and 504 included), `failed` (the transform
- * failed, or the body broke mid-way) or `aborted` (the client left first). A client that left before any
- * answer is logged with status 499.
+ * failed, or the body broke mid-way), `aborted` (the client left first) or `shutdown` (still going when the
+ * server's shutdown ran out of time). The status is what the client got: 499 for a client that left before any
+ * answer, as nginx logs it, and 000 for a connection the server broke before the head went out (curl's
+ * `%{http_code}` for it; Envoy logs 0), with 0 bytes.
  *
  * @param write Where each line goes; stdout by default.
  * @returns The wrappers and the `onError` to give `withTransform`.
@@ -101,14 +65,19 @@ export function createAccessLog(write = (line: string): void => void process.std
         let outcome: AccessOutcome | undefined;
         // One line, when the connection is done with the response: sent whole, broken, or left by the client.
         node.outgoing.once('close', () => {
+          const cut = getCut(node.outgoing);
           const said: AccessOutcome =
-            failed.has(request) || outcome === 'failed'
-              ? 'failed'
-              : outcome === undefined || !node.outgoing.writableFinished
-                ? 'aborted'
-                : outcome;
+            cut?.by === 'shutdown'
+              ? 'shutdown'
+              : failed.has(request) || outcome === 'failed'
+                ? 'failed'
+                : outcome === undefined || !node.outgoing.writableFinished
+                  ? 'aborted'
+                  : outcome;
+          // Broken before its head: the client got a closed connection and nothing else.
+          const [sent, sentBytes] = cut?.headSent === false ? ['000', 0] : [String(status), bytes];
           const ms = Math.round(performance.now() - start);
-          write(`${request.method} ${pathname}${search} ${status} ${bytes} ${ms}ms ${said}\n`);
+          write(`${request.method} ${pathname}${search} ${sent} ${sentBytes} ${ms}ms ${said}\n`);
         });
         let response: Response;
         try {
@@ -121,16 +90,17 @@ export function createAccessLog(write = (line: string): void => void process.std
         status = response.status;
         outcome = response === upstreamOf.get(request) ? 'passed' : 'transformed';
         if (response.body === null) return response;
-        const body = observeBody(
-          response.body,
-          (n) => {
+        const body = watchBody(response.body, {
+          onChunk(n) {
             bytes += n;
           },
-          (error) => {
+          onFailure(error) {
             // A response ended for a client that read nothing past `clientTimeout` is the client's doing.
             outcome = (error as { code?: unknown }).code === 'ERR_TRANSFORM_ABORTED' ? 'aborted' : 'failed';
           },
-        );
+          // serveFetch's own watcher, outside this one, breaks the connection on it.
+          afterFailure: 'error',
+        });
         return new Response(body, response);
       };
     },

@@ -30,6 +30,8 @@ export interface ProxyArgs {
   clientTimeout: number | undefined;
   /** ms of silence from the upstream before 504; 0: none. */
   upstreamTimeout: number;
+  /** ms responses in flight get to finish on SIGINT/SIGTERM before they are cut. */
+  shutdownTimeout: number;
   /** Whether transforms must echo `Transform-Request-Id`. */
   requireRequestId: boolean;
   /** Whether to write one access line per request on stdout (see createAccessLog). */
@@ -56,6 +58,7 @@ const DEFAULTS = Object.freeze({
   // Apart from --host: exposing the proxy on every interface must not expose its metrics too.
   metricsHost: '127.0.0.1',
   upstreamTimeout: 60_000,
+  shutdownTimeout: 10_000,
 });
 
 /** What `--help` prints. */
@@ -84,6 +87,8 @@ Options:
                         serves others (nginx's send_timeout), 0 for none (default: 5000)
   --upstream-timeout MS Longest silence from the upstream before answering 504 (nginx's proxy_read_timeout),
                         0 for none (default: ${DEFAULTS.upstreamTimeout})
+  --shutdown-timeout MS Longest time responses in flight get to finish on SIGINT or SIGTERM; those still
+                        going are then cut, logged as shutdown (default: ${DEFAULTS.shutdownTimeout})
   --no-require-request-id
                         Accept transforms that never echo Transform-Request-Id (answers are matched by order)
   --body-filter         COMMAND is a plain filter such as tr, sed or jq: one process per response, the body on
@@ -97,7 +102,8 @@ Options:
                         one that fails to start is logged with its stderr. Repeat for more paths
   --log                 Write one access line per request on stdout:
                         method, path, status, bytes sent, ms, and transformed, passed (sent as the
-                        upstream sent it), failed (the transform failed) or aborted (the client left)
+                        upstream sent it), failed (the transform failed), aborted (the client left) or
+                        shutdown (cut by --shutdown-timeout); status 000: nothing reached the client
   -h, --help            Print this help
   --version             Print the version
 
@@ -130,6 +136,7 @@ const OPTIONS = {
   'client-buffer': { type: 'string' },
   'client-timeout': { type: 'string' },
   'upstream-timeout': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
   'no-require-request-id': { type: 'boolean' },
   'body-filter': { type: 'boolean' },
   metrics: { type: 'string' },
@@ -282,6 +289,9 @@ export function parseCliArgs(argv: readonly string[]): CliArgs {
     upstreamTimeout:
       parseOptionalInteger('--upstream-timeout', values['upstream-timeout'], 0, MAX_TIMER_MS) ??
       DEFAULTS.upstreamTimeout,
+    shutdownTimeout:
+      parseOptionalInteger('--shutdown-timeout', values['shutdown-timeout'], 0, MAX_TIMER_MS) ??
+      DEFAULTS.shutdownTimeout,
     requireRequestId: values['no-require-request-id'] !== true,
     metrics,
     metricsHost: parseHost('--metrics-host', values['metrics-host'] ?? DEFAULTS.metricsHost),

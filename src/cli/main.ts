@@ -10,8 +10,6 @@ import { serveFetch } from './node-http.ts';
 import { createProxyHandler, isProxyError } from './proxy.ts';
 
 const NAME = 'subprocess-transform';
-/** How long responses in flight, then transforms in flight, get to finish on shutdown. */
-const SHUTDOWN_TIMEOUT_MS = 10_000;
 
 function getVersion(): string {
   // The same relative path from src/cli/ and dist/cli/.
@@ -73,10 +71,11 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     if (stopping) process.exit(1);
     stopping = true;
     console.error(`${NAME}: ${signal}, shutting down`);
-    // Responses in flight finish first (they may still need the transforms), then the pool drains.
-    await server.close({ timeout: SHUTDOWN_TIMEOUT_MS });
+    // Responses in flight finish first (they may still need the transforms), within --shutdown-timeout; then the
+    // pool drains what is left in it (transforms of responses cut by then are aborted: nothing waits on them).
+    await server.close({ timeout: args.shutdownTimeout });
     await metrics?.close({ timeout: 0 });
-    await handler.pool.close({ timeout: SHUTDOWN_TIMEOUT_MS });
+    await handler.pool.close({ timeout: args.shutdownTimeout });
     process.exit(0);
   }
   const onSignal = (signal: NodeJS.Signals): void => {

@@ -1,6 +1,7 @@
-import type { Server } from 'node:http';
+import type { Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type HttpBindings, serve } from '@hono/node-server';
+import { watchBody } from './watch-body.ts';
 
 /** Where {@link serveFetch} listens. */
 export interface ServeOptions {
@@ -12,60 +13,72 @@ export interface ServeOptions {
 export interface Served {
   /** `http://host:port`, with the port really bound (useful with port 0). */
   url: string;
-  /** Stop listening, close idle connections, let responses in flight finish for up to `timeout` ms (10 000). */
+  /**
+   * Stop listening, close idle connections, let responses in flight finish for up to `timeout` ms (10 000), then
+   * cut those still going (see {@link getCut}).
+   */
   close(options?: { timeout?: number }): Promise<void>;
 }
 
 /**
- * A body whose failure breaks the connection instead of reaching @hono/node-server: before the head is sent, the
- * server answers a failed first read with 500 and `Error: <message>` (a transform's command and pid, for any
- * client to read). Destroying the socket gives the client a response cut short, never an error text, and a
- * failed body never looks complete.
+ * How the server itself broke a response's connection: its body failed (`'failure'`), or it was still going
+ * when `close()`'s time ran out (`'shutdown'`); `headSent` says whether its head had gone to the client.
  */
-function breakOnFailure(
-  body: ReadableStream<Uint8Array>,
-  outgoing: HttpBindings['outgoing'],
-): ReadableStream<Uint8Array> {
-  const reader = body.getReader();
-  return new ReadableStream<Uint8Array>(
-    {
-      start() {
-        // Also when no read is pending (a client that reads nothing, its response ended past `clientTimeout`):
-        // the server waits for that client, so the connection is broken now.
-        reader.closed.catch(() => outgoing.destroy());
-      },
-      async pull(controller) {
-        let read: ReadableStreamReadResult<Uint8Array>;
-        try {
-          read = await reader.read();
-        } catch {
-          outgoing.destroy();
-          return;
-        }
-        if (read.done) controller.close();
-        else controller.enqueue(read.value);
-      },
-      cancel(reason) {
-        return reader.cancel(reason);
-      },
-    },
-    { highWaterMark: 0 },
-  );
+export interface ServerCut {
+  by: 'failure' | 'shutdown';
+  headSent: boolean;
+}
+
+const cuts = new WeakMap<ServerResponse, ServerCut>();
+
+/**
+ * Whether, and how, {@link serveFetch} broke the connection of `outgoing` (a client that left is no cut).
+ *
+ * @param outgoing The node:http response of a request, the handler's `node.outgoing`.
+ * @returns The cut, or undefined when the server did not break that response.
+ * @example
+ * ```ts
+ * node.outgoing.once('close', () => console.log(getCut(node.outgoing)?.headSent === false ? 'nothing sent' : ''));
+ * ```
+ */
+export function getCut(outgoing: ServerResponse): ServerCut | undefined {
+  return cuts.get(outgoing);
+}
+
+function cutResponse(outgoing: ServerResponse, by: ServerCut['by']): void {
+  // Once the head is written, @hono/node-server flushes it in the same step: `headersSent` then means it has
+  // gone to the socket. Before, the client gets a closed connection and nothing else (curl: status 000).
+  if (!cuts.has(outgoing)) cuts.set(outgoing, { by, headSent: outgoing.headersSent });
+  outgoing.destroy();
 }
 
 async function respond(
   handler: (request: Request, node: HttpBindings) => Response | Promise<Response>,
   request: Request,
   node: HttpBindings,
+  inFlight: Set<ServerResponse>,
 ): Promise<Response> {
+  inFlight.add(node.outgoing);
+  node.outgoing.once('close', () => inFlight.delete(node.outgoing));
   const response = await handler(request, node);
   if (response.body === null) return response;
-  return new Response(breakOnFailure(response.body, node.outgoing), response);
+  // A failed body breaks the connection instead of reaching @hono/node-server: before the head is sent, the
+  // server answers a failed first read with 500 and `Error: <message>` (a transform's command and pid, for any
+  // client to read). Destroying the socket gives the client a response cut short, never an error text, and a
+  // failed body never looks complete.
+  const body = watchBody(response.body, {
+    onFailure: () => cutResponse(node.outgoing, 'failure'),
+    afterFailure: 'hold',
+  });
+  return new Response(body, response);
 }
 
-function closeServer(server: Server, timeout: number): Promise<void> {
+function closeServer(server: Server, inFlight: Set<ServerResponse>, timeout: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => server.closeAllConnections(), timeout);
+    const timer = setTimeout(() => {
+      for (const outgoing of inFlight) cutResponse(outgoing, 'shutdown');
+      server.closeAllConnections();
+    }, timeout);
     server.close((error) => {
       clearTimeout(timer);
       if (error) reject(error);
@@ -96,11 +109,12 @@ export async function serveFetch(
   options: ServeOptions,
 ): Promise<Served> {
   let closing: Promise<void> | undefined;
+  const inFlight = new Set<ServerResponse>();
   const server = await new Promise<Server>((resolve, reject) => {
     const started = serve(
       {
         // Plain node:http (no `createServer` option given): the bindings are always the HTTP/1.1 ones.
-        fetch: (request, node) => respond(handler, request, node as HttpBindings),
+        fetch: (request, node) => respond(handler, request, node as HttpBindings, inFlight),
         port: options.port,
         hostname: options.host,
         // The library and the transforms see the standard Request and Response, not the package's light ones.
@@ -118,7 +132,7 @@ export async function serveFetch(
   return {
     url: `http://${host}:${port}`,
     close({ timeout = 10_000 } = {}) {
-      closing ??= closeServer(server, timeout);
+      closing ??= closeServer(server, inFlight, timeout);
       return closing;
     },
   };

@@ -206,6 +206,7 @@ describe.concurrent('subprocess-transform arguments', () => {
       '--client-buffer',
       '--client-timeout',
       '--upstream-timeout',
+      '--shutdown-timeout',
       '--no-require-request-id',
       '--body-filter',
       '--log',
@@ -286,6 +287,10 @@ describe.concurrent('subprocess-transform arguments', () => {
     [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--upstream-timeout', '1.5', '--', 'cat'],
       'Expected --upstream-timeout to be an integer from 0 to 2147483647, got "1.5"',
+    ],
+    [
+      ['proxy', '--upstream', 'http://127.0.0.1:1', '--shutdown-timeout', '-1', '--', 'cat'],
+      'Expected --shutdown-timeout to be an integer from 0 to 2147483647, got "-1"',
     ],
     [
       ['proxy', '--upstream', 'http://127.0.0.1:1', '--log=yes', '--', 'cat'],
