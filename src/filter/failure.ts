@@ -30,9 +30,16 @@ export function formatFailure(failure: FilterFailure): string {
   return text;
 }
 
-/** The failure a `Transform-Error` value stands for, or undefined for any other reason. */
+/**
+ * The failure a `Transform-Error` value stands for, or undefined for any other reason. A failure that came
+ * after the answer was handed over but before a byte of it was written is told by the child as its answer's
+ * unreadable body, with that prefix.
+ */
 export function parseFailure(reason: string): FilterFailure | undefined {
-  const match = /^filter (spawn|exit|timeout)((?: \w+=\S+)*)(?:; (.*))?$/.exec(reason);
+  const match =
+    /^(?:Its response body cannot be read: )?filter (spawn|exit|timeout)((?: \w+=\S+)*)(?:; (.*))?$/.exec(
+      reason,
+    );
   if (match === null) return undefined;
   const failure: FilterFailure = { kind: match[1] as FilterFailure['kind'] };
   for (const pair of (match[2] ?? '').trim().split(' ')) {

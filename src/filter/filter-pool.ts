@@ -100,7 +100,7 @@ function getSharedSettings(settings: PoolSettings): Omit<PoolSettings, 'command'
   return Object.fromEntries(Object.entries(settings).filter(([key]) => !OWN_KEYS.has(key)));
 }
 
-const FAILURE_MESSAGE = /could not transform the response: (filter .*)$/;
+const FAILURE_MESSAGE = /could not transform the response: (.*)$/;
 
 /**
  * The pool of `protocol: 'body'`, like Apache's mod_ext_filter but without a fork in the server per

@@ -223,8 +223,12 @@ function runOne(
         wasPhase === 'head' && spare && killedFor === undefined && isFoundDead(unread, signal, body);
       settle(dead ? { kind: 'dead' } : { kind: 'answer', response: getFailureResponse(ended) });
     } else {
-      // The head is out: the only way left to report the failure is a broken answer.
-      controller.error(new Error(`Body filter "${config.commandText}" failed: ${formatFailure(ended)}`));
+      // The answer is out: the only way left to report the failure is a broken body. Its message is the
+      // failure's own text, which the pool maps back when the child tells it before the head left; its
+      // stack is one line, since the child logs it and it is a report, not a bug of the child.
+      const error = new Error(formatFailure(ended));
+      error.stack = `Body filter "${config.commandText}" failed: ${error.message}`;
+      controller.error(error);
     }
   });
   return outcome;

@@ -121,6 +121,29 @@ describe("protocol: 'body'", () => {
     expect(pool.stats().failed).toBe(1);
   });
 
+  it('breaks the body of a filter that fails after its output went out, logs one line for it, and serves the next', async () => {
+    const lines: string[] = [];
+    const pool = track(
+      createTransformPool({
+        // The output leaves long before the exit (held at most a few ms), so the failure comes mid-answer.
+        command: [
+          'sh',
+          '-c',
+          'read -r line; echo "$line"; [ "$line" = fail ] && { sleep 0.3; exit 3; }; exit 0',
+        ],
+        protocol: 'body',
+        processes: 1,
+        stderr: (line) => lines.push(line),
+      }),
+    );
+    const response = await pool.transform(new Response('fail\n'));
+    const error = await getError(response.text());
+    expect(error.code).toBe('ERR_TRANSFORM_EXIT');
+    expect(await (await pool.transform(new Response('next\n'))).text()).toBe('next\n');
+    expect(lines.filter((line) => line.includes('filter exit'))).toHaveLength(1);
+    expect(lines.filter((line) => /^\s+at /.test(line))).toEqual([]);
+  });
+
   it('fails with ERR_TRANSFORM_TIMEOUT when stdout is silent for timeout, and names the timer', async () => {
     const events: ProcessEvent[] = [];
     const pool = track(
