@@ -1,6 +1,6 @@
 // `npm test`: the whole vitest suite under the system Node and again under Node 24 (the `node` dev dependency),
 // then the files that are worth it under Bun and Deno (the pool with real processes, the filter mode with its
-// filter children on that runtime, and the wire codec), vitest
+// filter children on that runtime, the wire codec, and the isolation rows checked per runtime), vitest
 // itself and its workers running in that runtime. Each run writes its own JSON report; .ci/summary.mjs adds them
 // up. Every run goes ahead even if one before it failed. Only the first run lists its files; the others print
 // their failures and a summary line (vitest's console output is shown for failed tests only: vitest.config.ts).
@@ -51,6 +51,8 @@ const RUNS = [
       'test/wire/corpus.test.ts',
       'test/filter/runtime.test.ts',
       'test/pool/exit-after-answer.test.ts',
+      'test/pool/pipeline-repeats.test.ts',
+      'test/pool/dispatch-processes.test.ts',
     ],
   },
   {
@@ -68,6 +70,8 @@ const RUNS = [
       'test/wire',
       'test/filter/runtime.test.ts',
       'test/pool/exit-after-answer.test.ts',
+      'test/pool/pipeline-repeats.test.ts',
+      'test/pool/dispatch-processes.test.ts',
       // The codec inside workerd is Miniflare's, driven from Node: not a Deno case.
       '--exclude=test/wire/workers.test.ts',
     ],

@@ -32,9 +32,15 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
   /**
    * Its framing can no longer be trusted. `detail`: the error without the process's name; `bytes`: an
    * excerpt from the first unexpected byte; `stale`: a repeat of an answer to an earlier message, which is
-   * not the fault of the messages on board.
+   * not the fault of the messages on board, except `repeated`: the one answered again, if still on board.
    */
-  onProtocolError(error: TransformError, detail: string, bytes: string, stale: boolean): void;
+  onProtocolError(
+    error: TransformError,
+    detail: string,
+    bytes: string,
+    stale: boolean,
+    repeated: W | undefined,
+  ): void;
 }
 
 /** Parses one process's stdout into answers for the messages on board, in order. */
@@ -50,6 +56,8 @@ export class AnswerReader<W extends Answerable> {
   #outputAfterAnswer = false;
   /** The protocol error of a stale answer, found while parsing a read. */
   #staleAnswer: TransformError | undefined;
+  /** The message on board that stale answer repeats the answer of (answered in the same read, or not yet done). */
+  #repeated: W | undefined;
 
   constructor(options: ResolvedOptions, host: ReaderHost<W>) {
     this.#host = host;
@@ -138,7 +146,7 @@ export class AnswerReader<W extends Answerable> {
       const error = this.#host.createError('ERR_TRANSFORM_PROTOCOL', idProblem);
       // A second answer to a message it answered before (among the last MAX_ANSWERED_IDS): provably not this message's
       // answer, nor its fault.
-      if (id !== undefined && this.#answeredIds.has(id)) this.#staleAnswer = error;
+      if (id !== undefined && this.#answeredIds.has(id)) this.#onStale(board, id, error);
       throw error;
     }
     this.#host.onHead(work, head);
@@ -151,8 +159,18 @@ export class AnswerReader<W extends Answerable> {
     // included, casts doubt on the answer it follows.
     if (id === undefined || id === board.last?.exchange.id || !this.#answeredIds.has(id))
       throw this.#wroteMore();
-    this.#staleAnswer = this.#host.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
-    throw this.#staleAnswer;
+    const error = this.#host.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.staleAnswer(id));
+    this.#onStale(board, id, error);
+    throw error;
+  }
+
+  /**
+   * A stale answer with `id`: the message it repeats, if still on board, is the one that misbehaved (with
+   * several on board, the repeat lands while another client's message is being answered); the rest are not.
+   */
+  #onStale(board: InFlight<W>, id: string, error: TransformError): void {
+    this.#staleAnswer = error;
+    this.#repeated = board.entries.find((work) => work.exchange.id === id);
   }
 
   #onMessageEnd(): void {
@@ -180,11 +198,13 @@ export class AnswerReader<W extends Answerable> {
       error instanceof TransformError
         ? error
         : this.#host.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
+    const stale = reason === this.#staleAnswer;
     this.#host.onProtocolError(
       reason,
       detail,
       excerptOutput(chunk, at, messageAt),
-      reason === this.#staleAnswer,
+      stale,
+      stale ? this.#repeated : undefined,
     );
   }
 }

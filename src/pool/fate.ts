@@ -19,6 +19,11 @@ export interface Stop {
   error: boolean;
   /** Nobody on board is at fault (a stale answer, a process found dead, a broken edit on trial). */
   blameless: boolean;
+  /**
+   * The index of the answered message whose answer came a second time (a stale answer), if on board: it
+   * misbehaved, so it fails unless its answer was handed out already; the stop stays blameless for the rest.
+   */
+  repeated?: number | undefined;
 }
 
 /**
@@ -35,10 +40,13 @@ export type Fate = 'kept' | 'given-back' | 'failed' | 'run-again';
  * nobody is to blame (then it runs again) or no error is given (then the exit tells it). A message no
  * transform can have read is given back whenever nobody is to blame. An answer that came whole stands,
  * unless the read that completed it broke the protocol before it was handed out: bytes left over after it
- * cast doubt on it. Every other message was waiting behind the culprit and runs again.
+ * cast doubt on it. Every other message was waiting behind the culprit and runs again. A message whose answer
+ * came twice fails, unless its first answer was handed out: run again, it would answer twice again beside
+ * whoever is behind it.
  */
 export function decideFates(board: readonly BoardedMessage[], stop: Stop): Fate[] {
   return board.map((message, index) => {
+    if (index === stop.repeated && stop.error && !message.closed) return 'failed';
     const isCulprit = index === stop.culprit;
     if (isCulprit ? !stop.error && !stop.blameless : message.answered && !stop.error) return 'kept';
     if (stop.blameless && message.unread) return 'given-back';

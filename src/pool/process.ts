@@ -80,6 +80,8 @@ interface Blame {
   culprit?: Exchange | undefined;
   /** Nobody on board is at fault (a stale answer, a process dead before it read its message): all retried. */
   blameless?: boolean;
+  /** The message a stale answer repeats the answer of: it fails all the same (see decideFates). */
+  repeated?: Exchange | undefined;
 }
 
 /**
@@ -281,6 +283,7 @@ export class TransformProcess implements ExchangeHost {
       culprit,
       error: error !== undefined,
       blameless: blame.blameless === true,
+      repeated: works.findIndex((work) => work.exchange === blame.repeated),
     });
     onBoard.remove((_, index) => fates[index] !== 'kept');
     this.#state = {
@@ -654,12 +657,19 @@ export class TransformProcess implements ExchangeHost {
       },
       onAnswered: (work) => this.#onAnswered(work),
       onRead: () => this.#afterRead(),
-      onProtocolError: (error, detail, bytes, stale) => this.#onProtocolError(error, detail, bytes, stale),
+      onProtocolError: (error, detail, bytes, stale, repeated) =>
+        this.#onProtocolError(error, detail, bytes, stale, repeated),
     };
   }
 
   /** Its framing can no longer be trusted: fail what is in flight, never read another byte, replace it. */
-  #onProtocolError(reason: TransformError, detail: string, bytes: string, stale: boolean): void {
+  #onProtocolError(
+    reason: TransformError,
+    detail: string,
+    bytes: string,
+    stale: boolean,
+    repeated: Work | undefined,
+  ): void {
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (this.#state.kind === 'stopping' && this.#state.signalled) return;
     this.#sink.emit({
@@ -672,7 +682,7 @@ export class TransformProcess implements ExchangeHost {
     // A process on trial after a watched edit that breaks the protocol before its first answer is the
     // edit's fault, as when it dies then (see #onClosed): its message goes to an old process once.
     const editFault = this.trial && !this.#answered;
-    this.kill('protocol', reason, stale || editFault);
+    this.#stop('protocol', reason, { blameless: stale || editFault, repeated: repeated?.exchange });
   }
 
   #onClosed(result: ClosedResult): void {

@@ -1,5 +1,5 @@
-import { existsSync } from 'node:fs';
-import { isAbsolute } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import { describeValue } from '../util/describe-value.ts';
 
@@ -45,7 +45,7 @@ function describeWatchError(message: string): string {
  * burst of saves, {@link WATCH_DEBOUNCE_MS} after the last one. It keeps the process alive until `close()`.
  */
 export class SourceWatcher {
-  readonly #watcher: FSWatcher;
+  readonly #watchers: FSWatcher[] = [];
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The first path changed in the current burst, for the log line. */
   #changed: string | undefined;
@@ -53,9 +53,19 @@ export class SourceWatcher {
   readonly ready: Promise<void>;
 
   constructor(paths: readonly string[], onChange: (path: string) => void) {
-    this.#watcher = watch([...paths], { ignoreInitial: true });
-    this.ready = new Promise((resolve) => this.#watcher.once('ready', () => resolve()));
-    this.#watcher.on('all', (_event, path) => {
+    // A file is watched through its folder, one level deep: chokidar watching the file itself goes deaf for
+    // good once the file is deleted and written again at once (a checkout, some editors' saves).
+    const files = new Set(paths.filter(isFile).map((path) => resolve(path)));
+    const folders = paths.filter((path) => !files.has(resolve(path)));
+    if (folders.length > 0) this.#watchers.push(watch(folders, { ignoreInitial: true }));
+    if (files.size > 0) {
+      const parents = [...new Set([...files].map((file) => dirname(file)))];
+      this.#watchers.push(watch(parents, { ignoreInitial: true, depth: 0 }));
+    }
+    this.ready = Promise.all(
+      this.#watchers.map((watcher) => new Promise<void>((resolve) => watcher.once('ready', () => resolve()))),
+    ).then(() => {});
+    const onEvent = (path: string) => {
       this.#changed ??= path;
       clearTimeout(this.#timer);
       this.#timer = setTimeout(() => {
@@ -64,22 +74,39 @@ export class SourceWatcher {
         this.#timer = undefined;
         onChange(changed);
       }, WATCH_DEBOUNCE_MS);
+    };
+    const [folderWatcher, fileWatcher] = folders.length > 0 ? this.#watchers : [undefined, ...this.#watchers];
+    folderWatcher?.on('all', (_event, path) => onEvent(path));
+    // The rest of a file's folder is not watched: only the files named.
+    fileWatcher?.on('all', (_event, path) => {
+      if (files.has(resolve(path))) onEvent(path);
     });
     // One line per kind of error: a symlink loop alone gives one error per level of the loop.
     const reported = new Set<string>();
-    this.#watcher.on('error', (error) => {
-      const { code, message } = error as NodeJS.ErrnoException;
-      const kind = code ?? message;
-      if (reported.has(kind)) return;
-      reported.add(kind);
-      console.error(describeWatchError(message));
-    });
+    for (const watcher of this.#watchers) {
+      watcher.on('error', (error) => {
+        const { code, message } = error as NodeJS.ErrnoException;
+        const kind = code ?? message;
+        if (reported.has(kind)) return;
+        reported.add(kind);
+        console.error(describeWatchError(message));
+      });
+    }
   }
 
   /** Stop watching; a change not yet reported is dropped. */
   async close(): Promise<void> {
     clearTimeout(this.#timer);
     this.#timer = undefined;
-    await this.#watcher.close();
+    await Promise.all(this.#watchers.map((watcher) => watcher.close()));
+  }
+}
+
+/** A file that is there now (a folder, or a path gone since it was checked, is watched as given). */
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
   }
 }

@@ -20,6 +20,8 @@ interface Row {
   named?: number;
   error: boolean;
   blameless: boolean;
+  /** The message a stale answer repeats the answer of, if on board. */
+  repeated?: number;
   fates: Fate[];
 }
 
@@ -102,12 +104,36 @@ const ROWS: Row[] = [
     blameless: true,
     fates: ['run-again', 'run-again'],
   },
+  {
+    name: 'issue row 4 pipelined: a repeat of an answer in the same read, while the next is answered: the repeated one fails, the next runs again',
+    board: [answeredInRead, written],
+    error: true,
+    blameless: true,
+    repeated: 0,
+    fates: ['failed', 'run-again'],
+  },
+  {
+    name: 'a repeat of an answer already handed out: that answer stands; the ones behind run again, the unread given back',
+    board: [handedOut, answeredInRead, written, unread],
+    error: true,
+    blameless: true,
+    repeated: 0,
+    fates: ['run-again', 'run-again', 'run-again', 'given-back'],
+  },
+  {
+    name: 'a repeat after every answer on board, of one before the last: only the repeated one fails',
+    board: [answeredInRead, answeredInRead],
+    error: true,
+    blameless: true,
+    repeated: 0,
+    fates: ['failed', 'run-again'],
+  },
 ];
 
 describe('decideFates', () => {
-  it.each(ROWS)('$name', ({ board, named, error, blameless, fates }) => {
+  it.each(ROWS)('$name', ({ board, named, error, blameless, repeated, fates }) => {
     const culprit = findCulprit(board, named);
-    expect(decideFates(board, { culprit, error, blameless })).toEqual(fates);
+    expect(decideFates(board, { culprit, error, blameless, repeated })).toEqual(fates);
   });
 
   it('charges a stop to the named message, else the answer being read, else the last answered', () => {
@@ -128,34 +154,56 @@ const boardedMessage = fc
     unread: !answered && unread,
   }));
 
-/** A board of up to 8 messages and a stop: a culprit named (or not found: -1) or left to findCulprit. */
+/**
+ * A board of up to 8 messages and a stop: a culprit named (or not found: -1) or left to findCulprit, and the
+ * message a stale answer repeats, if any.
+ */
 const boardAndStop = fc.array(boardedMessage, { maxLength: 8 }).chain((board) =>
   fc.record({
     board: fc.constant(board),
     named: fc.option(fc.integer({ min: -1, max: board.length - 1 }), { nil: undefined }),
     error: fc.boolean(),
     blameless: fc.boolean(),
+    // A repeat can only name a message answered already (or none on board: -1).
+    repeated: fc.option(
+      fc.constantFrom(-1, ...board.flatMap((message, index) => (message.answered ? [index] : []))),
+      { nil: undefined },
+    ),
   }),
 );
 
+type StopRow = Pick<Row, 'board' | 'named' | 'error' | 'blameless' | 'repeated'>;
+
+/** The message a repeat names fails now: it is not handed out and an error is given. */
+const failsForRepeat = (row: StopRow, index: number) =>
+  index === row.repeated && row.error && !(row.board[index] as BoardedMessage).closed;
+
 describe('decideFates, for any board and stop', () => {
-  const fatesOf = ({
-    board,
-    named,
-    error,
-    blameless,
-  }: Pick<Row, 'board' | 'named' | 'error' | 'blameless'>) =>
-    decideFates(board, { culprit: findCulprit(board, named), error, blameless });
+  const fatesOf = ({ board, named, error, blameless, repeated }: StopRow) =>
+    decideFates(board, { culprit: findCulprit(board, named), error, blameless, repeated });
 
   it('gives one fate per message', () => {
     fc.assert(fc.property(boardAndStop, (row) => fatesOf(row).length === row.board.length));
   });
 
-  it('fails nothing now when no error is given (the exit tells) or nobody is to blame', () => {
+  it('fails nothing now when no error is given (the exit tells) or nobody is to blame but the repeated one', () => {
     fc.assert(
       fc.property(boardAndStop, (row) => {
         if (row.error && !row.blameless) return true;
-        return !fatesOf(row).includes('failed');
+        return fatesOf(row).every((fate, index) => fate !== 'failed' || failsForRepeat(row, index));
+      }),
+    );
+  });
+
+  it('fails the message a repeat names unless its answer was handed out; runs it again never', () => {
+    fc.assert(
+      fc.property(boardAndStop, (row) => {
+        const fates = fatesOf(row);
+        if (row.repeated === undefined || row.repeated === -1 || !row.error) return true;
+        const closed = (row.board[row.repeated] as BoardedMessage).closed;
+        return (
+          fates[row.repeated] === (closed ? fatesOf({ ...row, repeated: undefined })[row.repeated] : 'failed')
+        );
       }),
     );
   });
@@ -179,6 +227,7 @@ describe('decideFates, for any board and stop', () => {
           (fate, index) =>
             fate !== 'failed' ||
             index === culprit ||
+            failsForRepeat(row, index) ||
             ((row.board[index] as BoardedMessage).answered && !(row.board[index] as BoardedMessage).closed),
         );
       }),

@@ -161,6 +161,44 @@ describe('a span per transform', () => {
     );
   });
 
+  // Its process wrote a stale answer to the message before it: not this message's fault, so it runs again on
+  // another process, within the same span and trace.
+  it('says attempt 2, on the new pid, with a retry event, for a transform run again after a blameless stop', async () => {
+    const pool = startPool(nodeFixture('duplicate-before-next.mjs'));
+    expect(await (await pool.transform(new Response('same'))).text()).toBe('echo same');
+    const [single] = getTransformSpans();
+    expect(await (await pool.transform(new Response('dup'))).text()).toBe('echo dup');
+    const firstPid = pool.stats().processes[0]?.pid;
+    exporter.reset();
+    const { traceId, parentId } = await tracer.startActiveSpan('request', async (parent) => {
+      // The duplicate of "dup" comes ahead of this answer: the process is replaced, this runs again.
+      expect(await (await pool.transform(new Response('same'))).text()).toBe('echo same');
+      parent.end();
+      return { traceId: parent.spanContext().traceId, parentId: parent.spanContext().spanId };
+    });
+    const secondPid = pool.stats().processes[0]?.pid;
+    expect(secondPid).not.toBe(firstPid);
+    const spans = getTransformSpans();
+    expect(spans).toHaveLength(1);
+    const [span] = spans as [ReadableSpan];
+    expect(span.spanContext().traceId).toBe(traceId);
+    expect(span.parentSpanContext?.spanId).toBe(parentId);
+    expect(span.attributes).toMatchObject({
+      'process.pid': secondPid,
+      'subprocess_transform.attempt': 2,
+      'subprocess_transform.outcome': 'ok',
+      'subprocess_transform.bytes_out': 'echo same'.length,
+    });
+    expect(span.events.map((event) => [event.name, event.attributes])).toEqual([
+      ['retry', { 'process.pid': secondPid, 'subprocess_transform.attempt': 2 }],
+    ]);
+    expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    // The bytes of its last attempt, as for the same message run once.
+    expect(span.attributes['subprocess_transform.bytes_in']).toBe(
+      single?.attributes['subprocess_transform.bytes_in'],
+    );
+  });
+
   it("is made for a body filter's run too, with its outcome and no byte counts", async () => {
     const pool = startPool(['tr', 'a-z', 'A-Z'], { protocol: 'body' });
     const failing = startPool(['sh', '-c', 'cat >/dev/null; exit 3'], { protocol: 'body' });

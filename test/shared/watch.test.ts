@@ -239,6 +239,30 @@ describe('watch', () => {
     expect(pool.stats().failed).toBe(0);
   }, 120_000);
 
+  it('keeps reloading after the watched file is deleted and written again at once, as a checkout does', async () => {
+    const template = makeTemplate('v1');
+    const { pool } = await startRenderer(template);
+    expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
+    /** Transforms one after another until one answers `text`; false if none has after 20 s. */
+    const reaches = async (text: string) => {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline)
+        if ((await (await pool.transform(new Response('x'))).text()) === text) return true;
+      return false;
+    };
+    const seen: string[] = [];
+    for (const text of ['v2', 'v3']) {
+      rmSync(template);
+      writeTemplate(template, text);
+      if (await reaches(text)) seen.push(text);
+    }
+    // And a plain save after them.
+    writeTemplate(template, 'v4');
+    if (await reaches('v4')) seen.push('v4');
+    expect(seen).toEqual(['v2', 'v3', 'v4']);
+    expect(pool.stats().failed).toBe(0);
+  }, 120_000);
+
   it('fails no transform when an edit makes the new process write junk before its first answer', async () => {
     const logged: string[] = [];
     vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => {
