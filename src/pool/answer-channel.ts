@@ -64,7 +64,8 @@ export class AnswerChannel {
 
   constructor(head: ResponseHead, owner: AnswerChannelOwner) {
     this.#owner = owner;
-    this.#stall = new StallTimer(owner.clientTimeout, () => this.#onStall());
+    // Armed only while held, and disarmed on every way out of it.
+    this.#stall = new StallTimer(owner.clientTimeout, () => this.#owner.stall());
     this.#state = { kind: 'gathering', head, early: [] };
   }
 
@@ -157,10 +158,6 @@ export class AnswerChannel {
     this.#stall.disarm();
     if (state.kind === 'held') this.#state = { kind: 'flowing', body: state.body };
     this.#owner.resume();
-  }
-
-  #onStall(): void {
-    if (this.#state.kind === 'held') this.#owner.stall();
   }
 
   #bodyOf(): BodyChannel | undefined {

@@ -71,9 +71,48 @@ describe('AnswerChannel', () => {
     expect(channel.open(true)).toBeUndefined();
   });
 
-  it('hands out a null body for a status or framing without one', () => {
+  it('hands out a null body for a status or framing without one, and drops any byte after it', () => {
     const channel = new AnswerChannel(head(204, { kind: 'none' }), owner(4).seam);
     expect((channel.open(false) as Response).body).toBeNull();
+    expect(channel.kind).toBe('flowing');
+    expect(channel.push(bytes(1))).toBe(true);
+    channel.close();
+    expect(channel.kind).toBe('ended');
+  });
+
+  it('keeps gathering when the whole answer came in the read that brought its head', async () => {
+    const { seam, calls } = owner(1);
+    const channel = new AnswerChannel(head(), seam);
+    channel.push(bytes(7, 8));
+    channel.release();
+    expect(channel.kind).toBe('gathering');
+    const response = channel.open(true) as Response;
+    channel.close();
+    expect([...new Uint8Array(await response.arrayBuffer())]).toEqual([7, 8]);
+    expect(calls).toEqual([]);
+  });
+
+  it('fails cleanly before its head was handed out', () => {
+    const channel = new AnswerChannel(head(), owner(4).seam);
+    channel.fail(new Error('early'));
+    expect(channel.kind).toBe('ended');
+    expect(channel.open(false)).toBeUndefined();
+  });
+
+  it('releases a flowing answer, and stays released as the client reads the rest', async () => {
+    const { seam } = owner(4);
+    const channel = new AnswerChannel(head(), seam);
+    const reader = (channel.open(false) as Response).body?.getReader() as ReadableStreamDefaultReader;
+    expect(channel.push(bytes(1))).toBe(true);
+    channel.release();
+    expect(channel.kind).toBe('released');
+    expect(channel.push(bytes(2))).toBe(true);
+    expect([...(await reader.read()).value]).toEqual([1]);
+    await settle();
+    expect(channel.kind).toBe('released');
+    channel.close();
+    expect([...(await reader.read()).value]).toEqual([2]);
+    expect((await reader.read()).done).toBe(true);
   });
 
   it('pauses the output at once when the bytes with the head fill the buffer, until the client reads', async () => {
@@ -233,7 +272,7 @@ describe('AnswerChannel', () => {
           );
         },
       ),
-      { numRuns: 60 },
+      { numRuns: 30 },
     );
   });
 });

@@ -42,6 +42,7 @@ describe('Drain', () => {
     const { drain, past } = track(getFailedAnswerDrain(50));
     drain.start();
     drain.start();
+    expect(vi.getTimerCount()).toBe(1);
     vi.advanceTimersByTime(500);
     drain.count(1);
     expect(past).toEqual(['timeout']);
@@ -53,7 +54,9 @@ describe('Drain', () => {
     drain.count(ABANDONED_DRAIN.maxBytes);
     expect(past).toEqual([]);
     drain.count(1);
+    expect(past).toEqual(['abort']);
     drain.count(1);
+    expect(vi.getTimerCount()).toBe(0);
     vi.advanceTimersByTime(10 * ABANDONED_DRAIN.ms);
     expect(past).toEqual(['abort']);
   });
@@ -62,9 +65,19 @@ describe('Drain', () => {
     const { drain, past } = track();
     drain.start();
     drain.end();
+    expect(vi.getTimerCount()).toBe(0);
     drain.count(10 * ABANDONED_DRAIN.maxBytes);
     vi.advanceTimersByTime(10 * ABANDONED_DRAIN.ms);
     expect(past).toEqual([]);
+  });
+
+  it('counts bytes before its turn, and never restarts its clock once ended', () => {
+    const { drain, past } = track();
+    drain.count(ABANDONED_DRAIN.maxBytes / 2);
+    drain.count(ABANDONED_DRAIN.maxBytes / 2 + 1);
+    expect(past).toEqual(['abort']);
+    drain.start();
+    expect(vi.getTimerCount()).toBe(0);
   });
 
   it('has no clock with an endless bound', () => {
