@@ -12,14 +12,15 @@ import { loadTracing, startTransformTrace, type TraceIdentity } from '../shared/
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
+import { withDeadline } from '../util/deadline.ts';
 import { describeCause } from '../util/describe-value.ts';
-import { toCanonicalName } from '../wire/fields.ts';
 import { StartBackoff } from './backoff.ts';
 import { chooseProcess } from './dispatch.ts';
 import { EditReserve } from './edit-reserve.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
+import { getContextFields } from './message-source.ts';
 import { getProcessState, summarizeStats } from './pool-stats.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
@@ -27,19 +28,6 @@ import { judgeArrival, WaitQueue } from './wait-queue.ts';
 import { describeFailedEdit, isFailedTrial, WatchTrial } from './watch-trial.ts';
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
-
-/** Wait for `promise`, or `ms` at most; the timer never outlives the wait. */
-async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'done' | 'expired'> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<'expired'>((resolve) => {
-    timer = setTimeout(() => resolve('expired'), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => 'done' as const), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
@@ -127,7 +115,7 @@ export class Pool implements TransformPool {
         id,
         response: options.decode && isEncoded(response) ? decodeContent(response) : response,
         signal: init.signal,
-        fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
+        fields: [...getContextFields(options.contextHeaders, init.request), ['Transform-Request-Id', id]],
         trace: startTransformTrace(this.#traceAs),
       },
       this.#owner,
@@ -253,20 +241,6 @@ export class Pool implements TransformPool {
     }
     this.#queue.pushFirst(exchange);
     this.#drainQueueIfNoProcess();
-  }
-
-  #getContextFields(request: Request | undefined): [string, string][] {
-    const headers = this.options.contextHeaders;
-    if (headers === undefined || request === undefined) return [];
-    const fields: [string, string][] = [
-      ['Transform-Request-Method', request.method],
-      ['Transform-Request-URL', request.url],
-    ];
-    for (const name of headers) {
-      const value = request.headers.get(name);
-      if (value !== null) fields.push([`Transform-Request-Header-${toCanonicalName(name)}`, value]);
-    }
-    return fields;
   }
 
   /** Start processes until the pool is full, unless closing or backing off. */
