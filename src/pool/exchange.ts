@@ -1,7 +1,9 @@
 // One transform seen from both ends (the caller's promise, fed by the process's output) as one `State`
-// union. Its parts: the answer's body toward a slow client (answer-channel.ts), the drop of an unwanted
-// answer (drain.ts), the pure timeout and retry verdicts (exchange-verdicts.ts), the message it writes
-// (message-source.ts); the codec is wire/.
+// union. Its parts: the caller's promise (caller.ts), the answer's body toward a slow client
+// (answer-channel.ts), the drop of an unwanted answer (drain.ts), the pure timeout and retry verdicts
+// (exchange-verdicts.ts), the message it writes (message-source.ts); the codec is wire/. Over 300 lines
+// still: ExchangeHost names Exchange, so both stay here; the next part to move is how an exchange ends early
+// (#leave, #discard, #giveUp, #fail) as one pure table of cause and state, as fate.ts is for a process.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import { SilenceTimer } from '../shared/timeout.ts';

@@ -1,7 +1,10 @@
 // The facade: its serving set and start backoff. Its parts: the wait queue and the rule that admits a
 // transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the watch trial
 // (watch-trial.ts), what stats() reports (pool-stats.ts), one process (process.ts), one transform
-// (exchange.ts), the backoff policy (backoff.ts).
+// (exchange.ts), the backoff policy (backoff.ts). Over 300 lines still: the next parts to move are the
+// reload after an edit (promotion, the reserve of old processes and their return) beside the trial, and
+// one dispatch loop that re-checks the whole state after any event (undici's `_resume`) in place of
+// #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';

@@ -59,6 +59,12 @@ describe('describeFailedEdit', () => {
     );
   });
 
+  it('leaves out a stderr that was not captured', () => {
+    expect(describeFailedEdit('x', 7, exit({ reason: 'timeout' }), 'c', 'kept')).toBe(
+      'subprocess-transform: transform "x" (pid 7) did not answer within startTimeout after a change to c; kept',
+    );
+  });
+
   it('leaves out a pid it never had and an empty stderr', () => {
     const line = describeFailedEdit(
       'x',
