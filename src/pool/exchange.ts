@@ -110,10 +110,11 @@ export class Exchange {
   constructor(init: ExchangeInit, owner: ExchangeOwner) {
     this.id = init.id;
     this.#owner = owner;
-    this.#caller = new Caller(init.signal, () => this.abort(), owner);
     this.#message = new MessageSource(init.response, init.fields);
     this.#trace = init.trace;
     this.#timer = new SilenceTimer(owner.timeout, () => this.#onTimeout());
+    // Last: the abort listener goes on the signal only once the exchange it calls is whole.
+    this.#caller = new Caller(init.signal, () => this.abort(), owner);
   }
 
   /** The transformed response, or the failure. */
