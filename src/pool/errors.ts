@@ -2,6 +2,7 @@
 // test that looks for it finds one source (piscina keeps its `Errors` the same way).
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import { describeCause } from '../util/describe-value.ts';
+import type { Output } from './exchange-verdicts.ts';
 
 /** How a process ended, as far as its error says: the exit code or the signal. */
 export interface ExitStatus {
@@ -30,6 +31,32 @@ export const PROCESS_FAULTS = Object.freeze({
   exited: ({ exitCode, signal }: ExitStatus) =>
     `${signal !== undefined ? `was killed with ${signal}` : `exited with code ${exitCode}`} before its response was complete`,
 });
+
+/** What ended one exchange, each the tail of a message naming its process. */
+export const EXCHANGE_FAULTS = Object.freeze({
+  clientLeft: 'was abandoned: the client went away',
+  clientStalled: (clientTimeout: number) =>
+    `was abandoned: its client read nothing for ${clientTimeout} ms (clientTimeout) while the process waited on it`,
+  couldNotTransform: (reason: string) => `could not transform the response: ${reason}`,
+  timedOut: describeTimeout,
+});
+
+/** What a timeout says the transform did not do, given how far its output got; pure. */
+export function describeTimeout(
+  output: Output,
+  clock: { answered: boolean; timeout: number; startTimeout: number },
+): string {
+  const { answered, timeout, startTimeout } = clock;
+  if (output === 'none' && !answered) {
+    return `did not answer its first message within startTimeout (${startTimeout} ms from its start)`;
+  }
+  const what = {
+    none: 'did not answer',
+    started: 'fell silent in the middle of its response',
+    answered: 'did not read the rest of its input',
+  }[output];
+  return `${what} within ${timeout} ms`;
+}
 
 /** `Transform "<command>" (pid <pid>)`: how every process message begins. */
 export function describeProcess(command: string, pid: number | undefined): string {

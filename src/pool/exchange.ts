@@ -1,16 +1,20 @@
-// Over 300 lines still: one transform seen from both ends (the caller's promise and body stream, fed by
-// the process's output) is one `State` union, and the timeout, abort, drain and retry decisions all change
-// it; the answer body channel toward a slow client is the next part to move out. The message it writes is
-// message-source.ts; the codec is wire/.
+// One transform seen from both ends (the caller's promise, fed by the process's output) as one `State`
+// union. Its parts: the caller's promise (caller.ts), the answer's body toward a slow client
+// (answer-channel.ts), the drop of an unwanted answer (drain.ts), the pure timeout and retry verdicts
+// (exchange-verdicts.ts), the message it writes (message-source.ts); the codec is wire/. Over 300 lines
+// still: ExchangeHost names Exchange, so both stay here; the next part to move is how an exchange ends early
+// (#leave, #discard, #giveUp, #fail) as one pure table of cause and state, as fate.ts is for a process.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
-import { StallTimer } from '../shared/slow-client.ts';
 import { SilenceTimer } from '../shared/timeout.ts';
 import type { TransformTrace } from '../shared/tracing.ts';
 import { weakenValidators } from '../shared/weaken-validators.ts';
-import { BodyChannel, createResponse, hasBody } from '../wire/body.ts';
 import type { ResponseHead } from '../wire/parser.ts';
-import { concatBytes } from '../wire/serialize.ts';
+import { AnswerChannel } from './answer-channel.ts';
+import { Caller } from './caller.ts';
+import { ABANDONED_DRAIN, Drain, type DrainBound, getFailedAnswerDrain } from './drain.ts';
+import { EXCHANGE_FAULTS } from './errors.ts';
+import { computeTurnBudget, judgeFailure, type Output } from './exchange-verdicts.ts';
 import { MessageSource } from './message-source.ts';
 
 /** What an exchange may ask of the process it runs on: the only calls from exchange to process. */
@@ -67,10 +71,6 @@ export interface ExchangeInit {
   trace?: TransformTrace | undefined;
 }
 
-/** Output a process may still write after a client left, read and dropped to keep the process. */
-const DRAIN_MAX_BYTES = 1024 * 1024;
-const DRAIN_MAX_MS = 1000;
-
 /**
  * The lifecycle of one transform. Transitions, each in one method:
  * queued -> running (begin) -> streaming (onHead) -> done (onDone);
@@ -83,36 +83,11 @@ type State =
   | { kind: 'queued' }
   /** On a process, no answer head yet. */
   | { kind: 'running'; host: ExchangeHost }
-  /**
-   * The head is parsed; it waits, with the body bytes that came after it (`early`), for the end of the read
-   * that brought it, then is handed out. `head` is undefined once it is.
-   */
-  | {
-      kind: 'streaming';
-      host: ExchangeHost;
-      head: ResponseHead | undefined;
-      early: Uint8Array[];
-      body: BodyChannel | undefined;
-    }
+  /** The head is parsed: it is handed out at the end of the read that brought it, its body follows. */
+  | { kind: 'streaming'; host: ExchangeHost; channel: AnswerChannel }
   | { kind: 'discarding'; host: ExchangeHost; drain: Drain }
   | { kind: 'done' }
   | { kind: 'failed' };
-
-/**
- * How much of an unwanted answer is read and dropped to keep its process: past `maxBytes` (besides the
- * parser's `maxBodyBytes`) or when `timer` fires, the process is killed instead.
- */
-interface Drain {
-  bytes: number;
-  maxBytes: number;
-  /** The bound in time, from the exchange's turn, and what a kill past it is for. */
-  ms: number;
-  reason: ExitReason;
-  timer: ReturnType<typeof setTimeout> | undefined;
-}
-
-/** Its output, as far as the transform got: what a timeout message says it failed to do. */
-type Output = 'none' | 'started' | 'answered';
 
 /**
  * One transform: the message to write (with the first batch kept for a retry), the timeout, and the answer
@@ -121,38 +96,30 @@ type Output = 'none' | 'started' | 'answered';
  */
 export class Exchange {
   readonly id: string;
-  readonly result: Promise<Response>;
   readonly #owner: ExchangeOwner;
-  readonly #signal: AbortSignal | undefined;
-  readonly #createdAt = performance.now();
+  readonly #caller: Caller;
   readonly #timer: SilenceTimer;
-  /** Bounds how long its client may hold the process by reading nothing (`clientTimeout`). */
-  readonly #stall: StallTimer;
   readonly #message: MessageSource;
   readonly #trace: TransformTrace | undefined;
-  #resolve!: (response: Response) => void;
-  #reject!: (error: unknown) => void;
   #state: State = { kind: 'queued' };
-  #settled = false;
   #output: Output = 'none';
   #attempts = 0;
   /** Its answer is the next its process owes: its clocks run (one written behind others waits its turn). */
   #turn = false;
-  readonly #onAbort = (): void => this.abort();
 
   constructor(init: ExchangeInit, owner: ExchangeOwner) {
     this.id = init.id;
     this.#owner = owner;
-    this.#signal = init.signal;
-    this.result = new Promise((resolve, reject) => {
-      this.#resolve = resolve;
-      this.#reject = reject;
-    });
     this.#message = new MessageSource(init.response, init.fields);
     this.#trace = init.trace;
     this.#timer = new SilenceTimer(owner.timeout, () => this.#onTimeout());
-    this.#stall = new StallTimer(owner.clientTimeout, () => this.#onStall());
-    init.signal?.addEventListener('abort', this.#onAbort, { once: true });
+    // Last: the abort listener goes on the signal only once the exchange it calls is whole.
+    this.#caller = new Caller(init.signal, () => this.abort(), owner);
+  }
+
+  /** The transformed response, or the failure. */
+  get result(): Promise<Response> {
+    return this.#caller.result;
   }
 
   /** The handler's response, rebuilt if its body was read whole, or untouched; undefined once streamed. */
@@ -192,22 +159,12 @@ export class Exchange {
     this.#turn = true;
     const { host } = state;
     if (state.kind === 'discarding') {
-      this.#armDrain(state.drain, host);
+      state.drain.start();
       return;
     }
     const { timeout, startTimeout } = this.#owner;
-    // A process that has not answered yet may still be loading: its first answer is due `startTimeout` after
-    // its spawn (never sooner than the shorter of the two, for one that sat idle before its first message).
-    const budget = host.answered
-      ? timeout
-      : Math.max(host.startedAt + startTimeout - Date.now(), Math.min(timeout, startTimeout));
-    this.#timer.start(budget);
-  }
-
-  /** A drain's bound in time runs from the exchange's turn: a message behind others waits for theirs first. */
-  #armDrain(drain: Drain, host: ExchangeHost): void {
-    if (drain.ms === Number.POSITIVE_INFINITY || drain.timer !== undefined) return;
-    drain.timer = setTimeout(() => this.#giveUp(host, drain.reason), drain.ms);
+    const { answered, startedAt } = host;
+    this.#timer.start(computeTurnBudget({ answered, startedAt, now: Date.now(), timeout, startTimeout }));
   }
 
   /**
@@ -254,21 +211,23 @@ export class Exchange {
     if (reason !== null) {
       // "I could not transform this one": fail it, keep reading so the process stays in step, keep it. The
       // body it sends is bounded as any: `timeout` in total (silence is the timer's), `maxBodyBytes` (the parser's).
-      this.#discard(
-        state.host,
-        state.host.createError('ERR_TRANSFORM_FAILED', `could not transform the response: ${reason}`),
-        {
-          bytes: 0,
-          maxBytes: Number.POSITIVE_INFINITY,
-          ms: this.#owner.timeout,
-          reason: 'timeout',
-          timer: undefined,
-        },
-      );
+      const error = state.host.createError('ERR_TRANSFORM_FAILED', EXCHANGE_FAULTS.couldNotTransform(reason));
+      this.#discard(state.host, error, getFailedAnswerDrain(this.#owner.timeout));
       return;
     }
     if (!this.#owner.preserveValidators) weakenValidators(head.headers);
-    this.#state = { kind: 'streaming', host: state.host, head, early: [], body: undefined };
+    const { host } = state;
+    const { clientBuffer, clientTimeout } = this.#owner;
+    const channel = new AnswerChannel(head, {
+      clientBuffer,
+      clientTimeout,
+      hold: () => this.#timer.pause('reader'),
+      pauseOutput: () => host.pauseOutput(),
+      resume: () => this.#resumeOutput(),
+      cancel: () => this.abort(),
+      stall: () => this.#onStall(),
+    });
+    this.#state = { kind: 'streaming', host, channel };
   }
 
   /** A body chunk; returns false when the reader has no room, and the process pauses its output. */
@@ -276,27 +235,14 @@ export class Exchange {
     this.#timer.touch();
     this.#trace?.read(chunk.byteLength);
     const state = this.#state;
-    if (state.kind === 'discarding') {
-      const drain = state.drain;
-      drain.bytes += chunk.byteLength;
-      if (drain.bytes > drain.maxBytes) this.#giveUp(state.host, 'abort');
-      return true;
-    }
-    if (state.kind !== 'streaming') return true;
-    // Not handed out yet: kept until the end of this read, which bounds them.
-    if (state.head !== undefined) state.early.push(chunk);
-    else if (state.body !== undefined && !state.body.push(chunk)) {
-      this.#waitForReader();
-      return false;
-    }
-    return true;
+    if (state.kind === 'discarding') state.drain.count(chunk.byteLength);
+    return state.kind === 'streaming' ? state.channel.push(chunk) : true;
   }
 
   /** The answer is complete; a transform that answered before reading all its input still has to take it. */
   onAnswered(): void {
     this.#output = 'answered';
-    // The process has its whole answer: it no longer waits on this client, who reads the rest from the buffer.
-    this.#stall.disarm();
+    if (this.#state.kind === 'streaming') this.#state.channel.release();
     this.#timer.touch();
   }
 
@@ -312,45 +258,19 @@ export class Exchange {
   deliver(): void {
     const state = this.#state;
     if (state.kind !== 'streaming') return;
-    const head = state.head;
-    state.head = undefined;
-    if (head !== undefined) this.#settle(this.#createResponse(state, head));
-    if (this.#output === 'answered') state.body?.close();
-  }
-
-  /**
-   * The Response for a head, with the body bytes that came in the same read. An answer that came whole gets
-   * them as bytes: no stream to build, and servers such as @hono/node-server write bytes straight to the
-   * socket. Any other streams the rest with backpressure.
-   */
-  #createResponse(
-    state: { host: ExchangeHost; early: Uint8Array[]; body: BodyChannel | undefined },
-    head: ResponseHead,
-  ): Response {
-    const early = state.early;
-    state.early = [];
-    if (!hasBody(head)) return createResponse(head, null);
-    if (this.#output === 'answered') return createResponse(head, concatBytes(early));
-    const body = new BodyChannel(
-      { resume: () => this.#resumeOutput(), cancel: () => this.abort() },
-      this.#owner.clientBuffer,
-    );
-    state.body = body;
-    for (const chunk of early) body.push(chunk);
-    if (!body.wantsMore) {
-      this.#waitForReader();
-      state.host.pauseOutput();
-    }
-    return createResponse(head, body.stream);
+    const answered = this.#output === 'answered';
+    const response = state.channel.open(answered);
+    if (response !== undefined) this.#caller.answer(response);
+    if (answered) state.channel.close();
   }
 
   /** streaming | discarding -> done: the process finished cleanly and is free again. */
   onDone(): void {
     const state = this.#state;
     this.#timer.stop();
-    this.#stall.disarm();
-    if (state.kind === 'discarding') clearTimeout(state.drain.timer);
+    if (state.kind === 'discarding') state.drain.end();
     if (state.kind === 'streaming') {
+      state.channel.stop();
       this.#owner.succeeded();
       this.#trace?.end();
     }
@@ -366,21 +286,21 @@ export class Exchange {
   onFailed(error: TransformError, unanswered: boolean): void {
     const state = this.#state;
     if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
-    // Its answer came whole and was handed out before a stale one followed it: it stands.
-    if (unanswered && state.kind === 'streaming' && this.#settled && this.#output === 'answered') {
+    const verdict = judgeFailure({
+      stage: state.kind,
+      handedOut: state.kind !== 'running' && this.#caller.settled,
+      output: this.#output,
+      unanswered,
+      attempts: this.#attempts,
+      replayable: this.#message.replayable,
+    });
+    if (verdict === 'stands') {
       this.deliver();
       this.onDone();
       return;
     }
-    // Running, or its head parsed but not handed out (a stale answer came right behind it in the same read).
-    const handedOut = state.kind !== 'running' && this.#settled;
-    const retry =
-      unanswered &&
-      (state.kind === 'running' || state.kind === 'streaming') &&
-      !handedOut &&
-      this.#attempts === 1 &&
-      this.#message.replayable;
-    if (retry) {
+    if (verdict === 'retry') {
+      if (state.kind === 'streaming') state.channel.stop();
       this.#timer.stop();
       this.#state = { kind: 'queued' };
       this.#owner.requeue(this);
@@ -418,7 +338,7 @@ export class Exchange {
 
   /** The client left: stop streaming; drain the process (bounded) and keep it, or kill it. */
   abort(): void {
-    this.#leave(this.#error('ERR_TRANSFORM_ABORTED', 'was abandoned: the client went away'));
+    this.#leave(this.#error('ERR_TRANSFORM_ABORTED', EXCHANGE_FAULTS.clientLeft));
   }
 
   /**
@@ -427,19 +347,9 @@ export class Exchange {
    */
   #onStall(): void {
     if (this.#state.kind !== 'streaming') return;
-    const ms = this.#owner.clientTimeout;
     this.#leave(
-      this.#error(
-        'ERR_TRANSFORM_ABORTED',
-        `was abandoned: its client read nothing for ${ms} ms (clientTimeout) while the process waited on it`,
-      ),
+      this.#error('ERR_TRANSFORM_ABORTED', EXCHANGE_FAULTS.clientStalled(this.#owner.clientTimeout)),
     );
-  }
-
-  /** The reader is full: the output waits on it, `timeout` does not count, `clientTimeout` does. */
-  #waitForReader(): void {
-    this.#timer.pause('reader');
-    this.#stall.arm();
   }
 
   #leave(error: TransformError): void {
@@ -452,22 +362,17 @@ export class Exchange {
     if (state.kind !== 'running' && state.kind !== 'streaming') return;
     // Keep the process in step: finish writing the message and drop what is left of the answer. Past
     // DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
-    this.#discard(state.host, error, {
-      bytes: 0,
-      maxBytes: DRAIN_MAX_BYTES,
-      ms: DRAIN_MAX_MS,
-      reason: 'abort',
-      timer: undefined,
-    });
+    this.#discard(state.host, error, ABANDONED_DRAIN);
     this.#resumeOutput();
   }
 
   /** -> discarding: tell the caller, and read the rest of the answer only to drop it. */
-  #discard(host: ExchangeHost, error: unknown, drain: Drain): void {
-    this.#stall.disarm();
+  #discard(host: ExchangeHost, error: unknown, bound: DrainBound): void {
     this.#report(error);
+    if (this.#state.kind === 'streaming') this.#state.channel.stop();
+    const drain = new Drain(bound, (reason) => this.#giveUp(host, reason));
     this.#state = { kind: 'discarding', host, drain };
-    if (this.#turn) this.#armDrain(drain, host);
+    if (this.#turn) drain.start();
   }
 
   /** -> failed, and the process is replaced: its state can no longer be trusted. */
@@ -487,9 +392,9 @@ export class Exchange {
 
   #toFailed(): void {
     const state = this.#state;
-    if (state.kind === 'discarding') clearTimeout(state.drain.timer);
+    if (state.kind === 'discarding') state.drain.end();
+    if (state.kind === 'streaming') state.channel.stop();
     this.#timer.stop();
-    this.#stall.disarm();
     // A body never read (refused, aborted or timed out while queued) stays the caller's, still sendable:
     // onError 'passthrough' returns it, and a caller who does not send it cancels it.
     this.#message.cancel();
@@ -501,42 +406,22 @@ export class Exchange {
     const state = this.#state;
     this.#owner.failed(error);
     this.#trace?.end(error);
-    if (!this.#settled) {
-      this.#settled = true;
-      this.#signal?.removeEventListener('abort', this.#onAbort);
-      this.#reject(error);
-      return;
-    }
-    if (state.kind === 'streaming') state.body?.error(error);
-  }
-
-  #settle(response: Response): void {
-    if (this.#settled) return;
-    this.#settled = true;
-    this.#signal?.removeEventListener('abort', this.#onAbort);
-    this.#owner.delivered(performance.now() - this.#createdAt);
-    this.#resolve(response);
+    if (!this.#caller.reject(error) && state.kind === 'streaming') state.channel.fail(error);
   }
 
   #onTimeout(): void {
     const state = this.#state;
     if (state.kind !== 'running' && state.kind !== 'streaming' && state.kind !== 'discarding') return;
     const { timeout, startTimeout } = this.#owner;
-    const what =
-      this.#output === 'none' && !state.host.answered
-        ? `did not answer its first message within startTimeout (${startTimeout} ms from its start)`
-        : `${
-            {
-              none: 'did not answer',
-              started: 'fell silent in the middle of its response',
-              answered: 'did not read the rest of its input',
-            }[this.#output]
-          } within ${timeout} ms`;
+    const what = EXCHANGE_FAULTS.timedOut(this.#output, {
+      answered: state.host.answered,
+      timeout,
+      startTimeout,
+    });
     this.#giveUp(state.host, 'timeout', this.#error('ERR_TRANSFORM_TIMEOUT', what));
   }
 
   #resumeOutput(): void {
-    this.#stall.disarm();
     this.#timer.resume('reader');
     this.#hostOf()?.resumeOutput();
   }

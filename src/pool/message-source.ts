@@ -1,4 +1,25 @@
+import { toCanonicalName } from '../wire/fields.ts';
 import { ResponseEncoder } from '../wire/serialize.ts';
+
+/**
+ * The request context a message carries (`requestContext`): the request's method and URL, and each named
+ * request header it has; none without a request, or with `requestContext: false` (`headers` undefined).
+ */
+export function getContextFields(
+  headers: readonly string[] | undefined,
+  request: Request | undefined,
+): [string, string][] {
+  if (headers === undefined || request === undefined) return [];
+  const fields: [string, string][] = [
+    ['Transform-Request-Method', request.method],
+    ['Transform-Request-URL', request.url],
+  ];
+  for (const name of headers) {
+    const value = request.headers.get(name);
+    if (value !== null) fields.push([`Transform-Request-Header-${toCanonicalName(name)}`, value]);
+  }
+  return fields;
+}
 
 /**
  * The input side of one transform: the handler's response encoded as a message, batch by batch, with the

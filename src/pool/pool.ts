@@ -1,49 +1,36 @@
-// Over 300 lines still: the facade's queue, serving set, start backoff and watch trial all change the same
-// set of processes; the watch trial is the next part to move out. Which process takes which transform is
-// dispatch.ts (pure), one process process.ts, one transform exchange.ts, the backoff policy backoff.ts.
+// The facade: its serving set and start backoff. Its parts: the wait queue and the rule that admits a
+// transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the watch trial
+// (watch-trial.ts), what stats() reports (pool-stats.ts), one process (process.ts), one transform
+// (exchange.ts), the backoff policy (backoff.ts). Over 300 lines still: the next parts to move are the
+// reload after an edit (promotion, the reserve of old processes and their return) beside the trial, and
+// one dispatch loop that re-checks the whole state after any event (undici's `_resume`) in place of
+// #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
-import { type PoolStats, type ProcessState, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
+import { type PoolStats, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
 import { loadTracing, startTransformTrace, type TraceIdentity } from '../shared/tracing.ts';
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
+import { withDeadline } from '../util/deadline.ts';
 import { describeCause } from '../util/describe-value.ts';
-import { toCanonicalName } from '../wire/fields.ts';
-import { describeStartFailure, StartBackoff } from './backoff.ts';
-import { chooseForIdle, chooseNotRetried, chooseProcess } from './dispatch.ts';
+import { StartBackoff } from './backoff.ts';
+import { chooseProcess } from './dispatch.ts';
 import { EditReserve } from './edit-reserve.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
+import { getContextFields } from './message-source.ts';
+import { getProcessState, summarizeStats } from './pool-stats.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
+import { judgeArrival, WaitQueue } from './wait-queue.ts';
+import { describeFailedEdit, isFailedTrial, WatchTrial } from './watch-trial.ts';
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
-
-/**
- * A reload after a watched source changed. `none`: no process on trial. `trying`: `process` runs the changed
- * sources beside the old processes, outside the serving set; it takes the next transform before them
- * (`waiting`: it is idle, with no transform yet). Once it has answered, it joins the serving set and the old
- * processes retire as with `reload()`; if it dies first, the old ones serve on and the next change tries again.
- */
-type Trial = { kind: 'none' } | { kind: 'trying'; process: TransformProcess; path: string; waiting: boolean };
-
-/** Wait for `promise`, or `ms` at most; the timer never outlives the wait. */
-async function withDeadline(promise: Promise<unknown>, ms: number): Promise<'done' | 'expired'> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<'expired'>((resolve) => {
-    timer = setTimeout(() => resolve('expired'), ms);
-  });
-  try {
-    return await Promise.race([promise.then(() => 'done' as const), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
@@ -59,7 +46,7 @@ export class Pool implements TransformPool {
   /** Every process not yet exited, retiring ones included. */
   readonly #alive = new Set<TransformProcess>();
   readonly #idle: TransformProcess[] = [];
-  readonly #queue: Exchange[] = [];
+  readonly #queue = new WaitQueue<Exchange>();
   readonly #stats = new StatsRecorder();
   /** Kills the processes' groups if this parent dies without running its exit hook. */
   readonly #watchdog: GroupWatchdog;
@@ -69,7 +56,7 @@ export class Pool implements TransformPool {
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #events: ProcessEventSink;
   readonly #watcher: SourceWatcher | undefined;
-  #trial: Trial = { kind: 'none' };
+  readonly #trial = new WatchTrial<TransformProcess>();
   /** Old processes kept after a proven edit until their replacements answer. */
   readonly #reserve = new EditReserve();
   /** What every exchange of this pool shares: settings, statistics, the queue. */
@@ -97,7 +84,7 @@ export class Pool implements TransformPool {
       delivered: (latency) => stats.delivered(latency),
       succeeded: () => stats.ok++,
       failed: (error) => stats.failedWith((error as { code?: string }).code),
-      dequeue: (queued) => this.#removeFromQueue(queued),
+      dequeue: (queued) => this.#queue.remove(queued),
       requeue: (retried) => this.#requeue(retried),
     };
     this.#fill();
@@ -131,7 +118,7 @@ export class Pool implements TransformPool {
         id,
         response: options.decode && isEncoded(response) ? decodeContent(response) : response,
         signal: init.signal,
-        fields: [...this.#getContextFields(init.request), ['Transform-Request-Id', id]],
+        fields: [...getContextFields(options.contextHeaders, init.request), ['Transform-Request-Id', id]],
         trace: startTransformTrace(this.#traceAs),
       },
       this.#owner,
@@ -143,14 +130,13 @@ export class Pool implements TransformPool {
   }
 
   stats(): PoolStats {
-    const counts: Record<ProcessState, number> = { starting: 0, idle: 0, busy: 0, retiring: 0 };
     const processes: ProcessStats[] = [];
     for (const process of this.#alive) {
       // A command that could not be started has no pid; it is gone in a moment and never ran.
       if (process.pid === undefined) continue;
-      const { pid, transforms, startedAt } = process;
-      const state = this.#getProcessState(process);
-      counts[state]++;
+      const { pid, transforms, startedAt, busy, answered } = process;
+      const takesWork = this.#serving.has(process) || this.#trial.has(process);
+      const state = getProcessState({ takesWork, busy, answered });
       processes.push({
         pid,
         state,
@@ -160,36 +146,8 @@ export class Pool implements TransformPool {
         pipeline: process.depth,
       });
     }
-    const stats = this.#stats;
-    return {
-      // Each live process is in exactly one state.
-      alive: processes.length,
-      busy: counts.busy,
-      idle: counts.idle,
-      starting: counts.starting,
-      retiring: counts.retiring,
-      queued: this.#queue.length,
-      started: stats.started,
-      exited: stats.exited,
-      restarted: stats.restarted,
-      ok: stats.ok,
-      failed: stats.failed,
-      aborted: stats.aborted,
-      failedByCode: stats.getFailedByCode(),
-      timedOut: stats.timedOut,
-      backoffs: stats.backoffs,
-      backingOff: this.#backoff.wait > 0,
-      latency: stats.getLatency(),
-      latencyHistogram: stats.getLatencyHistogram(),
-      processes,
-    };
-  }
-
-  #getProcessState(process: TransformProcess): ProcessState {
-    if (!this.#serving.has(process) && !this.#isOnTrial(process)) return 'retiring';
-    // Running a transform, its first one included: busy, so `busy` is the capacity in use.
-    if (process.busy) return 'busy';
-    return process.answered ? 'idle' : 'starting';
+    const queued = this.#queue.length;
+    return summarizeStats(processes, this.#stats, { queued, backingOff: this.#backoff.wait > 0 });
   }
 
   async reload(): Promise<void> {
@@ -223,7 +181,7 @@ export class Pool implements TransformPool {
     while (this.#alive.size > 0 && Date.now() < deadline) {
       if ((await withDeadline(allClosed(), deadline - Date.now())) === 'expired') break;
     }
-    for (const exchange of this.#queue.splice(0)) exchange.reject(this.#closedError());
+    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#closedError());
     const closed = this.#closedError();
     for (const process of this.#alive) process.kill('close', closed);
     await withDeadline(allClosed(), 3 * KILL_GRACE_MS);
@@ -234,34 +192,36 @@ export class Pool implements TransformPool {
     return createClosedError(this.options.commandText);
   }
 
-  /** Why a new transform cannot even wait for a process, if it cannot. */
+  /** Why a new transform cannot even wait for a process, if it cannot (see {@link judgeArrival}). */
   #refuse(signal: AbortSignal | undefined): TransformError | undefined {
     const command = this.options.commandText;
-    if (this.#closed) {
-      return this.#closedError();
+    const queued = this.#queue.length;
+    const refusal = judgeArrival({
+      closed: this.#closed,
+      aborted: signal?.aborted === true,
+      takenNow: this.#idle.length > 0 || this.#trial.waiting,
+      // Asked only when it matters: the scan of the serving set is not free.
+      failingAtStart: this.#isFailingAtStart(),
+      queued,
+      maxQueue: this.options.maxQueue,
+    });
+    switch (refusal) {
+      case undefined:
+        return undefined;
+      case 'closed':
+        return this.#closedError();
+      case 'aborted':
+        return createNotStartedError(command);
+      case 'failing':
+        return this.#backoff.createError();
+      case 'full':
+        return createQueueFullError(command, queued);
     }
-    if (signal?.aborted) {
-      return createNotStartedError(command);
-    }
-    // An idle process takes it at once: after start failures, that is the one that may show it can start. A
-    // process on trial after a watched edit that waits for work takes it too.
-    if (this.#idle.length > 0 || (this.#trial.kind === 'trying' && this.#trial.waiting)) return undefined;
-    // Processes keep failing at start: fail fast instead of queueing behind them, until one answers.
-    if (this.#isFailingAtStart()) return this.#backoff.createError();
-    if (this.#queue.length >= this.options.maxQueue) {
-      return createQueueFullError(command, this.#queue.length);
-    }
-    return undefined;
   }
 
   #enqueue(exchange: Exchange): void {
-    const trial = this.#trial;
-    if (trial.kind === 'trying' && trial.waiting) {
-      trial.waiting = false;
-      trial.process.run(exchange);
-      return;
-    }
-    const process = this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
+    const process =
+      this.#trial.take() ?? this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
   }
@@ -272,10 +232,8 @@ export class Pool implements TransformPool {
    */
   #onRoom(process: TransformProcess): void {
     if (!process.joinable) return;
-    const index = chooseNotRetried(this.#queue);
-    if (index === -1) return;
-    const [next] = this.#queue.splice(index, 1);
-    process.run(next as Exchange);
+    const next = this.#queue.takeNotRetried();
+    if (next !== undefined) process.run(next);
   }
 
   /** A transform whose process was found dead goes first in line for the next one. */
@@ -284,27 +242,8 @@ export class Pool implements TransformPool {
       exchange.reject(this.#closedError());
       return;
     }
-    this.#queue.unshift(exchange);
+    this.#queue.pushFirst(exchange);
     this.#drainQueueIfNoProcess();
-  }
-
-  #removeFromQueue(exchange: Exchange): void {
-    const index = this.#queue.indexOf(exchange);
-    if (index !== -1) this.#queue.splice(index, 1);
-  }
-
-  #getContextFields(request: Request | undefined): [string, string][] {
-    const headers = this.options.contextHeaders;
-    if (headers === undefined || request === undefined) return [];
-    const fields: [string, string][] = [
-      ['Transform-Request-Method', request.method],
-      ['Transform-Request-URL', request.url],
-    ];
-    for (const name of headers) {
-      const value = request.headers.get(name);
-      if (value !== null) fields.push([`Transform-Request-Header-${toCanonicalName(name)}`, value]);
-    }
-    return fields;
   }
 
   /** Start processes until the pool is full, unless closing or backing off. */
@@ -364,10 +303,9 @@ export class Pool implements TransformPool {
     return process;
   }
 
-  /** A watched source changed: try the new sources in one process beside the old ones (see {@link Trial}). */
+  /** A watched source changed: try the new sources in one process beside the old ones (watch-trial.ts). */
   #startTrial(path: string): void {
     if (this.#closed) return;
-    this.#endTrial('reload');
     // Once proven (`trial` false) it is a serving process like any other.
     const process = this.#createProcess({
       onIdle: (idle) => (idle.trial ? this.#onTrialIdle(idle) : this.#onIdle(idle)),
@@ -385,75 +323,71 @@ export class Pool implements TransformPool {
         exited.trial ? this.#onTrialExit(exited, exit, path) : this.#onExit(exited, exit),
     });
     process.trial = true;
-    this.#trial = { kind: 'trying', process, path, waiting: false };
+    this.#trial.start(process, path)?.retire('reload');
     this.#onTrialIdle(process);
-  }
-
-  #isOnTrial(process: TransformProcess): boolean {
-    return this.#trial.kind === 'trying' && this.#trial.process === process;
   }
 
   /** Give up the trial, if any: its process leaves after the transform it runs. */
   #endTrial(reason: 'reload' | 'close'): void {
-    if (this.#trial.kind === 'none') return;
-    const { process } = this.#trial;
-    this.#trial = { kind: 'none' };
-    process.retire(reason);
+    this.#trial.end()?.retire(reason);
   }
 
   #onTrialIdle(process: TransformProcess): void {
-    const trial = this.#trial;
-    if (trial.kind !== 'trying' || trial.process !== process) {
-      process.retire(this.#closed ? 'close' : 'reload');
-      return;
-    }
-    if (process.answered) {
-      // Proven: it serves, and the old processes take no new work. Those that have answered are parked until
-      // their replacements answer (a later broken edit then leaves them serving); the others retire.
-      this.#trial = { kind: 'none' };
-      process.trial = false;
-      const old = [...this.#serving];
-      this.#serving.add(process);
-      this.#reserve.path = trial.path;
-      for (const parked of old) {
-        this.#forget(parked);
-        if (parked.answered) this.#reserve.park(parked);
-        else parked.retire('reload');
-      }
-      this.#fill();
-      this.#trimReserve();
-      this.#onIdle(process);
-      return;
-    }
     // Its first transform is a new one: a retried one has failed once already and goes to a proven process.
-    const index = chooseNotRetried(this.#queue);
-    if (index === -1) {
-      trial.waiting = true;
-      return;
+    const idle = this.#trial.onIdle(process, this.#queue.hasNotRetried);
+    switch (idle.verdict) {
+      case 'retire':
+        process.retire(this.#closed ? 'close' : 'reload');
+        return;
+      case 'promote':
+        this.#promote(process, idle.path);
+        return;
+      case 'run':
+        process.run(this.#queue.takeNotRetried() as Exchange);
+        return;
+      case 'wait':
+        return;
     }
-    const [next] = this.#queue.splice(index, 1);
-    process.run(next as Exchange);
+  }
+
+  /**
+   * The process on trial answered: it serves, and the old processes take no new work. Those that have
+   * answered are parked until their replacements answer (a later broken edit then leaves them serving); the
+   * others retire.
+   */
+  #promote(process: TransformProcess, path: string): void {
+    process.trial = false;
+    const old = [...this.#serving];
+    this.#serving.add(process);
+    this.#reserve.path = path;
+    for (const parked of old) {
+      this.#forget(parked);
+      if (parked.answered) this.#reserve.park(parked);
+      else parked.retire('reload');
+    }
+    this.#fill();
+    this.#trimReserve();
+    this.#onIdle(process);
   }
 
   #onTrialExit(process: TransformProcess, exit: ProcessExit, path: string): void {
     this.#stats.exited++;
     this.#alive.delete(process);
-    if (!this.#isOnTrial(process)) return;
-    this.#trial = { kind: 'none' };
-    if (exit.answered || exit.reason === 'close') return;
-    const stderr = exit.stderr?.trimEnd();
+    if (!isFailedTrial(this.#trial.onExit(process), exit)) return;
     console.error(
-      `subprocess-transform: transform "${this.options.commandText}"${process.pid === undefined ? '' : ` (pid ${process.pid})`} ${describeStartFailure(exit)} after a change to ${path}; the old processes keep serving${stderr ? `; its stderr ends:\n${stderr}` : ''}`,
+      describeFailedEdit(this.options.commandText, process.pid, exit, path, 'the old processes keep serving'),
     );
   }
 
   #onIdle(process: TransformProcess): void {
     // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
     if (this.#reserve.has(process)) return;
-    const index = this.#pickFor(process);
-    if (index !== -1) {
-      const [next] = this.#queue.splice(index, 1);
-      process.run(next as Exchange);
+    // A retried one first in line waits for a process that has answered, while another one has.
+    const next = this.#queue.takeForIdle(process.answered, () =>
+      [...this.#serving].some((other) => other !== process && other.answered),
+    );
+    if (next !== undefined) {
+      process.run(next);
       return;
     }
     if (this.#closed) {
@@ -461,17 +395,6 @@ export class Pool implements TransformPool {
       return;
     }
     this.#idle.push(process);
-  }
-
-  /** Which waiting transform `process` takes (see {@link chooseForIdle}). -1: none. */
-  #pickFor(process: TransformProcess): number {
-    // Only asked when a retried one is first in line: the scan of the others is not free.
-    const first = this.#queue[0];
-    const anotherAnswered =
-      first?.retried === true &&
-      !process.answered &&
-      [...this.#serving].some((other) => other !== process && other.answered);
-    return chooseForIdle(this.#queue, process.answered, anotherAnswered);
   }
 
   #onRetire(process: TransformProcess): void {
@@ -519,9 +442,12 @@ export class Pool implements TransformPool {
       this.#serving.add(back);
       this.#onIdle(back);
     }
-    const stderr = exit.stderr?.trimEnd();
+    const outcome =
+      back === undefined
+        ? 'no old process is left to serve in its place'
+        : 'an old process serves in its place';
     console.error(
-      `subprocess-transform: transform "${this.options.commandText}"${failed.pid === undefined ? '' : ` (pid ${failed.pid})`} ${describeStartFailure(exit)} after a change to ${this.#reserve.path}; ${back === undefined ? 'no old process is left to serve in its place' : 'an old process serves in its place'}${stderr ? `; its stderr ends:\n${stderr}` : ''}`,
+      describeFailedEdit(this.options.commandText, failed.pid, exit, this.#reserve.path, outcome),
     );
     this.#trimReserve();
   }
@@ -550,12 +476,12 @@ export class Pool implements TransformPool {
   #drainQueueIfNoProcess(): void {
     if (this.#idle.length > 0) {
       // A retried transform first in line goes to an idle process that has answered before, if there is one.
-      const index = this.#queue[0]?.retried ? this.#idle.findIndex((idle) => idle.answered) : -1;
+      const index = this.#queue.first?.retried ? this.#idle.findIndex((idle) => idle.answered) : -1;
       const [process] = this.#idle.splice(Math.max(index, 0), 1);
       this.#onIdle(process as TransformProcess);
       return;
     }
     if (!this.#isFailingAtStart()) return;
-    for (const exchange of this.#queue.splice(0)) exchange.reject(this.#backoff.createError());
+    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#backoff.createError());
   }
 }

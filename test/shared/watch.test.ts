@@ -10,9 +10,12 @@ import { kill, runCli, startProxy } from '../_cli.ts';
 import { fixture, nodeFixture, StderrLines, sleep, track, waitFor } from '../_utils.ts';
 
 const folders: string[] = [];
+/** The stop() of traffic still running: a test whose assertion failed first never leaves it spinning. */
+const stops: (() => Promise<void>)[] = [];
 
-afterEach(() => {
+afterEach(async () => {
   vi.restoreAllMocks();
+  await Promise.all(stops.splice(0).map((stop) => stop()));
   for (const folder of folders.splice(0)) rmSync(folder, { recursive: true, force: true });
 });
 
@@ -65,14 +68,12 @@ function sendContinuously(pool: ReturnType<typeof createTransformPool>, loops = 
       }
     }),
   );
-  return {
-    answers,
-    last: () => answers.map((seen) => seen.at(-1)),
-    stop: async () => {
-      running = false;
-      await done;
-    },
+  const stop = async (): Promise<void> => {
+    running = false;
+    await done;
   };
+  stops.push(stop);
+  return { answers, last: () => answers.map((seen) => seen.at(-1)), stop };
 }
 
 /** The distinct answers of one loop, in the order they first came: a switch back shows as a repeat. */
