@@ -9,6 +9,7 @@ export default defineConfig({
       'test/pool/answered-ids.test.ts',
       'test/pool/in-flight.test.ts',
       'test/pool/dispatch.test.ts',
+      'test/pool/process-state.test.ts',
     ],
     fileParallelism: false,
   },
