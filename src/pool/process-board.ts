@@ -193,7 +193,9 @@ export class ProcessBoard {
         this.askRecycle((retire) => retire && host.process.retire('recycle'));
       }
     }
-    if (finished === 0 || host.state.life !== life) return;
+    // Stopped meanwhile (a retirement keeps the board: the rest is decided below).
+    const now = host.state.life;
+    if (finished === 0 || now.kind !== 'busy' || now.works !== life.works) return;
     this.oldest = life.works.entries[0]?.exchange.id;
     const limitReached = this.transforms >= maxRequestsPerProcess;
     if (life.works.length === 0) {
