@@ -2,12 +2,13 @@
 // from (state, event) to (next state, effects). The shell (process.ts) hears the events, runs this, and
 // carries out the effects in their order; test/pool/process-state.test.ts pins the transitions down.
 //
-//           run              last message done            verdict: keep
-//   idle ---------> busy ------------------------> deciding -------------> idle
-//    |               |  \                              |
-//    | retire        |   \ retire (after the last),    | retire, limit, verdict: retire
-//    v               |    stop, cut short              v
-//   stopping <-------+--------------------------- stopping ----closed----> exited
+//   idle ---run---> busy ---emptied---> deciding ---verdict: keep---> idle
+//    |                |                     |
+//    | retire, stop   | stop, cut short,    | retire, stop, verdict: retire
+//    |                | emptied if retiring |
+//    +-----------> stopping <---------------+
+//                     |
+//                  closed ---> exited          (closed comes from any state)
 //
 // Beside it, one start phase: silent (not a byte of output) -> spoke (output, no head yet) -> answered (a
 // head came: it has started); silent -> failed (killed by `startTimeout`, counted as a start failure).
