@@ -4,7 +4,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InFlight } from '../../src/pool/in-flight.ts';
 import {
+  carryOut,
+  describeStart,
   type Effect,
+  type EffectHandlers,
   isJoinable,
   type JoinFacts,
   type Life,
@@ -252,6 +255,63 @@ const ROWS: Row[] = [
     effects: [],
   },
   {
+    name: 'abandoned with every answer in (none being read): stopped now, charged to it',
+    life: busy(board(['a'], 1, 1)),
+    event: { type: 'abandon', work: 'a', reason: 'abort' },
+    next: { kind: 'busy', abandoned: undefined },
+    effects: ['stop-for(a, abort)'],
+  },
+  {
+    name: 'abandoned behind the answer being read while stopping: stopped now (nothing is taken any more)',
+    life: stopping('recycle', false, board(['a', 'b'], 0, 2)),
+    event: { type: 'abandon', work: 'b', reason: 'abort' },
+    next: { kind: 'stopping', reason: 'recycle', signalled: false },
+    effects: ['stop-for(b, abort)'],
+  },
+  {
+    name: 'abandoned while idle: nothing',
+    life: { kind: 'idle' },
+    event: { type: 'abandon', work: 'a', reason: 'abort' },
+    next: { kind: 'idle' },
+    effects: [],
+  },
+  {
+    name: 'its stdout ends once exited: nothing',
+    life: { kind: 'exited' },
+    event: { type: 'output-end' },
+    next: { kind: 'exited' },
+    effects: [],
+  },
+  {
+    name: 'output cut short once stopping: nothing (the stop decided)',
+    life: stopping('protocol', true, board(['a'])),
+    event: { type: 'cut-short', work: 'a', unread: false },
+    next: { kind: 'stopping', reason: 'protocol', signalled: true },
+    effects: [],
+  },
+  {
+    name: 'stdin gone once exited: nothing',
+    life: { kind: 'exited' },
+    event: { type: 'input-error', foundDead: false },
+    next: { kind: 'exited' },
+    effects: [],
+  },
+  {
+    name: 'stdin gone while busy before a byte of output: the exit decides the backoff',
+    life: busy(board(['a'], 0, 1)),
+    start: 'silent',
+    event: { type: 'input-error', foundDead: false },
+    next: { kind: 'busy', retireAfter: 'crash' },
+    effects: ['release-unwritten', 'linger'],
+  },
+  {
+    name: 'the leader exits while idle: the pipes closing decide',
+    life: { kind: 'idle' },
+    event: { type: 'leader-exit', foundDead: true },
+    next: { kind: 'idle' },
+    effects: [],
+  },
+  {
     name: 'its stdout ends while idle: it can never answer again',
     life: { kind: 'idle' },
     event: { type: 'output-end' },
@@ -394,6 +454,46 @@ describe('transition', () => {
     const result = transition({ life, start }, event);
     expect(describeState(result.state)).toMatchObject({ start, ...next });
     expect(names(result.effects)).toEqual(effects);
+  });
+});
+
+describe('describeStart', () => {
+  it('tells the exit what start-up got to', () => {
+    expect((['silent', 'spoke', 'answered', 'failed'] as const).map(describeStart)).toEqual([
+      { answered: false, wroteOutput: false, counted: false },
+      { answered: false, wroteOutput: true, counted: false },
+      { answered: true, wroteOutput: true, counted: false },
+      { answered: false, wroteOutput: false, counted: true },
+    ]);
+  });
+});
+
+describe('carryOut', () => {
+  it('hands each effect to its handler, in order, with the step of the event', () => {
+    const calls: string[] = [];
+    const record =
+      (name: string) =>
+      (effect: Effect<string>, step: (() => void) | undefined): void => {
+        calls.push(`${name}:${names([effect])[0]}`);
+        step?.();
+      };
+    const handlers = Object.fromEntries(
+      ['hold-loop', 'write', 'tell-fates', 'terminate', 'release-behind'].map((type) => [type, record(type)]),
+    ) as unknown as EffectHandlers<string>;
+    const { effects } = transition<string>(
+      { life: { kind: 'idle' }, start: 'silent' },
+      { type: 'run', works: board(['a']) },
+    );
+    carryOut(effects, handlers, () => calls.push('step'));
+    carryOut([{ type: 'release-behind', work: 'b' }, { type: 'terminate' }], handlers);
+    expect(calls).toEqual([
+      'hold-loop:hold-loop(true)',
+      'step',
+      'write:write',
+      'step',
+      'release-behind:release-behind(b)',
+      'terminate:terminate',
+    ]);
   });
 });
 
