@@ -15,6 +15,7 @@ export default defineConfig({
       'test/pool/wait-queue.test.ts',
       'test/pool/watch-trial.test.ts',
       'test/pool/pool-stats.test.ts',
+      'test/pool/process-state.test.ts',
     ],
     fileParallelism: false,
   },

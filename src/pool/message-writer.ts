@@ -1,3 +1,5 @@
+// The input side of one process: each message written batch by batch with backpressure, and the messages on
+// board written one after another (BoardWriter). What a write failure means is for the process to judge.
 /** How far a message is written to its process, and what the writes showed. */
 export interface MessageProgress {
   /** `waiting` until its first byte goes to the pipe. */
@@ -10,7 +12,7 @@ export interface MessageProgress {
 }
 
 /** What writing one message needs from the exchange and the process. */
-export interface MessageTarget {
+interface MessageTarget {
   /** The next batch; undefined once all is written, 'stale' once the exchange moved on. */
   nextBatch(): Promise<Uint8Array[] | undefined | 'stale'>;
   /** The message's progress while its process is still busy with it. */
@@ -39,7 +41,7 @@ const PIPE_CAPACITY = 64 * 1024;
  * the exchange moved on or stdin failed (the process is gone or going: its exit decides between a retry and
  * a failure).
  */
-export async function writeMessage(target: MessageTarget): Promise<boolean> {
+async function writeMessage(target: MessageTarget): Promise<boolean> {
   try {
     for (;;) {
       const batch = await target.nextBatch();
@@ -88,12 +90,59 @@ function splitBatch(batch: readonly Uint8Array[], size: number): [Uint8Array[], 
   return [first, rest];
 }
 
+/** What writing the messages on board needs from the process. */
+export interface BoardTarget<W extends MessageProgress> {
+  /** The message being written, or next to be, while the process is busy. */
+  next(): W | undefined;
+  /** How to write `work`; `emptyPipe` as {@link MessageTarget.emptyPipe}. */
+  target(work: W, emptyPipe: boolean): MessageTarget;
+  /** The messages of one turn go out in one writev. */
+  holdWritesForTurn(): void;
+  /** `work` is written whole; false when the process is going or `work` moved on (the stop decides). */
+  onWritten(work: W): boolean;
+}
+
+/**
+ * Writes the messages on board of one process, each after the one before it, while any waits: one loop at a
+ * time, and a message that comes on board while it runs is taken by the loop under way.
+ */
+export class BoardWriter<W extends MessageProgress> {
+  readonly #board: BoardTarget<W>;
+  #running = false;
+
+  constructor(board: BoardTarget<W>) {
+    this.#board = board;
+  }
+
+  /** `afterTurn`: the process was idle, so one turn of the event loop passes first (see {@link nextTurn}). */
+  start(afterTurn: boolean): void {
+    if (this.#running) return;
+    this.#running = true;
+    void this.#write(afterTurn).finally(() => {
+      this.#running = false;
+    });
+  }
+
+  async #write(afterTurn: boolean): Promise<void> {
+    if (afterTurn) await nextTurn();
+    for (let emptyPipe = afterTurn; ; emptyPipe = false) {
+      const work = this.#board.next();
+      if (work === undefined || work.input !== 'waiting') return;
+      // The messages of one turn go out in one writev, as long as they fit an empty pipe together: a
+      // failure of the first message's first write then still tells a process found dead.
+      this.#board.holdWritesForTurn();
+      if (!(await writeMessage(this.#board.target(work, emptyPipe)))) return;
+      if (!this.#board.onWritten(work)) return;
+    }
+  }
+}
+
 /**
  * Resolves after the event loop has polled for I/O once: an immediate queued from the poll phase runs before
  * the next poll, so a second one, queued from the first, runs after it. Waited before the first message to a
  * process that was idle: an exit or a closed stdout that already happened is heard before a byte is written,
  * so a process found dead never had that message, and it is retried.
  */
-export function nextTurn(): Promise<void> {
+function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(() => setImmediate(resolve)));
 }

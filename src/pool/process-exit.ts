@@ -1,9 +1,11 @@
 // The bookkeeping of a process's end: how it is described to the pool, and what each message still on board
-// is told, at a stop (by its fate) or at the exit. Which fate each meets is fate.ts; this carries it out.
+// is told, at a stop (by its fate) or at the exit. Which fate each meets is fate.ts; this gathers the facts
+// for it and carries it out.
 import type { TransformError } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import type { Answerable } from './answer-reader.ts';
-import type { Fate } from './fate.ts';
+import type { Exchange } from './exchange.ts';
+import { decideFates, type Fate, findCulprit } from './fate.ts';
 import type { ClosedResult } from './group-process.ts';
 import type { InFlight } from './in-flight.ts';
 
@@ -46,6 +48,49 @@ export function describeExit(result: ClosedResult, reason: ExitReason, facts: Pr
     cause: result.cause,
     ...rest,
   };
+}
+
+/** Who a stop is charged to: `culprit` (or the answer being read), unless `blameless`. */
+export interface Blame {
+  culprit?: Exchange | undefined;
+  /** Nobody on board is at fault (a stale answer, a process dead before it read its message): all retried. */
+  blameless?: boolean;
+  /** The message a stale answer repeats the answer of: it fails all the same (see decideFates). */
+  repeated?: Exchange | undefined;
+}
+
+/** A message on board as a stop judges it: `closed` once its answer was handed out whole. */
+export interface Judged extends Answerable {
+  closed?: boolean;
+}
+
+/** What a stop decides: each message's fate, in board order, and the index of the one it is charged to. */
+export interface StopPlan<W> {
+  works: W[];
+  fates: Fate[];
+  culprit: number | undefined;
+}
+
+/** Decide the fate of each message on `board` at a stop (see fate.ts); `error`: an error is given now. */
+export function planStop<W extends Judged>(
+  board: InFlight<W>,
+  blame: Blame,
+  error: boolean,
+  unread: (work: W) => boolean,
+): StopPlan<W> {
+  const works = [...board.entries];
+  const boarded = works.map((work, index) => ({
+    answered: board.isAnswered(index),
+    closed: work.closed === true,
+    unread: unread(work),
+  }));
+  const named =
+    blame.culprit === undefined ? undefined : works.findIndex((work) => work.exchange === blame.culprit);
+  const culprit = findCulprit(boarded, named);
+  const repeated =
+    blame.repeated === undefined ? undefined : works.findIndex((work) => work.exchange === blame.repeated);
+  const fates = decideFates(boarded, { culprit, error, blameless: blame.blameless === true, repeated });
+  return { works, fates, culprit };
 }
 
 /**

@@ -161,6 +161,27 @@ describe("one client's trouble beside innocent messages on one process", () => {
     expect(seen).toEqual([1, 2, 3]);
   });
 
+  it('a process the recycle hook retires between two answers of one read still ends after the last', async () => {
+    let exited: (event: { code: number | undefined; reason: string }) => void = () => {};
+    const exit = new Promise<{ code: number | undefined; reason: string }>((resolve) => {
+      exited = resolve;
+    });
+    const pool = await warmPool(nodeFixture('pipeline-review.mjs'), {
+      // Retires it after the first of the two answers that come in one read (the warm one is the first).
+      recycle: ({ transforms }) => transforms === 2,
+      onEvent: (event) => {
+        if (event.type === 'exit') exited(event);
+      },
+    });
+    const outcomes = await Promise.all(
+      ['hold:3 join a', 'b'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['A', 'B']);
+    // Its stdin is ended once its board is empty: it exits by itself, before close() could end it.
+    expect(await exit).toMatchObject({ code: 0, reason: 'recycle' });
+    expect(pool.stats()).toMatchObject({ ok: 3, failed: 0, exited: 1 });
+  });
+
   it('a process still starting is never joined, whatever its startTimeout', async () => {
     // slow-boot reads nothing for 1.5 s: both messages wait for its first answer one after another, each
     // answered with one message on board (its answer names its pid; on board shows in the order of answers).
