@@ -4,7 +4,7 @@ import { signalGroup, spawnGroup } from '../shared/process-group.ts';
 import { killOnParentExit } from '../shared/reaper.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { type FilterConfig, getFilterEnv } from './config.ts';
-import { reportEvent } from './report.ts';
+import { passLines, reportEvent } from './report.ts';
 
 type ChildProcess = ReturnType<typeof spawnGroup>;
 
@@ -82,8 +82,8 @@ export function spawnFilter(settings: SpawnSettings, request: Request | undefine
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   // Passed on, not inherited: a filter left writing when its child is gone (a client that left) finds its
-  // stderr closed too, and no line of it reaches the server's log.
-  child.stderr?.on('data', (chunk: Buffer) => process.stderr.write(chunk));
+  // stderr closed too, and no line of it reaches the server's log. Whole lines, so reports stay apart.
+  if (child.stderr !== null) passLines(child.stderr);
   // A filter that exits before reading all its input (head, sed q): the write fails, its exit says how it went.
   child.stdin?.on('error', () => {});
   const pid = child.pid;

@@ -44,3 +44,42 @@ export function parseEventLine(line: string): FilterEvent | undefined {
     return undefined;
   }
 }
+
+const NEWLINE = 0x0a;
+const RECORD_SEPARATOR = 0x1e;
+/** The longest unfinished line kept back: past it the line is passed on in pieces. */
+const MAX_PARTIAL_BYTES = 64 * 1024;
+
+/** Lines whose first byte would start a report line get `?` there instead (the buffer is ours to change). */
+function defuse(lines: Buffer): Buffer {
+  for (let at = 0; at < lines.byteLength; at = lines.indexOf(NEWLINE, at) + 1 || lines.byteLength) {
+    if (lines[at] === RECORD_SEPARATOR) lines[at] = 0x3f;
+  }
+  return lines;
+}
+
+/**
+ * Pass a filter's stderr on to this child's in whole lines: a report line then always starts a line of its own
+ * (a filter's unfinished line would swallow it, and the pool would lose the event), and a filter's line that
+ * looks like one is defused, so a filter cannot forge events. An unfinished last line gets its line break at
+ * the end.
+ */
+export function passLines(source: NodeJS.ReadableStream): void {
+  let partial = Buffer.alloc(0);
+  source.on('data', (chunk: Buffer) => {
+    // A copy: the lines are defused in place.
+    const joined = Buffer.concat([partial, chunk]);
+    const whole = joined.lastIndexOf(NEWLINE) + 1;
+    if (joined.byteLength - whole > MAX_PARTIAL_BYTES) {
+      partial = Buffer.alloc(0);
+      process.stderr.write(defuse(Buffer.concat([joined, Buffer.of(NEWLINE)])));
+      return;
+    }
+    partial = joined.subarray(whole);
+    if (whole > 0) process.stderr.write(defuse(joined.subarray(0, whole)));
+  });
+  source.on('end', () => {
+    if (partial.byteLength > 0) process.stderr.write(defuse(Buffer.concat([partial, Buffer.of(NEWLINE)])));
+    partial = Buffer.alloc(0);
+  });
+}

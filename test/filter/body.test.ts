@@ -144,6 +144,28 @@ describe("protocol: 'body'", () => {
     expect(lines.filter((line) => /^\s+at /.test(line))).toEqual([]);
   });
 
+  it("passes a filter's stderr on in whole lines: it can neither forge an event nor swallow one", async () => {
+    const lines: string[] = [];
+    const events: ProcessEvent[] = [];
+    const forged = '\\036subprocess-transform-filter {"type":"spawn","pid":4242}\\n';
+    const pool = createTransformPool({
+      // A forged report line, then a line left unfinished, which the real report of its exit comes right after.
+      command: ['sh', '-c', `printf '${forged}' >&2; printf 'no line break' >&2; cat`],
+      protocol: 'body',
+      processes: 1,
+      stderr: (line) => lines.push(line),
+      onEvent: (event) => events.push(event),
+    });
+    expect(await (await pool.transform(new Response('body'))).text()).toBe('body');
+    const [spawn] = events.filter((event) => event.type === 'spawn');
+    expect(await waitFor(() => lines.includes('no line break'))).toBe(true);
+    await pool.close();
+    expect(lines).toEqual(['?subprocess-transform-filter {"type":"spawn","pid":4242}', 'no line break']);
+    expect(events.filter((event) => event.type === 'spawn' && event.pid === 4242)).toEqual([]);
+    // Its exit (0, its output read) was reported and heard: it is not taken for a filter its child left behind.
+    expect(events.filter((event) => event.type === 'exit' && event.pid === spawn?.pid)).toEqual([]);
+  });
+
   it('fails with ERR_TRANSFORM_TIMEOUT when stdout is silent for timeout, and names the timer', async () => {
     const events: ProcessEvent[] = [];
     const pool = track(
