@@ -1,8 +1,8 @@
 // The facade: its serving set and start backoff. Its parts: the wait queue and the rule that admits a
-// transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the watch trial
-// (watch-trial.ts), what stats() reports (pool-stats.ts), one process (process.ts), one transform
-// (exchange.ts), the backoff policy (backoff.ts). Over 300 lines still: the next parts to move are the
-// reload after an edit (promotion, the reserve of old processes and their return) beside the trial, and
+// transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the reload after
+// a watched edit (watch-reload.ts, with its trial in watch-trial.ts), what stats() reports (pool-stats.ts),
+// one process (process.ts), one transform (exchange.ts), the backoff policy (backoff.ts). Over 300 lines
+// still: the next parts to move are the process set (spawn, fill, forget, start-failure bookkeeping), and
 // one dispatch loop that re-checks the whole state after any event (undici's `_resume`) in place of
 // #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
@@ -19,7 +19,6 @@ import { withDeadline } from '../util/deadline.ts';
 import { describeCause } from '../util/describe-value.ts';
 import { StartBackoff } from './backoff.ts';
 import { chooseProcess } from './dispatch.ts';
-import { EditReserve } from './edit-reserve.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
@@ -28,7 +27,7 @@ import { getProcessState, summarizeStats } from './pool-stats.ts';
 import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
 import { createRequestId } from './request-id.ts';
 import { judgeArrival, WaitQueue } from './wait-queue.ts';
-import { describeFailedEdit, isFailedTrial, WatchTrial } from './watch-trial.ts';
+import { type ServingEvents, WatchReload } from './watch-reload.ts';
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
@@ -56,9 +55,17 @@ export class Pool implements TransformPool {
   #backoffTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #events: ProcessEventSink;
   readonly #watcher: SourceWatcher | undefined;
-  readonly #trial = new WatchTrial<TransformProcess>();
-  /** Old processes kept after a proven edit until their replacements answer. */
-  readonly #reserve = new EditReserve();
+  /** What a serving process's events do; a process on trial falls back on them once proven. */
+  readonly #servingEvents: ServingEvents = {
+    onIdle: (idle) => this.#onIdle(idle),
+    onRoom: (roomy) => this.#onRoom(roomy),
+    onRetire: (retiring) => this.#onRetire(retiring),
+    onStartFailure: (failed, exit) => {
+      if (!failed.trial) this.#recordStartFailure(failed, exit);
+    },
+    onExit: (exited, exit) => this.#onExit(exited, exit),
+  };
+  readonly #reload: WatchReload;
   /** What every exchange of this pool shares: settings, statistics, the queue. */
   readonly #owner: ExchangeOwner;
 
@@ -87,9 +94,11 @@ export class Pool implements TransformPool {
       dequeue: (queued) => this.#queue.remove(queued),
       requeue: (retried) => this.#requeue(retried),
     };
+    this.#reload = this.#createReload();
     this.#fill();
     const { watch } = this.options;
-    if (watch !== undefined) this.#watcher = new SourceWatcher(watch, (path) => this.#startTrial(path));
+    if (watch !== undefined)
+      this.#watcher = new SourceWatcher(watch, (path) => this.#reload.startTrial(path));
   }
 
   /** Settles once the `watch` paths are being watched (at once when there are none). */
@@ -135,7 +144,7 @@ export class Pool implements TransformPool {
       // A command that could not be started has no pid; it is gone in a moment and never ran.
       if (process.pid === undefined) continue;
       const { pid, transforms, startedAt, busy, answered } = process;
-      const takesWork = this.#serving.has(process) || this.#trial.has(process);
+      const takesWork = this.#serving.has(process) || this.#reload.isOnTrial(process);
       const state = getProcessState({ takesWork, busy, answered });
       processes.push({
         pid,
@@ -151,8 +160,8 @@ export class Pool implements TransformPool {
   }
 
   async reload(): Promise<void> {
-    this.#endTrial('reload');
-    this.#reserve.trim(0);
+    this.#reload.endTrial('reload');
+    this.#reload.releaseReserve();
     const old = [...this.#serving];
     // Each retiring process is replaced at once and leaves after the transform it is running.
     for (const process of old) process.retire('reload');
@@ -161,7 +170,7 @@ export class Pool implements TransformPool {
 
   close(options: { timeout?: number } = {}): Promise<void> {
     this.#closed = true;
-    this.#endTrial('close');
+    this.#reload.endTrial('close');
     this.#closing ??= this.#close(options.timeout ?? DEFAULT_CLOSE_TIMEOUT_MS);
     return this.#closing;
   }
@@ -173,7 +182,7 @@ export class Pool implements TransformPool {
   async #close(timeout: number): Promise<void> {
     clearTimeout(this.#backoffTimer);
     await this.#watcher?.close();
-    this.#reserve.trim(0);
+    this.#reload.releaseReserve();
     for (const process of this.#idle.splice(0)) process.retire('close');
     const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
     const deadline = Date.now() + timeout;
@@ -199,7 +208,7 @@ export class Pool implements TransformPool {
     const refusal = judgeArrival({
       closed: this.#closed,
       aborted: signal?.aborted === true,
-      takenNow: this.#idle.length > 0 || this.#trial.waiting,
+      takenNow: this.#idle.length > 0 || this.#reload.trialWaiting,
       // Asked only when it matters: the scan of the serving set is not free.
       failingAtStart: this.#isFailingAtStart(),
       queued,
@@ -221,7 +230,7 @@ export class Pool implements TransformPool {
 
   #enqueue(exchange: Exchange): void {
     const process =
-      this.#trial.take() ?? this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
+      this.#reload.takeTrial() ?? this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
   }
@@ -262,23 +271,17 @@ export class Pool implements TransformPool {
 
   #spawn(): void {
     const process = this.#createProcess({
-      onIdle: (idle) => this.#onIdle(idle),
-      onRoom: (roomy) => this.#onRoom(roomy),
-      onRetire: (retiring) => this.#onRetire(retiring),
+      ...this.#servingEvents,
       onStarted: (started) => {
         this.#backoff.reset();
         // A replacement after an edit has answered: one old process less is needed in reserve.
         started.trial = false;
-        this.#trimReserve();
+        this.#reload.trimReserve();
       },
-      onStartFailure: (failed, exit) => {
-        if (!failed.trial) this.#recordStartFailure(failed, exit);
-      },
-      onExit: (exited, exit) => this.#onExit(exited, exit),
     });
     // While old processes are parked after an edit, a new one runs the edited sources: dying before its first
     // answer is the edit's fault (its message is retried), and an old process takes its place.
-    process.trial = this.#reserve.size > 0;
+    process.trial = this.#reload.replacing;
     this.#serving.add(process);
     this.#onIdle(process);
   }
@@ -303,85 +306,31 @@ export class Pool implements TransformPool {
     return process;
   }
 
-  /** A watched source changed: try the new sources in one process beside the old ones (watch-trial.ts). */
-  #startTrial(path: string): void {
-    if (this.#closed) return;
-    // Once proven (`trial` false) it is a serving process like any other.
-    const process = this.#createProcess({
-      onIdle: (idle) => (idle.trial ? this.#onTrialIdle(idle) : this.#onIdle(idle)),
-      // A process on trial is never joined; once proven, it is a serving process like any other.
-      onRoom: (roomy) => this.#onRoom(roomy),
-      onRetire: (retiring) => {
-        if (!retiring.trial) this.#onRetire(retiring);
+  /** The reload after a watched edit, given the parts of this pool it works on. */
+  #createReload(): WatchReload {
+    const pool = this;
+    return new WatchReload({
+      get closed() {
+        return pool.#closed;
       },
-      onStarted: () => this.#backoff.reset(),
-      // A trial that fails to start says the edit is broken, not that the pool cannot start: the old serve on.
-      onStartFailure: (failed, exit) => {
-        if (!failed.trial) this.#recordStartFailure(failed, exit);
+      commandText: this.options.commandText,
+      serving: this.#serving,
+      queue: this.#queue,
+      events: this.#servingEvents,
+      createProcess: (events) => this.#createProcess(events),
+      resetBackoff: () => this.#backoff.reset(),
+      exited: (process) => {
+        this.#stats.exited++;
+        this.#alive.delete(process);
       },
-      onExit: (exited, exit) =>
-        exited.trial ? this.#onTrialExit(exited, exit, path) : this.#onExit(exited, exit),
+      forget: (process) => this.#forget(process),
+      fill: () => this.#fill(),
     });
-    process.trial = true;
-    this.#trial.start(process, path)?.retire('reload');
-    this.#onTrialIdle(process);
-  }
-
-  /** Give up the trial, if any: its process leaves after the transform it runs. */
-  #endTrial(reason: 'reload' | 'close'): void {
-    this.#trial.end()?.retire(reason);
-  }
-
-  #onTrialIdle(process: TransformProcess): void {
-    // Its first transform is a new one: a retried one has failed once already and goes to a proven process.
-    const idle = this.#trial.onIdle(process, this.#queue.hasNotRetried);
-    switch (idle.verdict) {
-      case 'retire':
-        process.retire(this.#closed ? 'close' : 'reload');
-        return;
-      case 'promote':
-        this.#promote(process, idle.path);
-        return;
-      case 'run':
-        process.run(this.#queue.takeNotRetried() as Exchange);
-        return;
-      case 'wait':
-        return;
-    }
-  }
-
-  /**
-   * The process on trial answered: it serves, and the old processes take no new work. Those that have
-   * answered are parked until their replacements answer (a later broken edit then leaves them serving); the
-   * others retire.
-   */
-  #promote(process: TransformProcess, path: string): void {
-    process.trial = false;
-    const old = [...this.#serving];
-    this.#serving.add(process);
-    this.#reserve.path = path;
-    for (const parked of old) {
-      this.#forget(parked);
-      if (parked.answered) this.#reserve.park(parked);
-      else parked.retire('reload');
-    }
-    this.#fill();
-    this.#trimReserve();
-    this.#onIdle(process);
-  }
-
-  #onTrialExit(process: TransformProcess, exit: ProcessExit, path: string): void {
-    this.#stats.exited++;
-    this.#alive.delete(process);
-    if (!isFailedTrial(this.#trial.onExit(process), exit)) return;
-    console.error(
-      describeFailedEdit(this.options.commandText, process.pid, exit, path, 'the old processes keep serving'),
-    );
   }
 
   #onIdle(process: TransformProcess): void {
     // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
-    if (this.#reserve.has(process)) return;
+    if (this.#reload.isParked(process)) return;
     // A retried one first in line waits for a process that has answered, while another one has.
     const next = this.#queue.takeForIdle(process.answered, () =>
       [...this.#serving].some((other) => other !== process && other.answered),
@@ -405,7 +354,7 @@ export class Pool implements TransformPool {
 
   /** It takes no more work: out of the serving set and the idle list. */
   #forget(process: TransformProcess): void {
-    this.#reserve.forget(process);
+    this.#reload.forget(process);
     this.#serving.delete(process);
     const index = this.#idle.indexOf(process);
     if (index !== -1) this.#idle.splice(index, 1);
@@ -422,34 +371,10 @@ export class Pool implements TransformPool {
     this.#alive.delete(process);
     const serving = this.#serving.has(process);
     this.#forget(process);
-    if (serving && process.trial && !exit.answered) this.#restoreFromReserve(process, exit);
+    if (serving && process.trial && !exit.answered) this.#reload.restore(process, exit);
     else if (!exit.counted) this.#recordStartFailure(process, exit);
     this.#fill();
     this.#drainQueueIfNoProcess();
-  }
-
-  /** Keep one parked process per replacement that has not answered yet; the oldest retire first. */
-  #trimReserve(): void {
-    let pending = 0;
-    for (const process of this.#serving) if (process.trial) pending++;
-    this.#reserve.trim(pending);
-  }
-
-  /** A replacement after an edit died before its first answer: the newest parked process serves again. */
-  #restoreFromReserve(failed: TransformProcess, exit: ProcessExit): void {
-    const back = this.#reserve.takeNewest();
-    if (back !== undefined) {
-      this.#serving.add(back);
-      this.#onIdle(back);
-    }
-    const outcome =
-      back === undefined
-        ? 'no old process is left to serve in its place'
-        : 'an old process serves in its place';
-    console.error(
-      describeFailedEdit(this.options.commandText, failed.pid, exit, this.#reserve.path, outcome),
-    );
-    this.#trimReserve();
   }
 
   /** Count an end towards the start backoff (it decides whether it is a start failure). */
