@@ -1,10 +1,11 @@
-// The facade: its serving set and start backoff. Its parts: the wait queue and the rule that admits a
-// transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the reload after
-// a watched edit (watch-reload.ts, with its trial in watch-trial.ts), what stats() reports (pool-stats.ts),
-// one process (process.ts), one transform (exchange.ts), the backoff policy (backoff.ts). Over 300 lines
-// still: the next parts to move are the process set (spawn, fill, forget, start-failure bookkeeping), and
-// one dispatch loop that re-checks the whole state after any event (undici's `_resume`) in place of
-// #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
+// The facade: its serving set, idle list and live processes. Its parts: the wait queue and the rule that
+// admits a transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the
+// reload after a watched edit (watch-reload.ts, with its trial in watch-trial.ts), what stats() reports
+// (pool-stats.ts), one process (process.ts) and how each is started (process-starts.ts, with the backoff
+// policy in backoff.ts), one transform (exchange.ts). Over 300 lines still: the next parts to move are the
+// rest of the process set (fill, forget, the serving and idle sets), and one dispatch loop that re-checks
+// the whole state after any event (undici's `_resume`) in place of #enqueue, #onRoom, #onIdle and
+// #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
@@ -16,15 +17,14 @@ import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
 import { withDeadline } from '../util/deadline.ts';
-import { describeCause } from '../util/describe-value.ts';
-import { StartBackoff } from './backoff.ts';
 import { chooseProcess } from './dispatch.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { getContextFields } from './message-source.ts';
 import { getProcessState, summarizeStats } from './pool-stats.ts';
-import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
+import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts';
+import { ProcessStarts } from './process-starts.ts';
 import { createRequestId } from './request-id.ts';
 import { judgeArrival, WaitQueue } from './wait-queue.ts';
 import { type ServingEvents, WatchReload } from './watch-reload.ts';
@@ -51,9 +51,7 @@ export class Pool implements TransformPool {
   readonly #watchdog: GroupWatchdog;
   #closed = false;
   #closing: Promise<void> | undefined;
-  readonly #backoff: StartBackoff;
-  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #events: ProcessEventSink;
+  readonly #starts: ProcessStarts;
   readonly #watcher: SourceWatcher | undefined;
   /** What a serving process's events do; a process on trial falls back on them once proven. */
   readonly #servingEvents: ServingEvents = {
@@ -61,7 +59,7 @@ export class Pool implements TransformPool {
     onRoom: (roomy) => this.#onRoom(roomy),
     onRetire: (retiring) => this.#onRetire(retiring),
     onStartFailure: (failed, exit) => {
-      if (!failed.trial) this.#recordStartFailure(failed, exit);
+      if (!failed.trial) this.#starts.recordFailure(failed, exit);
     },
     onExit: (exited, exit) => this.#onExit(exited, exit),
   };
@@ -76,9 +74,13 @@ export class Pool implements TransformPool {
     this.options = resolveOptions(options);
     this.#traceAs = traceAs ?? { command: this.options.commandText, protocol: 'http' };
     this[POOL_BRAND] = Object.freeze({ decode: this.options.decode });
-    this.#events = new ProcessEventSink(this.options.onEvent);
-    this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
+    this.#starts = new ProcessStarts({
+      options: this.options,
+      events: new ProcessEventSink(this.options.onEvent),
+      watchdog: this.#watchdog,
+      stats: this.#stats,
+    });
     void loadTracing();
     const { timeout, startTimeout, clientBuffer, clientTimeout, preserveValidators } = this.options;
     const stats = this.#stats;
@@ -156,7 +158,7 @@ export class Pool implements TransformPool {
       });
     }
     const queued = this.#queue.length;
-    return summarizeStats(processes, this.#stats, { queued, backingOff: this.#backoff.wait > 0 });
+    return summarizeStats(processes, this.#stats, { queued, backingOff: this.#starts.backingOff });
   }
 
   async reload(): Promise<void> {
@@ -180,7 +182,7 @@ export class Pool implements TransformPool {
   }
 
   async #close(timeout: number): Promise<void> {
-    clearTimeout(this.#backoffTimer);
+    this.#starts.cancel();
     await this.#watcher?.close();
     this.#reload.releaseReserve();
     for (const process of this.#idle.splice(0)) process.retire('close');
@@ -222,7 +224,7 @@ export class Pool implements TransformPool {
       case 'aborted':
         return createNotStartedError(command);
       case 'failing':
-        return this.#backoff.createError();
+        return this.#starts.createError();
       case 'full':
         return createQueueFullError(command, queued);
     }
@@ -258,14 +260,7 @@ export class Pool implements TransformPool {
   /** Start processes until the pool is full, unless closing or backing off. */
   #fill(): void {
     if (this.#closed) return;
-    const wait = this.#backoff.wait;
-    if (wait > 0) {
-      this.#backoffTimer ??= setTimeout(() => {
-        this.#backoffTimer = undefined;
-        this.#fill();
-      }, wait);
-      return;
-    }
+    if (this.#starts.holdOff(() => this.#fill())) return;
     while (this.#serving.size < this.options.processes) this.#spawn();
   }
 
@@ -273,7 +268,7 @@ export class Pool implements TransformPool {
     const process = this.#createProcess({
       ...this.#servingEvents,
       onStarted: (started) => {
-        this.#backoff.reset();
+        this.#starts.reset();
         // A replacement after an edit has answered: one old process less is needed in reserve.
         started.trial = false;
         this.#reload.trimReserve();
@@ -287,21 +282,7 @@ export class Pool implements TransformPool {
   }
 
   #createProcess(events: Omit<ProcessEvents, 'shouldRetire'>): TransformProcess {
-    const process = new TransformProcess(
-      this.options,
-      {
-        ...events,
-        shouldRetire: (done) =>
-          this.options.recycle?.({
-            pid: done.pid as number,
-            transforms: done.transforms,
-            startedAt: done.startedAt,
-          }) ?? false,
-      },
-      this.#events,
-      this.#watchdog,
-    );
-    if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
+    const process = this.#starts.create(events);
     this.#alive.add(process);
     return process;
   }
@@ -318,7 +299,7 @@ export class Pool implements TransformPool {
       queue: this.#queue,
       events: this.#servingEvents,
       createProcess: (events) => this.#createProcess(events),
-      resetBackoff: () => this.#backoff.reset(),
+      resetBackoff: () => this.#starts.reset(),
       exited: (process) => {
         this.#stats.exited++;
         this.#alive.delete(process);
@@ -361,38 +342,20 @@ export class Pool implements TransformPool {
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
-    // No process, so no exit line: the cause is logged on its own, once per failed spawn.
-    if (exit.spawnFailed) {
-      const { cwd, commandText: command } = this.options;
-      const reason = `${describeCause(exit.cause)}${cwd === undefined ? '' : ` (cwd "${cwd}")`}`;
-      this.#events.emit({ type: 'spawn-error', command, reason });
-    }
+    this.#starts.reportSpawnError(exit);
     this.#stats.exited++;
     this.#alive.delete(process);
     const serving = this.#serving.has(process);
     this.#forget(process);
     if (serving && process.trial && !exit.answered) this.#reload.restore(process, exit);
-    else if (!exit.counted) this.#recordStartFailure(process, exit);
+    else if (!exit.counted) this.#starts.recordFailure(process, exit);
     this.#fill();
     this.#drainQueueIfNoProcess();
   }
 
-  /** Count an end towards the start backoff (it decides whether it is a start failure). */
-  #recordStartFailure(process: TransformProcess, exit: ProcessExit): void {
-    const backoff = this.#backoff.record(process.pid, exit);
-    if (backoff === undefined) return;
-    this.#stats.backoffs++;
-    this.#events.emit({
-      type: 'backoff',
-      ...(process.pid === undefined ? {} : { pid: process.pid }),
-      command: this.options.commandText,
-      ...backoff,
-    });
-  }
-
   /** Start failures in a row, and no process that can take work has answered yet. */
   #isFailingAtStart(): boolean {
-    if (!this.#backoff.failing) return false;
+    if (!this.#starts.failing) return false;
     for (const process of this.#serving) if (process.answered) return false;
     return true;
   }
@@ -407,6 +370,6 @@ export class Pool implements TransformPool {
       return;
     }
     if (!this.#isFailingAtStart()) return;
-    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#backoff.createError());
+    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#starts.createError());
   }
 }
