@@ -1,9 +1,9 @@
 // One transform seen from both ends (the caller's promise, fed by the process's output) as one `State`
 // union. Its parts: the caller's promise (caller.ts), the answer's body toward a slow client
 // (answer-channel.ts), the drop of an unwanted answer (drain.ts), the pure timeout and retry verdicts
-// (exchange-verdicts.ts), the message it writes (message-source.ts); the codec is wire/. Over 300 lines
-// still: ExchangeHost names Exchange, so both stay here; the next part to move is how an exchange ends early
-// (#leave, #discard, #giveUp, #fail) as one pure table of cause and state, as fate.ts is for a process.
+// (exchange-verdicts.ts), the message it writes (message-source.ts); what it may ask of its process and its
+// pool (exchange-host.ts); the codec is wire/. Over 300 lines still: the next part to move is how an exchange
+// ends early (#leave, #discard, #giveUp, #fail) as one pure table of cause and state, as fate.ts is for a process.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import { SilenceTimer } from '../shared/timeout.ts';
@@ -14,62 +14,14 @@ import { AnswerChannel } from './answer-channel.ts';
 import { Caller } from './caller.ts';
 import { ABANDONED_DRAIN, Drain, type DrainBound, getFailedAnswerDrain } from './drain.ts';
 import { EXCHANGE_FAULTS } from './errors.ts';
+import type { ExchangeInit, ExchangeHost as Host, ExchangeOwner as Owner } from './exchange-host.ts';
 import { computeTurnBudget, judgeFailure, type Output } from './exchange-verdicts.ts';
 import { MessageSource } from './message-source.ts';
 
-/** What an exchange may ask of the process it runs on: the only calls from exchange to process. */
-export interface ExchangeHost {
-  /** Its pid, for the transform's span; undefined for a command that could not be started. */
-  readonly pid: number | undefined;
-  /** `Date.now()` at spawn, and whether it has answered yet: the first answer has `startTimeout`. */
-  readonly startedAt: number;
-  readonly answered: boolean;
-  /** Whether it still takes this exchange's input: false once it is stopping (a failed write kills it). */
-  takes(exchange: Exchange): boolean;
-  /** The reader has no room: hold the output. */
-  pauseOutput(): void;
-  /** The reader has room again: let the output flow. */
-  resumeOutput(): void;
-  /**
-   * Give up on the process for this exchange, which has failed already: it is replaced (after the answers
-   * ahead of this exchange's, when it is written behind others).
-   */
-  abandon(exchange: Exchange, reason: ExitReason): void;
-  /** An error about this process, with its pid, command and stderr tail. */
-  createError(code: TransformErrorCode, message: string, cause?: unknown): TransformError;
-}
-
-/**
- * The pool an exchange belongs to: its settings, its statistics (each transform ends exactly once, ok or
- * failed) and its queue. One per pool, shared by its exchanges.
- */
-export interface ExchangeOwner {
-  readonly timeout: number;
-  readonly startTimeout: number;
-  /** Bytes of an answer kept for its client before the output pauses (`clientBuffer`). */
-  readonly clientBuffer: number;
-  /** ms a client may read nothing while the output is paused for it (`clientTimeout`). */
-  readonly clientTimeout: number;
-  readonly preserveValidators: boolean;
-  /** The transformed head was handed out, this long after the call. */
-  delivered(latencyMs: number): void;
-  succeeded(): void;
-  failed(error: unknown): void;
-  /** Leave the queue: the signal aborted while it waited. */
-  dequeue(exchange: Exchange): void;
-  /** Run again on another process: its process was found dead before it read this message. */
-  requeue(exchange: Exchange): void;
-}
-
-/** One transform's own part. */
-export interface ExchangeInit {
-  id: string;
-  response: Response;
-  signal: AbortSignal | undefined;
-  fields: [string, string][];
-  /** Its span, when tracing is on (shared/tracing.ts). */
-  trace?: TransformTrace | undefined;
-}
+/** The process an exchange runs on, as this exchange sees it. */
+export type ExchangeHost = Host<Exchange>;
+/** The pool an exchange belongs to, as this exchange sees it. */
+export type ExchangeOwner = Owner<Exchange>;
 
 /**
  * The lifecycle of one transform. Transitions, each in one method:

@@ -1,10 +1,11 @@
-// The facade: its serving set and start backoff. Its parts: the wait queue and the rule that admits a
-// transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the watch trial
-// (watch-trial.ts), what stats() reports (pool-stats.ts), one process (process.ts), one transform
-// (exchange.ts), the backoff policy (backoff.ts). Over 300 lines still: the next parts to move are the
-// reload after an edit (promotion, the reserve of old processes and their return) beside the trial, and
-// one dispatch loop that re-checks the whole state after any event (undici's `_resume`) in place of
-// #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
+// The facade: its serving set, idle list and live processes. Its parts: the wait queue and the rule that
+// admits a transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the
+// reload after a watched edit (watch-reload.ts, with its trial in watch-trial.ts), what stats() reports
+// (pool-stats.ts), one process (process.ts) and how each is started (process-starts.ts, with the backoff
+// policy in backoff.ts), one transform (exchange.ts). Over 300 lines still: the next parts to move are the
+// rest of the process set (fill, forget, the serving and idle sets), and one dispatch loop that re-checks
+// the whole state after any event (undici's `_resume`) in place of #enqueue, #onRoom, #onIdle and
+// #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
@@ -16,19 +17,17 @@ import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
 import { withDeadline } from '../util/deadline.ts';
-import { describeCause } from '../util/describe-value.ts';
-import { StartBackoff } from './backoff.ts';
 import { chooseProcess } from './dispatch.ts';
-import { EditReserve } from './edit-reserve.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { KILL_GRACE_MS } from './group-process.ts';
 import { getContextFields } from './message-source.ts';
 import { getProcessState, summarizeStats } from './pool-stats.ts';
-import { type ProcessEvents, type ProcessExit, TransformProcess } from './process.ts';
+import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts';
+import { ProcessStarts } from './process-starts.ts';
 import { createRequestId } from './request-id.ts';
 import { judgeArrival, WaitQueue } from './wait-queue.ts';
-import { describeFailedEdit, isFailedTrial, WatchTrial } from './watch-trial.ts';
+import { type ServingEvents, WatchReload } from './watch-reload.ts';
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
@@ -52,13 +51,19 @@ export class Pool implements TransformPool {
   readonly #watchdog: GroupWatchdog;
   #closed = false;
   #closing: Promise<void> | undefined;
-  readonly #backoff: StartBackoff;
-  #backoffTimer: ReturnType<typeof setTimeout> | undefined;
-  readonly #events: ProcessEventSink;
+  readonly #starts: ProcessStarts;
   readonly #watcher: SourceWatcher | undefined;
-  readonly #trial = new WatchTrial<TransformProcess>();
-  /** Old processes kept after a proven edit until their replacements answer. */
-  readonly #reserve = new EditReserve();
+  /** What a serving process's events do; a process on trial falls back on them once proven. */
+  readonly #servingEvents: ServingEvents = {
+    onIdle: (idle) => this.#onIdle(idle),
+    onRoom: (roomy) => this.#onRoom(roomy),
+    onRetire: (retiring) => this.#onRetire(retiring),
+    onStartFailure: (failed, exit) => {
+      if (!failed.trial) this.#starts.recordFailure(failed, exit);
+    },
+    onExit: (exited, exit) => this.#onExit(exited, exit),
+  };
+  readonly #reload: WatchReload;
   /** What every exchange of this pool shares: settings, statistics, the queue. */
   readonly #owner: ExchangeOwner;
 
@@ -69,9 +74,13 @@ export class Pool implements TransformPool {
     this.options = resolveOptions(options);
     this.#traceAs = traceAs ?? { command: this.options.commandText, protocol: 'http' };
     this[POOL_BRAND] = Object.freeze({ decode: this.options.decode });
-    this.#events = new ProcessEventSink(this.options.onEvent);
-    this.#backoff = new StartBackoff(this.options.commandText);
     this.#watchdog = GroupWatchdog.start();
+    this.#starts = new ProcessStarts({
+      options: this.options,
+      events: new ProcessEventSink(this.options.onEvent),
+      watchdog: this.#watchdog,
+      stats: this.#stats,
+    });
     void loadTracing();
     const { timeout, startTimeout, clientBuffer, clientTimeout, preserveValidators } = this.options;
     const stats = this.#stats;
@@ -87,9 +96,11 @@ export class Pool implements TransformPool {
       dequeue: (queued) => this.#queue.remove(queued),
       requeue: (retried) => this.#requeue(retried),
     };
+    this.#reload = this.#createReload();
     this.#fill();
     const { watch } = this.options;
-    if (watch !== undefined) this.#watcher = new SourceWatcher(watch, (path) => this.#startTrial(path));
+    if (watch !== undefined)
+      this.#watcher = new SourceWatcher(watch, (path) => this.#reload.startTrial(path));
   }
 
   /** Settles once the `watch` paths are being watched (at once when there are none). */
@@ -135,7 +146,7 @@ export class Pool implements TransformPool {
       // A command that could not be started has no pid; it is gone in a moment and never ran.
       if (process.pid === undefined) continue;
       const { pid, transforms, startedAt, busy, answered } = process;
-      const takesWork = this.#serving.has(process) || this.#trial.has(process);
+      const takesWork = this.#serving.has(process) || this.#reload.isOnTrial(process);
       const state = getProcessState({ takesWork, busy, answered });
       processes.push({
         pid,
@@ -147,12 +158,12 @@ export class Pool implements TransformPool {
       });
     }
     const queued = this.#queue.length;
-    return summarizeStats(processes, this.#stats, { queued, backingOff: this.#backoff.wait > 0 });
+    return summarizeStats(processes, this.#stats, { queued, backingOff: this.#starts.backingOff });
   }
 
   async reload(): Promise<void> {
-    this.#endTrial('reload');
-    this.#reserve.trim(0);
+    this.#reload.endTrial('reload');
+    this.#reload.releaseReserve();
     const old = [...this.#serving];
     // Each retiring process is replaced at once and leaves after the transform it is running.
     for (const process of old) process.retire('reload');
@@ -161,7 +172,7 @@ export class Pool implements TransformPool {
 
   close(options: { timeout?: number } = {}): Promise<void> {
     this.#closed = true;
-    this.#endTrial('close');
+    this.#reload.endTrial('close');
     this.#closing ??= this.#close(options.timeout ?? DEFAULT_CLOSE_TIMEOUT_MS);
     return this.#closing;
   }
@@ -171,9 +182,9 @@ export class Pool implements TransformPool {
   }
 
   async #close(timeout: number): Promise<void> {
-    clearTimeout(this.#backoffTimer);
+    this.#starts.cancel();
     await this.#watcher?.close();
-    this.#reserve.trim(0);
+    this.#reload.releaseReserve();
     for (const process of this.#idle.splice(0)) process.retire('close');
     const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
     const deadline = Date.now() + timeout;
@@ -199,7 +210,7 @@ export class Pool implements TransformPool {
     const refusal = judgeArrival({
       closed: this.#closed,
       aborted: signal?.aborted === true,
-      takenNow: this.#idle.length > 0 || this.#trial.waiting,
+      takenNow: this.#idle.length > 0 || this.#reload.trialWaiting,
       // Asked only when it matters: the scan of the serving set is not free.
       failingAtStart: this.#isFailingAtStart(),
       queued,
@@ -213,7 +224,7 @@ export class Pool implements TransformPool {
       case 'aborted':
         return createNotStartedError(command);
       case 'failing':
-        return this.#backoff.createError();
+        return this.#starts.createError();
       case 'full':
         return createQueueFullError(command, queued);
     }
@@ -221,7 +232,7 @@ export class Pool implements TransformPool {
 
   #enqueue(exchange: Exchange): void {
     const process =
-      this.#trial.take() ?? this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
+      this.#reload.takeTrial() ?? this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
   }
@@ -249,139 +260,58 @@ export class Pool implements TransformPool {
   /** Start processes until the pool is full, unless closing or backing off. */
   #fill(): void {
     if (this.#closed) return;
-    const wait = this.#backoff.wait;
-    if (wait > 0) {
-      this.#backoffTimer ??= setTimeout(() => {
-        this.#backoffTimer = undefined;
-        this.#fill();
-      }, wait);
-      return;
-    }
+    if (this.#starts.holdOff(() => this.#fill())) return;
     while (this.#serving.size < this.options.processes) this.#spawn();
   }
 
   #spawn(): void {
     const process = this.#createProcess({
-      onIdle: (idle) => this.#onIdle(idle),
-      onRoom: (roomy) => this.#onRoom(roomy),
-      onRetire: (retiring) => this.#onRetire(retiring),
+      ...this.#servingEvents,
       onStarted: (started) => {
-        this.#backoff.reset();
+        this.#starts.reset();
         // A replacement after an edit has answered: one old process less is needed in reserve.
         started.trial = false;
-        this.#trimReserve();
+        this.#reload.trimReserve();
       },
-      onStartFailure: (failed, exit) => {
-        if (!failed.trial) this.#recordStartFailure(failed, exit);
-      },
-      onExit: (exited, exit) => this.#onExit(exited, exit),
     });
     // While old processes are parked after an edit, a new one runs the edited sources: dying before its first
     // answer is the edit's fault (its message is retried), and an old process takes its place.
-    process.trial = this.#reserve.size > 0;
+    process.trial = this.#reload.replacing;
     this.#serving.add(process);
     this.#onIdle(process);
   }
 
   #createProcess(events: Omit<ProcessEvents, 'shouldRetire'>): TransformProcess {
-    const process = new TransformProcess(
-      this.options,
-      {
-        ...events,
-        shouldRetire: (done) =>
-          this.options.recycle?.({
-            pid: done.pid as number,
-            transforms: done.transforms,
-            startedAt: done.startedAt,
-          }) ?? false,
-      },
-      this.#events,
-      this.#watchdog,
-    );
-    if (this.#stats.started++ >= this.options.processes) this.#stats.restarted++;
+    const process = this.#starts.create(events);
     this.#alive.add(process);
     return process;
   }
 
-  /** A watched source changed: try the new sources in one process beside the old ones (watch-trial.ts). */
-  #startTrial(path: string): void {
-    if (this.#closed) return;
-    // Once proven (`trial` false) it is a serving process like any other.
-    const process = this.#createProcess({
-      onIdle: (idle) => (idle.trial ? this.#onTrialIdle(idle) : this.#onIdle(idle)),
-      // A process on trial is never joined; once proven, it is a serving process like any other.
-      onRoom: (roomy) => this.#onRoom(roomy),
-      onRetire: (retiring) => {
-        if (!retiring.trial) this.#onRetire(retiring);
+  /** The reload after a watched edit, given the parts of this pool it works on. */
+  #createReload(): WatchReload {
+    const pool = this;
+    return new WatchReload({
+      get closed() {
+        return pool.#closed;
       },
-      onStarted: () => this.#backoff.reset(),
-      // A trial that fails to start says the edit is broken, not that the pool cannot start: the old serve on.
-      onStartFailure: (failed, exit) => {
-        if (!failed.trial) this.#recordStartFailure(failed, exit);
+      commandText: this.options.commandText,
+      serving: this.#serving,
+      queue: this.#queue,
+      events: this.#servingEvents,
+      createProcess: (events) => this.#createProcess(events),
+      resetBackoff: () => this.#starts.reset(),
+      exited: (process) => {
+        this.#stats.exited++;
+        this.#alive.delete(process);
       },
-      onExit: (exited, exit) =>
-        exited.trial ? this.#onTrialExit(exited, exit, path) : this.#onExit(exited, exit),
+      forget: (process) => this.#forget(process),
+      fill: () => this.#fill(),
     });
-    process.trial = true;
-    this.#trial.start(process, path)?.retire('reload');
-    this.#onTrialIdle(process);
-  }
-
-  /** Give up the trial, if any: its process leaves after the transform it runs. */
-  #endTrial(reason: 'reload' | 'close'): void {
-    this.#trial.end()?.retire(reason);
-  }
-
-  #onTrialIdle(process: TransformProcess): void {
-    // Its first transform is a new one: a retried one has failed once already and goes to a proven process.
-    const idle = this.#trial.onIdle(process, this.#queue.hasNotRetried);
-    switch (idle.verdict) {
-      case 'retire':
-        process.retire(this.#closed ? 'close' : 'reload');
-        return;
-      case 'promote':
-        this.#promote(process, idle.path);
-        return;
-      case 'run':
-        process.run(this.#queue.takeNotRetried() as Exchange);
-        return;
-      case 'wait':
-        return;
-    }
-  }
-
-  /**
-   * The process on trial answered: it serves, and the old processes take no new work. Those that have
-   * answered are parked until their replacements answer (a later broken edit then leaves them serving); the
-   * others retire.
-   */
-  #promote(process: TransformProcess, path: string): void {
-    process.trial = false;
-    const old = [...this.#serving];
-    this.#serving.add(process);
-    this.#reserve.path = path;
-    for (const parked of old) {
-      this.#forget(parked);
-      if (parked.answered) this.#reserve.park(parked);
-      else parked.retire('reload');
-    }
-    this.#fill();
-    this.#trimReserve();
-    this.#onIdle(process);
-  }
-
-  #onTrialExit(process: TransformProcess, exit: ProcessExit, path: string): void {
-    this.#stats.exited++;
-    this.#alive.delete(process);
-    if (!isFailedTrial(this.#trial.onExit(process), exit)) return;
-    console.error(
-      describeFailedEdit(this.options.commandText, process.pid, exit, path, 'the old processes keep serving'),
-    );
   }
 
   #onIdle(process: TransformProcess): void {
     // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
-    if (this.#reserve.has(process)) return;
+    if (this.#reload.isParked(process)) return;
     // A retried one first in line waits for a process that has answered, while another one has.
     const next = this.#queue.takeForIdle(process.answered, () =>
       [...this.#serving].some((other) => other !== process && other.answered),
@@ -405,69 +335,27 @@ export class Pool implements TransformPool {
 
   /** It takes no more work: out of the serving set and the idle list. */
   #forget(process: TransformProcess): void {
-    this.#reserve.forget(process);
+    this.#reload.forget(process);
     this.#serving.delete(process);
     const index = this.#idle.indexOf(process);
     if (index !== -1) this.#idle.splice(index, 1);
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
-    // No process, so no exit line: the cause is logged on its own, once per failed spawn.
-    if (exit.spawnFailed) {
-      const { cwd, commandText: command } = this.options;
-      const reason = `${describeCause(exit.cause)}${cwd === undefined ? '' : ` (cwd "${cwd}")`}`;
-      this.#events.emit({ type: 'spawn-error', command, reason });
-    }
+    this.#starts.reportSpawnError(exit);
     this.#stats.exited++;
     this.#alive.delete(process);
     const serving = this.#serving.has(process);
     this.#forget(process);
-    if (serving && process.trial && !exit.answered) this.#restoreFromReserve(process, exit);
-    else if (!exit.counted) this.#recordStartFailure(process, exit);
+    if (serving && process.trial && !exit.answered) this.#reload.restore(process, exit);
+    else if (!exit.counted) this.#starts.recordFailure(process, exit);
     this.#fill();
     this.#drainQueueIfNoProcess();
   }
 
-  /** Keep one parked process per replacement that has not answered yet; the oldest retire first. */
-  #trimReserve(): void {
-    let pending = 0;
-    for (const process of this.#serving) if (process.trial) pending++;
-    this.#reserve.trim(pending);
-  }
-
-  /** A replacement after an edit died before its first answer: the newest parked process serves again. */
-  #restoreFromReserve(failed: TransformProcess, exit: ProcessExit): void {
-    const back = this.#reserve.takeNewest();
-    if (back !== undefined) {
-      this.#serving.add(back);
-      this.#onIdle(back);
-    }
-    const outcome =
-      back === undefined
-        ? 'no old process is left to serve in its place'
-        : 'an old process serves in its place';
-    console.error(
-      describeFailedEdit(this.options.commandText, failed.pid, exit, this.#reserve.path, outcome),
-    );
-    this.#trimReserve();
-  }
-
-  /** Count an end towards the start backoff (it decides whether it is a start failure). */
-  #recordStartFailure(process: TransformProcess, exit: ProcessExit): void {
-    const backoff = this.#backoff.record(process.pid, exit);
-    if (backoff === undefined) return;
-    this.#stats.backoffs++;
-    this.#events.emit({
-      type: 'backoff',
-      ...(process.pid === undefined ? {} : { pid: process.pid }),
-      command: this.options.commandText,
-      ...backoff,
-    });
-  }
-
   /** Start failures in a row, and no process that can take work has answered yet. */
   #isFailingAtStart(): boolean {
-    if (!this.#backoff.failing) return false;
+    if (!this.#starts.failing) return false;
     for (const process of this.#serving) if (process.answered) return false;
     return true;
   }
@@ -482,6 +370,6 @@ export class Pool implements TransformPool {
       return;
     }
     if (!this.#isFailingAtStart()) return;
-    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#backoff.createError());
+    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#starts.createError());
   }
 }

@@ -1,7 +1,7 @@
 // The watch trial: after a watched source changed, one process runs the changed sources beside the old ones,
 // outside the serving set, and takes the next new transform before them. Once it has answered it joins the
 // serving set and the old processes retire as with `reload()`; if it dies first, the old ones serve on and
-// the next change tries again. pool.ts carries out what this decides.
+// the next change tries again. watch-reload.ts carries out what this decides.
 import { describeStartFailure } from './backoff.ts';
 import type { ProcessExit } from './process-exit.ts';
 
