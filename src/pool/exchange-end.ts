@@ -1,5 +1,6 @@
 // How an exchange (exchange.ts) ends early: its client left or stalled, its answer is read only to be dropped
-// (drain.ts), its timeout fired, or it failed outright and its caller is told once. Generic in the exchange,
+// (drain.ts), its timeout fired, its process failed (retried once, by exchange-verdicts.ts), or it failed
+// outright and its caller is told once. Generic in the exchange,
 // as exchange-host.ts is, so that no import cycle joins them: the State union stays exchange.ts's, read here
 // through `EndingView.stage` and changed only through its `to…` calls.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
@@ -10,7 +11,7 @@ import type { AnswerChannel } from './answer-channel.ts';
 import { ABANDONED_DRAIN, Drain, type DrainBound } from './drain.ts';
 import { EXCHANGE_FAULTS } from './errors.ts';
 import type { ExchangeHost, ExchangeOwner } from './exchange-host.ts';
-import type { Output } from './exchange-verdicts.ts';
+import { judgeFailure, type Output } from './exchange-verdicts.ts';
 import type { MessageSource } from './message-source.ts';
 
 /** The exchange's state as an ending reads it: a channel only while streaming, a drain only while discarding. */
@@ -32,9 +33,15 @@ export interface EndingView<E> {
   readonly trace: TransformTrace | undefined;
   stage(): EndingStage<E>;
   output(): Output;
+  attempts(): number;
+  /** The caller was told already (caller.ts). */
+  settled(): boolean;
   /** Its answer is the next its process owes. */
   turn(): boolean;
   toDiscarding(host: ExchangeHost<E>, drain: Drain): void;
+  /** Hand out what came, and end as done. */
+  finish(): void;
+  toQueued(): void;
   toFailed(): void;
   resumeOutput(): void;
 }
@@ -90,6 +97,37 @@ export function timeOutExchange<E>(x: EndingView<E>): void {
   const { timeout, startTimeout } = x.owner;
   const what = EXCHANGE_FAULTS.timedOut(x.output(), { answered: host.answered, timeout, startTimeout });
   giveUp(x, host, 'timeout', createExchangeError(x, 'ERR_TRANSFORM_TIMEOUT', what));
+}
+
+/**
+ * Its process failed or exited in the middle of it. `unanswered`: the process is gone for a reason that is
+ * not this message's (it was dead before it read it, stopped by itself without a word, or wrote a stale
+ * answer to the message before), so it is retried once elsewhere, as long as no answer head came back
+ * and what was read of the handler's body can be sent again.
+ */
+export function endOnProcessFailure<E>(x: EndingView<E>, error: TransformError, unanswered: boolean): void {
+  const { kind, channel } = x.stage();
+  if (kind === 'done' || kind === 'failed' || kind === 'queued') return;
+  const verdict = judgeFailure({
+    stage: kind,
+    handedOut: kind !== 'running' && x.settled(),
+    output: x.output(),
+    unanswered,
+    attempts: x.attempts(),
+    replayable: x.message.replayable,
+  });
+  if (verdict === 'stands') {
+    x.finish();
+    return;
+  }
+  if (verdict === 'retry') {
+    channel?.stop();
+    x.timer.stop();
+    x.toQueued();
+    x.owner.requeue(x.exchange);
+    return;
+  }
+  failExchange(x, error);
 }
 
 /** -> failed, and the process is replaced: its state can no longer be trusted. */

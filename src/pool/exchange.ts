@@ -1,9 +1,9 @@
 // One transform seen from both ends (the caller's promise, fed by the process's output) as one `State`
 // union. Its parts: the caller's promise (caller.ts), the answer's body toward a slow client
 // (answer-channel.ts), the drop of an unwanted answer (drain.ts), how it ends early (exchange-end.ts), the
-// pure timeout and retry verdicts (exchange-verdicts.ts), the message it writes (message-source.ts); what it
-// may ask of its process and its pool (exchange-host.ts); the codec is wire/. Over 300 lines still: the next
-// part to move is the retry on a failed process (onFailed, onNotRead, giveBack) next to its verdicts.
+// pure timeout and retry verdicts (exchange-verdicts.ts), the message it writes (message-source.ts, read in
+// batches by exchange-write.ts); what it may ask of its process and its pool (exchange-host.ts); the codec
+// is wire/. The ending and the writing act on it through the view it builds (`#end`), its State kept here.
 import type { TransformError } from '../shared/errors.ts';
 import { SilenceTimer } from '../shared/timeout.ts';
 import type { TransformTrace } from '../shared/tracing.ts';
@@ -17,12 +17,14 @@ import {
   abortExchange,
   discardAnswer,
   type EndingView,
+  endOnProcessFailure,
   failExchange,
   stallExchange,
   timeOutExchange,
 } from './exchange-end.ts';
 import type { ExchangeInit, ExchangeHost as Host, ExchangeOwner as Owner } from './exchange-host.ts';
-import { computeTurnBudget, judgeFailure, type Output } from './exchange-verdicts.ts';
+import { computeTurnBudget, type Output } from './exchange-verdicts.ts';
+import { readNextBatch } from './exchange-write.ts';
 import { MessageSource } from './message-source.ts';
 
 /** The process an exchange runs on, as this exchange sees it. */
@@ -83,9 +85,18 @@ export class Exchange {
       trace: init.trace,
       stage: () => this.#state,
       output: () => this.#output,
+      attempts: () => this.#attempts,
+      settled: () => this.#caller.settled,
       turn: () => this.#turn,
       toDiscarding: (host, drain) => {
         this.#state = { kind: 'discarding', host, drain };
+      },
+      finish: () => {
+        this.deliver();
+        this.onDone();
+      },
+      toQueued: () => {
+        this.#state = { kind: 'queued' };
       },
       toFailed: () => {
         this.#state = { kind: 'failed' };
@@ -146,33 +157,9 @@ export class Exchange {
     this.#timer.start(computeTurnBudget({ answered, startedAt, now: Date.now(), timeout, startTimeout }));
   }
 
-  /**
-   * The next batch of the message for `host`; undefined when it is all written, 'stale' when the exchange
-   * moved on (retried elsewhere, failed) while the handler's body was read.
-   */
-  async nextBatch(host: ExchangeHost): Promise<Uint8Array[] | undefined | 'stale'> {
-    const replay = this.#message.takeReplay();
-    if (replay !== undefined) return replay;
-    this.#timer.pause('handler');
-    let next: IteratorResult<Uint8Array[], void>;
-    try {
-      next = await this.#message.read();
-    } catch (error) {
-      // The handler's body failed: the message is cut short, and the process would wait for the rest of it.
-      if (this.#hostOf() === host) {
-        failExchange(this.#end, error);
-        host.abandon(this, 'abort');
-      }
-      return 'stale';
-    } finally {
-      this.#timer.resume('handler');
-    }
-    // Moved on, or its process is going: the batch stays for a retry to take over, never lost.
-    if (this.#hostOf() !== host || !host.takes(this)) return 'stale';
-    const batch = this.#message.take(next);
-    // Counted once: a retry's replay of this batch is the same message again.
-    this.#trace?.wrote(batch);
-    return batch;
+  /** The next batch of the message for `host`; undefined when all is written, 'stale' once moved on. */
+  nextBatch(host: ExchangeHost): Promise<Uint8Array[] | undefined | 'stale'> {
+    return readNextBatch(this.#end, host);
   }
 
   /** The process began an answer. */
@@ -256,36 +243,9 @@ export class Exchange {
     if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
   }
 
-  /**
-   * Its process failed or exited in the middle of it. `unanswered`: the process is gone for a reason that is
-   * not this message's (it was dead before it read it, stopped by itself without a word, or wrote a stale
-   * answer to the message before), so it is retried once elsewhere, as long as no answer head came back
-   * and what was read of the handler's body can be sent again.
-   */
+  /** Its process failed or exited in the middle of it: retried once, or failed ({@link endOnProcessFailure}). */
   onFailed(error: TransformError, unanswered: boolean): void {
-    const state = this.#state;
-    if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
-    const verdict = judgeFailure({
-      stage: state.kind,
-      handedOut: state.kind !== 'running' && this.#caller.settled,
-      output: this.#output,
-      unanswered,
-      attempts: this.#attempts,
-      replayable: this.#message.replayable,
-    });
-    if (verdict === 'stands') {
-      this.deliver();
-      this.onDone();
-      return;
-    }
-    if (verdict === 'retry') {
-      if (state.kind === 'streaming') state.channel.stop();
-      this.#timer.stop();
-      this.#state = { kind: 'queued' };
-      this.#owner.requeue(this);
-      return;
-    }
-    failExchange(this.#end, error);
+    endOnProcessFailure(this.#end, error, unanswered);
   }
 
   /**
