@@ -1,21 +1,30 @@
 // One transform seen from both ends (the caller's promise, fed by the process's output) as one `State`
 // union. Its parts: the caller's promise (caller.ts), the answer's body toward a slow client
-// (answer-channel.ts), the drop of an unwanted answer (drain.ts), the pure timeout and retry verdicts
-// (exchange-verdicts.ts), the message it writes (message-source.ts); what it may ask of its process and its
-// pool (exchange-host.ts); the codec is wire/. Over 300 lines still: the next part to move is how an exchange
-// ends early (#leave, #discard, #giveUp, #fail) as one pure table of cause and state, as fate.ts is for a process.
-import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
-import type { ExitReason } from '../shared/events.ts';
+// (answer-channel.ts), the drop of an unwanted answer (drain.ts), how it ends early (exchange-end.ts), the
+// pure timeout and retry verdicts (exchange-verdicts.ts), the message it writes (message-source.ts, read in
+// batches by exchange-write.ts); what it may ask of its process and its pool (exchange-host.ts); the codec
+// is wire/. The ending and the writing act on it through the view it builds (`#end`), its State kept here.
+import type { TransformError } from '../shared/errors.ts';
 import { SilenceTimer } from '../shared/timeout.ts';
 import type { TransformTrace } from '../shared/tracing.ts';
 import { weakenValidators } from '../shared/weaken-validators.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { AnswerChannel } from './answer-channel.ts';
 import { Caller } from './caller.ts';
-import { ABANDONED_DRAIN, Drain, type DrainBound, getFailedAnswerDrain } from './drain.ts';
+import { type Drain, getFailedAnswerDrain } from './drain.ts';
 import { EXCHANGE_FAULTS } from './errors.ts';
+import {
+  abortExchange,
+  discardAnswer,
+  type EndingView,
+  endOnProcessFailure,
+  failExchange,
+  stallExchange,
+  timeOutExchange,
+} from './exchange-end.ts';
 import type { ExchangeInit, ExchangeHost as Host, ExchangeOwner as Owner } from './exchange-host.ts';
-import { computeTurnBudget, judgeFailure, type Output } from './exchange-verdicts.ts';
+import { computeTurnBudget, type Output } from './exchange-verdicts.ts';
+import { readNextBatch } from './exchange-write.ts';
 import { MessageSource } from './message-source.ts';
 
 /** The process an exchange runs on, as this exchange sees it. */
@@ -53,6 +62,8 @@ export class Exchange {
   readonly #timer: SilenceTimer;
   readonly #message: MessageSource;
   readonly #trace: TransformTrace | undefined;
+  /** Its parts as its ending (exchange-end.ts) acts on them. */
+  readonly #end: EndingView<Exchange>;
   #state: State = { kind: 'queued' };
   #output: Output = 'none';
   #attempts = 0;
@@ -64,7 +75,34 @@ export class Exchange {
     this.#owner = owner;
     this.#message = new MessageSource(init.response, init.fields);
     this.#trace = init.trace;
-    this.#timer = new SilenceTimer(owner.timeout, () => this.#onTimeout());
+    this.#timer = new SilenceTimer(owner.timeout, () => timeOutExchange(this.#end));
+    this.#end = {
+      exchange: this,
+      owner,
+      reject: (error) => this.#caller.reject(error),
+      timer: this.#timer,
+      message: this.#message,
+      trace: init.trace,
+      stage: () => this.#state,
+      output: () => this.#output,
+      attempts: () => this.#attempts,
+      settled: () => this.#caller.settled,
+      turn: () => this.#turn,
+      toDiscarding: (host, drain) => {
+        this.#state = { kind: 'discarding', host, drain };
+      },
+      finish: () => {
+        this.deliver();
+        this.onDone();
+      },
+      toQueued: () => {
+        this.#state = { kind: 'queued' };
+      },
+      toFailed: () => {
+        this.#state = { kind: 'failed' };
+      },
+      resumeOutput: () => this.#resumeOutput(),
+    };
     // Last: the abort listener goes on the signal only once the exchange it calls is whole.
     this.#caller = new Caller(init.signal, () => this.abort(), owner);
   }
@@ -119,33 +157,9 @@ export class Exchange {
     this.#timer.start(computeTurnBudget({ answered, startedAt, now: Date.now(), timeout, startTimeout }));
   }
 
-  /**
-   * The next batch of the message for `host`; undefined when it is all written, 'stale' when the exchange
-   * moved on (retried elsewhere, failed) while the handler's body was read.
-   */
-  async nextBatch(host: ExchangeHost): Promise<Uint8Array[] | undefined | 'stale'> {
-    const replay = this.#message.takeReplay();
-    if (replay !== undefined) return replay;
-    this.#timer.pause('handler');
-    let next: IteratorResult<Uint8Array[], void>;
-    try {
-      next = await this.#message.read();
-    } catch (error) {
-      // The handler's body failed: the message is cut short, and the process would wait for the rest of it.
-      if (this.#hostOf() === host) {
-        this.#fail(error);
-        host.abandon(this, 'abort');
-      }
-      return 'stale';
-    } finally {
-      this.#timer.resume('handler');
-    }
-    // Moved on, or its process is going: the batch stays for a retry to take over, never lost.
-    if (this.#hostOf() !== host || !host.takes(this)) return 'stale';
-    const batch = this.#message.take(next);
-    // Counted once: a retry's replay of this batch is the same message again.
-    this.#trace?.wrote(batch);
-    return batch;
+  /** The next batch of the message for `host`; undefined when all is written, 'stale' once moved on. */
+  nextBatch(host: ExchangeHost): Promise<Uint8Array[] | undefined | 'stale'> {
+    return readNextBatch(this.#end, host);
   }
 
   /** The process began an answer. */
@@ -164,7 +178,7 @@ export class Exchange {
       // "I could not transform this one": fail it, keep reading so the process stays in step, keep it. The
       // body it sends is bounded as any: `timeout` in total (silence is the timer's), `maxBodyBytes` (the parser's).
       const error = state.host.createError('ERR_TRANSFORM_FAILED', EXCHANGE_FAULTS.couldNotTransform(reason));
-      this.#discard(state.host, error, getFailedAnswerDrain(this.#owner.timeout));
+      discardAnswer(this.#end, state.host, error, getFailedAnswerDrain(this.#owner.timeout));
       return;
     }
     if (!this.#owner.preserveValidators) weakenValidators(head.headers);
@@ -177,7 +191,7 @@ export class Exchange {
       pauseOutput: () => host.pauseOutput(),
       resume: () => this.#resumeOutput(),
       cancel: () => this.abort(),
-      stall: () => this.#onStall(),
+      stall: () => stallExchange(this.#end),
     });
     this.#state = { kind: 'streaming', host, channel };
   }
@@ -229,36 +243,9 @@ export class Exchange {
     if (state.kind === 'streaming' || state.kind === 'discarding') this.#state = { kind: 'done' };
   }
 
-  /**
-   * Its process failed or exited in the middle of it. `unanswered`: the process is gone for a reason that is
-   * not this message's (it was dead before it read it, stopped by itself without a word, or wrote a stale
-   * answer to the message before), so it is retried once elsewhere, as long as no answer head came back
-   * and what was read of the handler's body can be sent again.
-   */
+  /** Its process failed or exited in the middle of it: retried once, or failed ({@link endOnProcessFailure}). */
   onFailed(error: TransformError, unanswered: boolean): void {
-    const state = this.#state;
-    if (state.kind === 'done' || state.kind === 'failed' || state.kind === 'queued') return;
-    const verdict = judgeFailure({
-      stage: state.kind,
-      handedOut: state.kind !== 'running' && this.#caller.settled,
-      output: this.#output,
-      unanswered,
-      attempts: this.#attempts,
-      replayable: this.#message.replayable,
-    });
-    if (verdict === 'stands') {
-      this.deliver();
-      this.onDone();
-      return;
-    }
-    if (verdict === 'retry') {
-      if (state.kind === 'streaming') state.channel.stop();
-      this.#timer.stop();
-      this.#state = { kind: 'queued' };
-      this.#owner.requeue(this);
-      return;
-    }
-    this.#fail(error);
+    endOnProcessFailure(this.#end, error, unanswered);
   }
 
   /**
@@ -285,92 +272,12 @@ export class Exchange {
 
   /** The pool refused or stopped this transform before it ran. */
   reject(error: TransformError): void {
-    this.#fail(error);
+    failExchange(this.#end, error);
   }
 
   /** The client left: stop streaming; drain the process (bounded) and keep it, or kill it. */
   abort(): void {
-    this.#leave(this.#error('ERR_TRANSFORM_ABORTED', EXCHANGE_FAULTS.clientLeft));
-  }
-
-  /**
-   * Its client read nothing for `clientTimeout` while the output waited on it: the response ends as if the
-   * client had left (aborted, not failed), so the process serves others after a bounded drain or a kill.
-   */
-  #onStall(): void {
-    if (this.#state.kind !== 'streaming') return;
-    this.#leave(
-      this.#error('ERR_TRANSFORM_ABORTED', EXCHANGE_FAULTS.clientStalled(this.#owner.clientTimeout)),
-    );
-  }
-
-  #leave(error: TransformError): void {
-    const state = this.#state;
-    if (state.kind === 'queued') {
-      this.#fail(error);
-      this.#owner.dequeue(this);
-      return;
-    }
-    if (state.kind !== 'running' && state.kind !== 'streaming') return;
-    // Keep the process in step: finish writing the message and drop what is left of the answer. Past
-    // DRAIN_MAX_BYTES of output or DRAIN_MAX_MS, the process is killed instead.
-    this.#discard(state.host, error, ABANDONED_DRAIN);
-    this.#resumeOutput();
-  }
-
-  /** -> discarding: tell the caller, and read the rest of the answer only to drop it. */
-  #discard(host: ExchangeHost, error: unknown, bound: DrainBound): void {
-    this.#report(error);
-    if (this.#state.kind === 'streaming') this.#state.channel.stop();
-    const drain = new Drain(bound, (reason) => this.#giveUp(host, reason));
-    this.#state = { kind: 'discarding', host, drain };
-    if (this.#turn) drain.start();
-  }
-
-  /** -> failed, and the process is replaced: its state can no longer be trusted. */
-  #giveUp(host: ExchangeHost, reason: ExitReason, error?: unknown): void {
-    if (error !== undefined) this.#fail(error);
-    else this.#toFailed();
-    host.abandon(this, reason);
-  }
-
-  /** -> failed: tell the caller (unless told already) and stop reading the handler's body. */
-  #fail(error: unknown): void {
-    const state = this.#state;
-    if (state.kind === 'done' || state.kind === 'failed') return;
-    if (state.kind !== 'discarding') this.#report(error);
-    this.#toFailed();
-  }
-
-  #toFailed(): void {
-    const state = this.#state;
-    if (state.kind === 'discarding') state.drain.end();
-    if (state.kind === 'streaming') state.channel.stop();
-    this.#timer.stop();
-    // A body never read (refused, aborted or timed out while queued) stays the caller's, still sendable:
-    // onError 'passthrough' returns it, and a caller who does not send it cancels it.
-    this.#message.cancel();
-    this.#state = { kind: 'failed' };
-  }
-
-  /** Tell the caller of a failure once: reject the transform, or error its body if it was handed out. */
-  #report(error: unknown): void {
-    const state = this.#state;
-    this.#owner.failed(error);
-    this.#trace?.end(error);
-    if (!this.#caller.reject(error) && state.kind === 'streaming') state.channel.fail(error);
-  }
-
-  #onTimeout(): void {
-    const state = this.#state;
-    if (state.kind !== 'running' && state.kind !== 'streaming' && state.kind !== 'discarding') return;
-    const { timeout, startTimeout } = this.#owner;
-    const what = EXCHANGE_FAULTS.timedOut(this.#output, {
-      answered: state.host.answered,
-      timeout,
-      startTimeout,
-    });
-    this.#giveUp(state.host, 'timeout', this.#error('ERR_TRANSFORM_TIMEOUT', what));
+    abortExchange(this.#end);
   }
 
   #resumeOutput(): void {
@@ -381,12 +288,5 @@ export class Exchange {
   #hostOf(): ExchangeHost | undefined {
     const state = this.#state;
     return 'host' in state ? state.host : undefined;
-  }
-
-  #error(code: TransformErrorCode, message: string, cause?: unknown): TransformError {
-    return (
-      this.#hostOf()?.createError(code, message, cause) ??
-      new TransformError(code, `Transform ${message}`, { cause })
-    );
   }
 }
