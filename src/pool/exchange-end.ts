@@ -15,7 +15,7 @@ import { judgeFailure, type Output } from './exchange-verdicts.ts';
 import type { MessageSource } from './message-source.ts';
 
 /** The exchange's state as an ending reads it: a channel only while streaming, a drain only while discarding. */
-export interface EndingStage<E> {
+interface EndingStage<E> {
   readonly kind: 'queued' | 'running' | 'streaming' | 'discarding' | 'done' | 'failed';
   readonly host?: ExchangeHost<E>;
   readonly channel?: AnswerChannel;
