@@ -1,11 +1,11 @@
 // The facade: its serving set, idle list and live processes. Its parts: the wait queue and the rule that
 // admits a transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the
-// reload after a watched edit (watch-reload.ts, with its trial in watch-trial.ts), what stats() reports
-// (pool-stats.ts), one process (process.ts) and how each is started (process-starts.ts, with the backoff
-// policy in backoff.ts), one transform (exchange.ts). Over 300 lines still: the next parts to move are the
-// rest of the process set (fill, forget, the serving and idle sets), and one dispatch loop that re-checks
-// the whole state after any event (undici's `_resume`) in place of #enqueue, #onRoom, #onIdle and
-// #drainQueueIfNoProcess.
+// reload after a watched edit (watch-reload.ts, with its trial in watch-trial.ts), the end of close()
+// (pool-close.ts), what stats() reports (pool-stats.ts), one process (process.ts) and how each is started
+// (process-starts.ts, with the backoff policy in backoff.ts), one transform (exchange.ts). Over 300 lines
+// still: the next parts to move are the rest of the process set (fill, forget, the serving and idle sets),
+// and one dispatch loop that re-checks the whole state after any event (undici's `_resume`) in place of
+// #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
@@ -16,20 +16,17 @@ import { loadTracing, startTransformTrace, type TraceIdentity } from '../shared/
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
-import { withDeadline } from '../util/deadline.ts';
 import { chooseProcess } from './dispatch.ts';
 import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
-import { KILL_GRACE_MS } from './group-process.ts';
 import { getContextFields } from './message-source.ts';
+import { DEFAULT_CLOSE_TIMEOUT_MS, endProcesses } from './pool-close.ts';
 import { getProcessState, summarizeStats } from './pool-stats.ts';
 import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts';
 import { ProcessStarts } from './process-starts.ts';
 import { createRequestId } from './request-id.ts';
 import { judgeArrival, WaitQueue } from './wait-queue.ts';
 import { type ServingEvents, WatchReload } from './watch-reload.ts';
-
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /**
  * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
@@ -186,16 +183,10 @@ export class Pool implements TransformPool {
     await this.#watcher?.close();
     this.#reload.releaseReserve();
     for (const process of this.#idle.splice(0)) process.retire('close');
-    const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
-    const deadline = Date.now() + timeout;
-    // Work in flight and queued finishes; each process retires once there is nothing left for it.
-    while (this.#alive.size > 0 && Date.now() < deadline) {
-      if ((await withDeadline(allClosed(), deadline - Date.now())) === 'expired') break;
-    }
-    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#closedError());
-    const closed = this.#closedError();
-    for (const process of this.#alive) process.kill('close', closed);
-    await withDeadline(allClosed(), 3 * KILL_GRACE_MS);
+    await endProcesses(
+      { alive: this.#alive, queue: this.#queue, createClosedError: () => this.#closedError() },
+      timeout,
+    );
     this.#watchdog.close();
   }
 
