@@ -17,7 +17,7 @@ import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
 import { chooseProcess } from './dispatch.ts';
-import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
+import { createClosedError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
 import { getContextFields } from './message-source.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, endProcesses } from './pool-close.ts';
@@ -26,7 +26,7 @@ import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts'
 import { ProcessSet } from './process-set.ts';
 import { ProcessStarts } from './process-starts.ts';
 import { createRequestId } from './request-id.ts';
-import { judgeArrival, WaitQueue } from './wait-queue.ts';
+import { createRefusalError, judgeArrival, WaitQueue } from './wait-queue.ts';
 import { type ServingEvents, WatchReload } from './watch-reload.ts';
 
 /**
@@ -189,18 +189,8 @@ export class Pool implements TransformPool {
       queued,
       maxQueue: this.options.maxQueue,
     });
-    switch (refusal) {
-      case undefined:
-        return undefined;
-      case 'closed':
-        return this.#closedError();
-      case 'aborted':
-        return createNotStartedError(command);
-      case 'failing':
-        return this.#starts.createError();
-      case 'full':
-        return createQueueFullError(command, queued);
-    }
+    if (refusal === undefined) return undefined;
+    return createRefusalError(refusal, command, queued, () => this.#starts.createError());
   }
 
   #enqueue(exchange: Exchange): void {
