@@ -1,35 +1,33 @@
-// The facade: its serving set, idle list and live processes. Its parts: the wait queue and the rule that
-// admits a transform to it (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the
-// reload after a watched edit (watch-reload.ts, with its trial in watch-trial.ts), what stats() reports
-// (pool-stats.ts), one process (process.ts) and how each is started (process-starts.ts, with the backoff
-// policy in backoff.ts), one transform (exchange.ts). Over 300 lines still: the next parts to move are the
-// rest of the process set (fill, forget, the serving and idle sets), and one dispatch loop that re-checks
-// the whole state after any event (undici's `_resume`) in place of #enqueue, #onRoom, #onIdle and
-// #drainQueueIfNoProcess.
+// The facade: it decides when a process joins or leaves its set (process-set.ts: the serving set, the idle
+// list, the live processes). Its parts: the wait queue and the rule that admits a transform to it
+// (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the reload after a watched edit
+// (watch-reload.ts, with its trial in watch-trial.ts), the end of close() (pool-close.ts), what stats()
+// reports (pool-stats.ts), one process (process.ts) and how each is started (process-starts.ts, with the
+// backoff policy in backoff.ts), one transform (exchange.ts). Over 300 lines still: the next parts to move
+// are fill and spawn, and one dispatch loop that re-checks the whole state after any event (undici's
+// `_resume`) in place of #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
 import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
-import { type PoolStats, type ProcessStats, StatsRecorder } from '../shared/stats.ts';
+import { type PoolStats, StatsRecorder } from '../shared/stats.ts';
 import { loadTracing, startTransformTrace, type TraceIdentity } from '../shared/tracing.ts';
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
-import { withDeadline } from '../util/deadline.ts';
 import { chooseProcess } from './dispatch.ts';
-import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
+import { createClosedError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
-import { KILL_GRACE_MS } from './group-process.ts';
 import { getContextFields } from './message-source.ts';
-import { getProcessState, summarizeStats } from './pool-stats.ts';
+import { DEFAULT_CLOSE_TIMEOUT_MS, endProcesses } from './pool-close.ts';
+import { summarizeStats } from './pool-stats.ts';
 import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts';
+import { ProcessSet } from './process-set.ts';
 import { ProcessStarts } from './process-starts.ts';
 import { createRequestId } from './request-id.ts';
-import { judgeArrival, WaitQueue } from './wait-queue.ts';
+import { createRefusalError, judgeArrival, WaitQueue } from './wait-queue.ts';
 import { type ServingEvents, WatchReload } from './watch-reload.ts';
-
-const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 
 /**
  * The pool: a facade over its processes and one FIFO queue. An idle process is picked first (the one idle
@@ -40,11 +38,7 @@ const DEFAULT_CLOSE_TIMEOUT_MS = 10_000;
 export class Pool implements TransformPool {
   readonly options: ResolvedOptions;
   readonly [POOL_BRAND]: PoolBrand;
-  /** Processes that take work. */
-  readonly #serving = new Set<TransformProcess>();
-  /** Every process not yet exited, retiring ones included. */
-  readonly #alive = new Set<TransformProcess>();
-  readonly #idle: TransformProcess[] = [];
+  readonly #processes = new ProcessSet();
   readonly #queue = new WaitQueue<Exchange>();
   readonly #stats = new StatsRecorder();
   /** Kills the processes' groups if this parent dies without running its exit hook. */
@@ -141,22 +135,7 @@ export class Pool implements TransformPool {
   }
 
   stats(): PoolStats {
-    const processes: ProcessStats[] = [];
-    for (const process of this.#alive) {
-      // A command that could not be started has no pid; it is gone in a moment and never ran.
-      if (process.pid === undefined) continue;
-      const { pid, transforms, startedAt, busy, answered } = process;
-      const takesWork = this.#serving.has(process) || this.#reload.isOnTrial(process);
-      const state = getProcessState({ takesWork, busy, answered });
-      processes.push({
-        pid,
-        state,
-        transforms,
-        startedAt,
-        onBoard: process.inFlight,
-        pipeline: process.depth,
-      });
-    }
+    const processes = this.#processes.list((process) => this.#reload.isOnTrial(process));
     const queued = this.#queue.length;
     return summarizeStats(processes, this.#stats, { queued, backingOff: this.#starts.backingOff });
   }
@@ -164,7 +143,7 @@ export class Pool implements TransformPool {
   async reload(): Promise<void> {
     this.#reload.endTrial('reload');
     this.#reload.releaseReserve();
-    const old = [...this.#serving];
+    const old = [...this.#processes.serving];
     // Each retiring process is replaced at once and leaves after the transform it is running.
     for (const process of old) process.retire('reload');
     await Promise.all(old.map((process) => process.closed));
@@ -185,17 +164,11 @@ export class Pool implements TransformPool {
     this.#starts.cancel();
     await this.#watcher?.close();
     this.#reload.releaseReserve();
-    for (const process of this.#idle.splice(0)) process.retire('close');
-    const allClosed = (): Promise<unknown> => Promise.all([...this.#alive].map((process) => process.closed));
-    const deadline = Date.now() + timeout;
-    // Work in flight and queued finishes; each process retires once there is nothing left for it.
-    while (this.#alive.size > 0 && Date.now() < deadline) {
-      if ((await withDeadline(allClosed(), deadline - Date.now())) === 'expired') break;
-    }
-    for (const exchange of this.#queue.takeAll()) exchange.reject(this.#closedError());
-    const closed = this.#closedError();
-    for (const process of this.#alive) process.kill('close', closed);
-    await withDeadline(allClosed(), 3 * KILL_GRACE_MS);
+    for (const process of this.#processes.idle.splice(0)) process.retire('close');
+    await endProcesses(
+      { alive: this.#processes.alive, queue: this.#queue, createClosedError: () => this.#closedError() },
+      timeout,
+    );
     this.#watchdog.close();
   }
 
@@ -210,29 +183,21 @@ export class Pool implements TransformPool {
     const refusal = judgeArrival({
       closed: this.#closed,
       aborted: signal?.aborted === true,
-      takenNow: this.#idle.length > 0 || this.#reload.trialWaiting,
+      takenNow: this.#processes.idle.length > 0 || this.#reload.trialWaiting,
       // Asked only when it matters: the scan of the serving set is not free.
       failingAtStart: this.#isFailingAtStart(),
       queued,
       maxQueue: this.options.maxQueue,
     });
-    switch (refusal) {
-      case undefined:
-        return undefined;
-      case 'closed':
-        return this.#closedError();
-      case 'aborted':
-        return createNotStartedError(command);
-      case 'failing':
-        return this.#starts.createError();
-      case 'full':
-        return createQueueFullError(command, queued);
-    }
+    if (refusal === undefined) return undefined;
+    return createRefusalError(refusal, command, queued, () => this.#starts.createError());
   }
 
   #enqueue(exchange: Exchange): void {
     const process =
-      this.#reload.takeTrial() ?? this.#idle.shift() ?? chooseProcess(this.#serving, this.options.pipeline);
+      this.#reload.takeTrial() ??
+      this.#processes.idle.shift() ??
+      chooseProcess(this.#processes.serving, this.options.pipeline);
     if (process !== undefined) process.run(exchange);
     else this.#queue.push(exchange);
   }
@@ -261,7 +226,7 @@ export class Pool implements TransformPool {
   #fill(): void {
     if (this.#closed) return;
     if (this.#starts.holdOff(() => this.#fill())) return;
-    while (this.#serving.size < this.options.processes) this.#spawn();
+    while (this.#processes.serving.size < this.options.processes) this.#spawn();
   }
 
   #spawn(): void {
@@ -277,13 +242,13 @@ export class Pool implements TransformPool {
     // While old processes are parked after an edit, a new one runs the edited sources: dying before its first
     // answer is the edit's fault (its message is retried), and an old process takes its place.
     process.trial = this.#reload.replacing;
-    this.#serving.add(process);
+    this.#processes.serving.add(process);
     this.#onIdle(process);
   }
 
   #createProcess(events: Omit<ProcessEvents, 'shouldRetire'>): TransformProcess {
     const process = this.#starts.create(events);
-    this.#alive.add(process);
+    this.#processes.alive.add(process);
     return process;
   }
 
@@ -295,14 +260,14 @@ export class Pool implements TransformPool {
         return pool.#closed;
       },
       commandText: this.options.commandText,
-      serving: this.#serving,
+      serving: this.#processes.serving,
       queue: this.#queue,
       events: this.#servingEvents,
       createProcess: (events) => this.#createProcess(events),
       resetBackoff: () => this.#starts.reset(),
       exited: (process) => {
         this.#stats.exited++;
-        this.#alive.delete(process);
+        this.#processes.alive.delete(process);
       },
       forget: (process) => this.#forget(process),
       fill: () => this.#fill(),
@@ -313,9 +278,7 @@ export class Pool implements TransformPool {
     // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
     if (this.#reload.isParked(process)) return;
     // A retried one first in line waits for a process that has answered, while another one has.
-    const next = this.#queue.takeForIdle(process.answered, () =>
-      [...this.#serving].some((other) => other !== process && other.answered),
-    );
+    const next = this.#queue.takeForIdle(process.answered, () => this.#processes.hasAnswered(process));
     if (next !== undefined) {
       process.run(next);
       return;
@@ -324,7 +287,7 @@ export class Pool implements TransformPool {
       process.retire('close');
       return;
     }
-    this.#idle.push(process);
+    this.#processes.idle.push(process);
   }
 
   #onRetire(process: TransformProcess): void {
@@ -336,16 +299,14 @@ export class Pool implements TransformPool {
   /** It takes no more work: out of the serving set and the idle list. */
   #forget(process: TransformProcess): void {
     this.#reload.forget(process);
-    this.#serving.delete(process);
-    const index = this.#idle.indexOf(process);
-    if (index !== -1) this.#idle.splice(index, 1);
+    this.#processes.forget(process);
   }
 
   #onExit(process: TransformProcess, exit: ProcessExit): void {
     this.#starts.reportSpawnError(exit);
     this.#stats.exited++;
-    this.#alive.delete(process);
-    const serving = this.#serving.has(process);
+    this.#processes.alive.delete(process);
+    const serving = this.#processes.serving.has(process);
     this.#forget(process);
     if (serving && process.trial && !exit.answered) this.#reload.restore(process, exit);
     else if (!exit.counted) this.#starts.recordFailure(process, exit);
@@ -355,18 +316,14 @@ export class Pool implements TransformPool {
 
   /** Start failures in a row, and no process that can take work has answered yet. */
   #isFailingAtStart(): boolean {
-    if (!this.#starts.failing) return false;
-    for (const process of this.#serving) if (process.answered) return false;
-    return true;
+    return this.#starts.failing && !this.#processes.hasAnswered();
   }
 
   /** While processes keep failing at start, waiting transforms fail fast, except one for an idle process. */
   #drainQueueIfNoProcess(): void {
-    if (this.#idle.length > 0) {
+    if (this.#processes.idle.length > 0) {
       // A retried transform first in line goes to an idle process that has answered before, if there is one.
-      const index = this.#queue.first?.retried ? this.#idle.findIndex((idle) => idle.answered) : -1;
-      const [process] = this.#idle.splice(Math.max(index, 0), 1);
-      this.#onIdle(process as TransformProcess);
+      this.#onIdle(this.#processes.takeIdle(this.#queue.first?.retried === true) as TransformProcess);
       return;
     }
     if (!this.#isFailingAtStart()) return;

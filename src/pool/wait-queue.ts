@@ -1,7 +1,9 @@
-// The transforms waiting for a process, in one FIFO line, and the rule that admits a new one to it
-// (`maxQueue`, the start backoff, a closed pool). Which waiting transform a process takes is dispatch.ts
-// (pure); pool.ts calls both.
+// The transforms waiting for a process, in one FIFO line, the rule that admits a new one to it (`maxQueue`,
+// the start backoff, a closed pool) and the error it refuses with. Which waiting transform a process takes
+// is dispatch.ts (pure); pool.ts calls both.
+import type { TransformError } from '../shared/errors.ts';
 import { chooseForIdle, chooseNotRetried, type Waiting } from './dispatch.ts';
+import { createClosedError, createNotStartedError, createQueueFullError } from './errors.ts';
 
 /** Why a new transform cannot even wait for a process. */
 export type Refusal = 'closed' | 'aborted' | 'failing' | 'full';
@@ -31,6 +33,25 @@ export function judgeArrival(arrival: Arrival): Refusal | undefined {
   if (arrival.failingAtStart) return 'failing';
   if (arrival.queued >= arrival.maxQueue) return 'full';
   return undefined;
+}
+
+/** The error a refused transform fails with; the start failure's own error is made by its pool. */
+export function createRefusalError(
+  refusal: Refusal,
+  command: string,
+  queued: number,
+  createStartError: () => TransformError,
+): TransformError {
+  switch (refusal) {
+    case 'closed':
+      return createClosedError(command);
+    case 'aborted':
+      return createNotStartedError(command);
+    case 'failing':
+      return createStartError();
+    case 'full':
+      return createQueueFullError(command, queued);
+  }
 }
 
 /** The waiting transforms, first come first served, a retried one first in line. */
