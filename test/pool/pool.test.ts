@@ -72,9 +72,10 @@ describe('createTransformPool with cat', () => {
     clearInterval(sampler);
     expect(output.size).toBe(256 * MiB);
     expect(output.digest).toBe(input.digest());
-    // Streaming with backpressure: far less than the body is ever held. RSS also counts garbage not yet
-    // collected: 40-45 MiB on Node 20, 58-69 MiB on Node 24 (20 MiB with --max-semi-space-size=1).
-    expect(peak).toBeLessThan(96 * MiB);
+    // Streaming with backpressure: far less than the body is ever held (under half of it). RSS also counts
+    // garbage not yet collected, which depends on when the collector runs: 40-45 MiB on Node 20, 58-69 MiB on
+    // Node 24 (20 MiB with --max-semi-space-size=1), once 100 MiB on Node 24 in a whole quiet run.
+    expect(peak).toBeLessThan(128 * MiB);
 
     const second = await pool.transform(new Response('again'));
     expect(await second.text()).toBe('again');
