@@ -10,6 +10,7 @@ import { encodeResponse, formatHead, type ResponseEncoder } from '../wire/serial
 import { guardStdout, routeConsoleToStderr } from './console.ts';
 import { type Message, MessageReader } from './input.ts';
 import { AnswerOutput } from './output.ts';
+import { UNREADABLE_BODY_REASON } from './reasons.ts';
 import { MessageResponse } from './response.ts';
 
 /** What a transform function gets besides the response. */
@@ -217,7 +218,7 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   }
   // Not a byte is queued (a locked body, one that fails at once): this message fails, the next is served.
   console.error("subprocess-transform: the transform's response body cannot be read:", outcome.error);
-  const failure = getFailureResponse(`Its response body cannot be read: ${toReason(outcome.error)}`);
+  const failure = getFailureResponse(`${UNREADABLE_BODY_REASON}${toReason(outcome.error)}`);
   return (await writeAnswer(encodeResponse(failure, { fields }), out)).type === 'written';
 }
 

@@ -1,3 +1,5 @@
+import { UNREADABLE_BODY_REASON } from '../child/reasons.ts';
+
 /**
  * How a filter failed, as the filter child tells the pool: the value of its `Transform-Error` answer. The pool
  * turns it back into the error and the event a filter run in the server would have made.
@@ -36,10 +38,10 @@ export function formatFailure(failure: FilterFailure): string {
  * unreadable body, with that prefix.
  */
 export function parseFailure(reason: string): FilterFailure | undefined {
-  const match =
-    /^(?:Its response body cannot be read: )?filter (spawn|exit|timeout)((?: \w+=\S+)*)(?:; (.*))?$/.exec(
-      reason,
-    );
+  const told = reason.startsWith(UNREADABLE_BODY_REASON)
+    ? reason.slice(UNREADABLE_BODY_REASON.length)
+    : reason;
+  const match = /^filter (spawn|exit|timeout)((?: \w+=\S+)*)(?:; (.*))?$/.exec(told);
   if (match === null) return undefined;
   const failure: FilterFailure = { kind: match[1] as FilterFailure['kind'] };
   for (const pair of (match[2] ?? '').trim().split(' ')) {
