@@ -45,7 +45,7 @@ function describeWatchError(message: string): string {
  * burst of saves, {@link WATCH_DEBOUNCE_MS} after the last one. It keeps the process alive until `close()`.
  */
 export class SourceWatcher {
-  readonly #watchers: FSWatcher[] = [];
+  readonly #watchers: FSWatcher[];
   #timer: ReturnType<typeof setTimeout> | undefined;
   /** The first path changed in the current burst, for the log line. */
   #changed: string | undefined;
@@ -53,18 +53,6 @@ export class SourceWatcher {
   readonly ready: Promise<void>;
 
   constructor(paths: readonly string[], onChange: (path: string) => void) {
-    // A file is watched through its folder, one level deep: chokidar watching the file itself goes deaf for
-    // good once the file is deleted and written again at once (a checkout, some editors' saves).
-    const files = new Set(paths.filter(isFile).map((path) => resolve(path)));
-    const folders = paths.filter((path) => !files.has(resolve(path)));
-    if (folders.length > 0) this.#watchers.push(watch(folders, { ignoreInitial: true }));
-    if (files.size > 0) {
-      const parents = [...new Set([...files].map((file) => dirname(file)))];
-      this.#watchers.push(watch(parents, { ignoreInitial: true, depth: 0 }));
-    }
-    this.ready = Promise.all(
-      this.#watchers.map((watcher) => new Promise<void>((resolve) => watcher.once('ready', () => resolve()))),
-    ).then(() => {});
     const onEvent = (path: string) => {
       this.#changed ??= path;
       clearTimeout(this.#timer);
@@ -75,15 +63,28 @@ export class SourceWatcher {
         onChange(changed);
       }, WATCH_DEBOUNCE_MS);
     };
-    const [folderWatcher, fileWatcher] = folders.length > 0 ? this.#watchers : [undefined, ...this.#watchers];
-    folderWatcher?.on('all', (_event, path) => onEvent(path));
-    // The rest of a file's folder is not watched: only the files named.
-    fileWatcher?.on('all', (_event, path) => {
-      if (files.has(resolve(path))) onEvent(path);
-    });
+    // A file is watched through its folder, one level deep: chokidar watching the file itself goes deaf for
+    // good once the file is deleted and written again at once (a checkout, some editors' saves).
+    const files = new Set(paths.filter(isFile).map((path) => resolve(path)));
+    const folders = paths.filter((path) => !files.has(resolve(path)));
+    // Each watcher with the paths it reports: all under a folder; of a file's folder, only the files named.
+    const watchers: [FSWatcher, (path: string) => boolean][] = [];
+    if (folders.length > 0) watchers.push([watch(folders, { ignoreInitial: true }), () => true]);
+    if (files.size > 0) {
+      const parents = [...new Set([...files].map((file) => dirname(file)))];
+      const watcher = watch(parents, { ignoreInitial: true, depth: 0 });
+      watchers.push([watcher, (path) => files.has(resolve(path))]);
+    }
+    this.#watchers = watchers.map(([watcher]) => watcher);
+    this.ready = Promise.all(
+      this.#watchers.map((watcher) => new Promise<void>((done) => watcher.once('ready', () => done()))),
+    ).then(() => {});
     // One line per kind of error: a symlink loop alone gives one error per level of the loop.
     const reported = new Set<string>();
-    for (const watcher of this.#watchers) {
+    for (const [watcher, reports] of watchers) {
+      watcher.on('all', (_event, path) => {
+        if (reports(path)) onEvent(path);
+      });
       watcher.on('error', (error) => {
         const { code, message } = error as NodeJS.ErrnoException;
         const kind = code ?? message;
