@@ -15,24 +15,23 @@ const HISTORY_SECONDS = 180;
 const SAMPLE_MS = 1000;
 
 /**
- * Sample `getStats()` every second into a ring of {@link HISTORY_SECONDS} samples. The timer does not keep
- * the process alive.
+ * Sample `getStats()` every second into a ring of {@link HISTORY_SECONDS} samples, counting from a pool that has
+ * ended no transform yet (pass a fresh pool). The timer does not keep the process alive.
  *
  * @returns The samples so far, oldest first.
  */
 export function recordHistory(getStats: () => PoolStats): () => Sample[] {
   const samples: Sample[] = [];
   const ended = (stats: PoolStats): number => stats.ok + stats.failed + stats.aborted;
-  // The first tick only takes the starting point: the pool may be made after this is called.
-  let last: { at: number; ended: number } | undefined;
+  // Counted from zero now, not from the first tick: the pool may be made after this is called (its counters
+  // start at zero then), and transforms that end before the first tick still belong in the first second.
+  let last = { at: performance.now(), ended: 0 };
   setInterval(() => {
     const stats = getStats();
     const now = { at: performance.now(), ended: ended(stats) };
-    if (last !== undefined) {
-      const seconds = (now.at - last.at) / 1000;
-      samples.push({ rate: (now.ended - last.ended) / seconds, p95: stats.latency.p95 });
-      if (samples.length > HISTORY_SECONDS) samples.shift();
-    }
+    const seconds = (now.at - last.at) / 1000;
+    samples.push({ rate: (now.ended - last.ended) / seconds, p95: stats.latency.p95 });
+    if (samples.length > HISTORY_SECONDS) samples.shift();
     last = now;
   }, SAMPLE_MS).unref();
   return () => [...samples];
