@@ -308,7 +308,8 @@ describe('the demo server', () => {
       Number(/data-samples="(\d+)"/.exec(await (await get('/pool')).text())?.[1] ?? 0);
     const wanted = Math.max(2, (await samples()) + 1);
     const deadline = Date.now() + 30_000;
-    while ((await samples()) < wanted && Date.now() < deadline) await new Promise((wake) => setTimeout(wake, 200));
+    while ((await samples()) < wanted && Date.now() < deadline)
+      await new Promise((wake) => setTimeout(wake, 200));
     expect(await samples()).toBeGreaterThanOrEqual(wanted);
     const dom = await dumpDom(`${baseUrl}/pool`);
     // The page's own script ran in the browser and swapped in fresh parts from /pool at least once.
