@@ -90,6 +90,25 @@ function toReason(error: unknown): string {
   return (line || 'the transform function failed').slice(0, REASON_MAX_CHARS);
 }
 
+/** Fields the loop writes on every answer: a copy on the transform's Response would make them appear twice. */
+const LOOP_FIELDS = ['transform-request-id', PIPELINE_FIELD] as const;
+
+/** `response` without the loop's own fields, which user code may have copied from a response it fetched. */
+function dropLoopFields(response: Response): Response {
+  const { headers } = response;
+  if (!LOOP_FIELDS.some((name) => headers.has(name))) return response;
+  try {
+    for (const name of LOOP_FIELDS) headers.delete(name);
+    return response;
+  } catch {
+    // Immutable headers (Response.redirect, Response.error): a copy without them.
+    const copy = new Headers(headers);
+    for (const name of LOOP_FIELDS) copy.delete(name);
+    const { status, statusText, body } = response;
+    return new Response(body, { status, statusText, headers: copy });
+  }
+}
+
 function getFailureResponse(error: unknown): Response {
   return new Response(null, { status: 500, headers: { 'Transform-Error': toReason(error) } });
 }
@@ -193,6 +212,7 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
     result = await fn(given, new MessageContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
+    result = dropLoopFields(result);
   } catch (error) {
     console.error(error);
     result = getFailureResponse(error);

@@ -63,6 +63,28 @@ describe('pipelining by negotiation', () => {
 describe('serveTransform keeps user code off the protocol', () => {
   it.each(
     CHILD_RUNTIMES,
+  )("protocol fields on the Response user code returns are the loop's to write ($runtime child)", async ({
+    argv,
+  }) => {
+    const pool = createPool({ command: [...argv, fixture('serve-own-fields.mjs')] });
+    const bodies = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const responses = await Promise.all(bodies.map((body) => pool.transform(new Response(body))));
+    expect(await Promise.all(responses.map((response) => response.text()))).toEqual(
+      bodies.map((body) => `echo ${body}`),
+    );
+    expect(
+      responses.map((response) =>
+        [...response.headers.keys()].filter((name) => name.startsWith('transform-')),
+      ),
+    ).toEqual(bodies.map(() => []));
+    expect(responses[0]?.headers.get('x-kept')).toBe('yes');
+    expect(pool.stats()).toMatchObject({ ok: 6, failed: 0, exited: 0 });
+    // Its own announcement still counts, and user code cannot raise it.
+    expect(depthOf(pool)).toEqual([4]);
+  });
+
+  it.each(
+    CHILD_RUNTIMES,
   )('process.stdout writes, at load and while transforming, go to stderr ($runtime child)', async ({
     argv,
   }) => {
