@@ -5,6 +5,7 @@ import { TransformError } from '../shared/errors.ts';
 import { describeStrayOutput, excerptOutput } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import { WireError } from '../wire/errors.ts';
+import { parseStatusLine } from '../wire/head.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import { PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
@@ -33,6 +34,8 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
    * Its framing can no longer be trusted. `detail`: the error without the process's name; `bytes`: an
    * excerpt from the first unexpected byte; `stale`: a repeat of an answer to an earlier message, which is
    * not the fault of the messages on board, except `repeated`: the one answered again, if still on board.
+   * `afterAnswers`: the parser broke inside an answer on board that began, in this read, with a valid status
+   * line, so the answers before it ended where an answer begins.
    */
   onProtocolError(
     error: TransformError,
@@ -40,6 +43,7 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
     bytes: string,
     stale: boolean,
     repeated: W | undefined,
+    afterAnswers: boolean,
   ): void;
 }
 
@@ -199,12 +203,29 @@ export class AnswerReader<W extends Answerable> {
         ? error
         : this.#host.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
     const stale = reason === this.#staleAnswer;
+    const afterAnswers =
+      error instanceof WireError &&
+      this.#host.board?.reading !== undefined &&
+      beginsWithStatusLine(messageStart);
     this.#host.onProtocolError(
       reason,
       detail,
       excerptOutput(chunk, at, messageAt),
       stale,
       stale ? this.#repeated : undefined,
+      afterAnswers,
     );
+  }
+}
+
+/** Whether `bytes` begin with a whole, valid status line. */
+function beginsWithStatusLine(bytes: Uint8Array): boolean {
+  const end = bytes.indexOf(0x0d);
+  if (end === -1 || bytes[end + 1] !== 0x0a) return false;
+  try {
+    parseStatusLine(bytes, 0, end, 0);
+    return true;
+  } catch {
+    return false;
   }
 }

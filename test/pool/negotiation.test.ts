@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions } from '../../src/index.ts';
 import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
-import { fixture, nodeFixture, track, waitFor } from '../_utils.ts';
+import { fixture, nodeFixture, outcomeOf, track, waitFor } from '../_utils.ts';
 
 function createPool(options: PoolOptions) {
   return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
@@ -57,6 +57,45 @@ describe('pipelining by negotiation', () => {
     const child = createPool({ command: nodeFixture('serve-stray-stdout.mjs'), pipeline: 2 });
     expect(await (await child.transform(new Response('x'))).text()).toBe('echo x');
     expect(depthOf(child)).toEqual([2]);
+  });
+});
+
+describe('row 2 on a process that announced: an answer that came whole stands', () => {
+  // Both answers come in one read (one write of a few KiB): the first is whole before the second breaks.
+  async function sendPair(options: Partial<PoolOptions>, second: string) {
+    const pool = createPool({ command: nodeFixture('announced-pair.mjs'), ...options });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    expect(depthOf(pool)).toEqual([4]);
+    const outcomes = await Promise.all(
+      ['hold', second].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    return { outcomes, stats: pool.stats() };
+  }
+
+  it('when the answer right behind it breaks a head limit (more than 256 fields) after a good status line', async () => {
+    const { outcomes, stats } = await sendPair({}, 'many-fields');
+    expect(outcomes).toEqual(['echo hold', 'rejected ERR_TRANSFORM_PROTOCOL']);
+    expect(stats).toMatchObject({ ok: 2, failed: 1 });
+  });
+
+  it('but not when what follows it is no answer at all: bytes left over cast doubt on it', async () => {
+    const { outcomes } = await sendPair({}, 'junk');
+    expect(outcomes).toEqual(['rejected ERR_TRANSFORM_PROTOCOL', 'rejected ERR_TRANSFORM_PROTOCOL']);
+  });
+
+  it('but not on a raw transform trusted by `pipeline` alone: its framing is its word only', async () => {
+    const pool = createPool({
+      command: nodeFixture('announced-pair.mjs'),
+      pipeline: 4,
+      env: { SILENT: '1' },
+    });
+    // Set, the option trusts it before any answer; its announcement is not what raised it.
+    expect(depthOf(pool)).toEqual([4]);
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    const outcomes = await Promise.all(
+      ['hold', 'many-fields'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['rejected ERR_TRANSFORM_PROTOCOL', 'rejected ERR_TRANSFORM_PROTOCOL']);
   });
 });
 
