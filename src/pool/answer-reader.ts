@@ -5,7 +5,6 @@ import { TransformError } from '../shared/errors.ts';
 import { describeStrayOutput, excerptOutput } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import { WireError } from '../wire/errors.ts';
-import { parseStatusLine } from '../wire/head.ts';
 import { type ResponseHead, ResponseParser } from '../wire/parser.ts';
 import { PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
@@ -34,8 +33,8 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
    * Its framing can no longer be trusted. `detail`: the error without the process's name; `bytes`: an
    * excerpt from the first unexpected byte; `stale`: a repeat of an answer to an earlier message, which is
    * not the fault of the messages on board, except `repeated`: the one answered again, if still on board.
-   * `afterAnswers`: the parser broke inside an answer on board that began, in this read, with a valid status
-   * line, so the answers before it ended where an answer begins.
+   * `afterAnswers`: the parser broke inside an answer on board that began, in this read, with a status line,
+   * so the answers before it ended where an answer begins.
    */
   onProtocolError(
     error: TransformError,
@@ -218,14 +217,13 @@ export class AnswerReader<W extends Answerable> {
   }
 }
 
-/** Whether `bytes` begin with a whole, valid status line. */
+/** `HTTP/1.1`, a space, three digits, then a space or the line's end: a status line by its syntax alone. */
+const STATUS_LINE_START = /^HTTP\/1\.1 \d{3}[ \r]/;
+
+/**
+ * Whether `bytes` begin as an answer does: any status code, an interim one included (refused later, but a sign
+ * that the answer before ended where an answer begins).
+ */
 function beginsWithStatusLine(bytes: Uint8Array): boolean {
-  const end = bytes.indexOf(0x0d);
-  if (end === -1 || bytes[end + 1] !== 0x0a) return false;
-  try {
-    parseStatusLine(bytes, 0, end, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  return STATUS_LINE_START.test(new TextDecoder('latin1').decode(bytes.subarray(0, 13)));
 }

@@ -78,6 +78,11 @@ describe('row 2 on a process that announced: an answer that came whole stands', 
     expect(stats).toMatchObject({ ok: 2, failed: 1 });
   });
 
+  it('when the answer right behind it is an interim response (101), which Bun and Deno let user code return', async () => {
+    const { outcomes } = await sendPair({}, 'interim');
+    expect(outcomes).toEqual(['echo hold', 'rejected ERR_TRANSFORM_PROTOCOL']);
+  });
+
   it('but not when what follows it is no answer at all: bytes left over cast doubt on it', async () => {
     const { outcomes } = await sendPair({}, 'junk');
     expect(outcomes).toEqual(['rejected ERR_TRANSFORM_PROTOCOL', 'rejected ERR_TRANSFORM_PROTOCOL']);
