@@ -212,6 +212,11 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
     result = await fn(given, new MessageContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
+    // Bun and Deno let a Response have a 101: sent, it would end the process (an interim answer is refused).
+    if (result.status < 200)
+      throw new RangeError(
+        `Expected the transform to return a final status, 200 to 599, got ${result.status}`,
+      );
     result = dropLoopFields(result);
   } catch (error) {
     console.error(error);

@@ -129,6 +129,18 @@ describe('serveTransform keeps user code off the protocol', () => {
 
   it.each(
     CHILD_RUNTIMES,
+  )('a 1xx Response user code returns is answered as Transform-Error, and the process serves on ($runtime child)', async ({
+    argv,
+  }) => {
+    const pool = createPool({ command: [...argv, fixture('serve-interim.mjs')] });
+    const bodies = ['a', 'interim', 'b'];
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual(['echo a', 'rejected ERR_TRANSFORM_FAILED', 'echo b']);
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, exited: 0, started: 1 });
+  });
+
+  it.each(
+    CHILD_RUNTIMES,
   )('process.stdout writes, at load and while transforming, go to stderr ($runtime child)', async ({
     argv,
   }) => {
