@@ -3,6 +3,7 @@ import './console.ts';
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain } from '../util/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
+import { readHeadLimits } from '../wire/child-marker.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { MAX_ANNOUNCED_DEPTH, PIPELINE_FIELD } from '../wire/pipeline-field.ts';
@@ -109,6 +110,28 @@ function dropLoopFields(response: Response): Response {
   }
 }
 
+/** The head limits of the pool that started this process: an answer over them fails alone, as Transform-Error. */
+const HEAD_LIMITS = readHeadLimits();
+
+/**
+ * Throw when `response`'s head, written with `fields` and the longest framing line, is over the pool's limits:
+ * the pool would refuse it and stop the process, and the messages behind it have reached the transform by then.
+ */
+function checkHeadLimits(response: Response, fields: readonly [string, string][]): void {
+  if (HEAD_LIMITS === undefined) return;
+  const head = formatHead(response, { contentLength: Number.MAX_SAFE_INTEGER }, fields);
+  let lines = 0;
+  for (let at = head.indexOf('\r\n'); at !== -1; at = head.indexOf('\r\n', at + 2)) lines++;
+  // Less the status line and the empty line that ends the head.
+  const count = lines - 2;
+  const { maxHeaderBytes, maxHeaderCount } = HEAD_LIMITS;
+  if (head.length > maxHeaderBytes || count > maxHeaderCount) {
+    throw new RangeError(
+      `Expected an answer head within the pool's limits (${maxHeaderBytes} bytes, ${maxHeaderCount} fields), got ${head.length} bytes and ${count} fields`,
+    );
+  }
+}
+
 function getFailureResponse(error: unknown): Response {
   return new Response(null, { status: 500, headers: { 'Transform-Error': toReason(error) } });
 }
@@ -207,6 +230,8 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   const { head, body } = message;
   const id = head.context.get('id');
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
+  const fields: [string, string][] =
+    id === undefined ? [ANNOUNCEMENT] : [['Transform-Request-Id', id], ANNOUNCEMENT];
   let result: Response;
   try {
     result = await fn(given, new MessageContext(head));
@@ -218,13 +243,12 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
         `Expected the transform to return a final status, 200 to 599, got ${result.status}`,
       );
     result = dropLoopFields(result);
+    checkHeadLimits(result, fields);
   } catch (error) {
     console.error(error);
     result = getFailureResponse(error);
   }
   if (out.failed) return false;
-  const fields: [string, string][] =
-    id === undefined ? [ANNOUNCEMENT] : [['Transform-Request-Id', id], ANNOUNCEMENT];
   const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
     // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions } from '../../src/index.ts';
 import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
-import { fixture, nodeFixture, outcomeOf, track, waitFor } from '../_utils.ts';
+import { createLogFile, fixture, linesOf, nodeFixture, outcomeOf, track, waitFor } from '../_utils.ts';
 
 function createPool(options: PoolOptions) {
   return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
@@ -137,6 +137,34 @@ describe('serveTransform keeps user code off the protocol', () => {
     const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
     expect(outcomes).toEqual(['echo a', 'rejected ERR_TRANSFORM_FAILED', 'echo b']);
     expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, exited: 0, started: 1 });
+  });
+
+  it.each(
+    CHILD_RUNTIMES,
+  )("a head over the pool's limits fails alone, as Transform-Error; the messages behind it reach the transform once ($runtime child)", async ({
+    argv,
+  }) => {
+    const reads = createLogFile();
+    const pool = createPool({ command: [...argv, fixture('serve-big-head.mjs')], env: { READ_LOG: reads } });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    const bodies = ['many-fields', 'a', 'b', 'big-head', 'c'];
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual([
+      'rejected ERR_TRANSFORM_FAILED',
+      'echo a',
+      'echo b',
+      'rejected ERR_TRANSFORM_FAILED',
+      'echo c',
+    ]);
+    expect(linesOf(reads).sort()).toEqual(['warm', ...bodies].sort());
+    expect(pool.stats()).toMatchObject({ ok: 4, failed: 2, exited: 0, started: 1 });
+  });
+
+  it('the pool tells its child its limits: raised, they let the same head through', async () => {
+    const pool = createPool({ command: nodeFixture('serve-big-head.mjs'), limits: { maxHeaderCount: 400 } });
+    const response = await pool.transform(new Response('many-fields'));
+    expect(await response.text()).toBe('echo many-fields');
+    expect(response.headers.get('x-field-299')).toBe('v');
   });
 
   it.each(
