@@ -3,12 +3,12 @@ import './console.ts';
 import type { Readable, Writable } from 'node:stream';
 import { waitForDrain } from '../util/write.ts';
 import { type BodyChannel, createResponse } from '../wire/body.ts';
-import { readHeadLimits } from '../wire/child-marker.ts';
 import type { WireLimits } from '../wire/limits.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { MAX_ANNOUNCED_DEPTH, PIPELINE_FIELD } from '../wire/pipeline-field.ts';
 import { encodeResponse, formatHead, type ResponseEncoder } from '../wire/serialize.ts';
 import { guardStdout, routeConsoleToStderr } from './console.ts';
+import { findHeadOverLimits } from './head-limits.ts';
 import { type Message, MessageReader } from './input.ts';
 import { AnswerOutput } from './output.ts';
 import { UNREADABLE_BODY_REASON } from './reasons.ts';
@@ -89,47 +89,6 @@ function toReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const line = (message.split('\n')[0] ?? '').replace(/[^\x20-\x7e]/g, '?').trim();
   return (line || 'the transform function failed').slice(0, REASON_MAX_CHARS);
-}
-
-/** Fields the loop writes on every answer: a copy on the transform's Response would make them appear twice. */
-const LOOP_FIELDS = ['transform-request-id', PIPELINE_FIELD] as const;
-
-/** `response` without the loop's own fields, which user code may have copied from a response it fetched. */
-function dropLoopFields(response: Response): Response {
-  const { headers } = response;
-  if (!LOOP_FIELDS.some((name) => headers.has(name))) return response;
-  try {
-    for (const name of LOOP_FIELDS) headers.delete(name);
-    return response;
-  } catch {
-    // Immutable headers (Response.redirect, Response.error): a copy without them.
-    const copy = new Headers(headers);
-    for (const name of LOOP_FIELDS) copy.delete(name);
-    const { status, statusText, body } = response;
-    return new Response(body, { status, statusText, headers: copy });
-  }
-}
-
-/** The head limits of the pool that started this process: an answer over them fails alone, as Transform-Error. */
-const HEAD_LIMITS = readHeadLimits();
-
-/**
- * Throw when `response`'s head, written with `fields` and the longest framing line, is over the pool's limits:
- * the pool would refuse it and stop the process, and the messages behind it have reached the transform by then.
- */
-function checkHeadLimits(response: Response, fields: readonly [string, string][]): void {
-  if (HEAD_LIMITS === undefined) return;
-  const head = formatHead(response, { contentLength: Number.MAX_SAFE_INTEGER }, fields);
-  let lines = 0;
-  for (let at = head.indexOf('\r\n'); at !== -1; at = head.indexOf('\r\n', at + 2)) lines++;
-  // Less the status line and the empty line that ends the head.
-  const count = lines - 2;
-  const { maxHeaderBytes, maxHeaderCount } = HEAD_LIMITS;
-  if (head.length > maxHeaderBytes || count > maxHeaderCount) {
-    throw new RangeError(
-      `Expected an answer head within the pool's limits (${maxHeaderBytes} bytes, ${maxHeaderCount} fields), got ${head.length} bytes and ${count} fields`,
-    );
-  }
 }
 
 function getFailureResponse(error: unknown): Response {
@@ -242,8 +201,6 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
       throw new RangeError(
         `Expected the transform to return a final status, 200 to 599, got ${result.status}`,
       );
-    result = dropLoopFields(result);
-    checkHeadLimits(result, fields);
   } catch (error) {
     console.error(error);
     result = getFailureResponse(error);
@@ -252,13 +209,19 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
     // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.
-    out.addHead(formatHead(result, { contentLength: whole.bytes }, fields));
-    out.add(whole.chunks);
-    return true;
+    const headText = formatHead(result, { contentLength: whole.bytes }, fields);
+    const over = findHeadOverLimits(headText);
+    if (over === undefined) {
+      out.addHead(headText);
+      out.add(whole.chunks);
+      return true;
+    }
+    return writeRefusal(over, fields, out);
   }
   const outcome = await writeAnswer(encodeResponse(result, { fields }), out);
   if (outcome.type === 'written') return true;
   if (outcome.type === 'output-gone') return false;
+  if (outcome.type === 'head-over') return writeRefusal(outcome.reason, fields, out);
   if (outcome.started) {
     // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
     console.error("subprocess-transform: the transform's response body failed; stopping", outcome.error);
@@ -271,10 +234,17 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   return (await writeAnswer(encodeResponse(failure, { fields }), out)).type === 'written';
 }
 
+/** Answer `Transform-Error` for a Response that cannot be sent as it is: this message fails, the next is served. */
+async function writeRefusal(reason: string, fields: [string, string][], out: AnswerOutput): Promise<boolean> {
+  console.error(`subprocess-transform: ${reason}`);
+  return (await writeAnswer(encodeResponse(getFailureResponse(reason), { fields }), out)).type === 'written';
+}
+
 /** How writing one answer ended; `started` says whether any of its bytes were queued before the body failed. */
 type WriteOutcome =
   | { type: 'written' }
   | { type: 'output-gone' }
+  | { type: 'head-over'; reason: string }
   | { type: 'body-failed'; error: unknown; started: boolean };
 
 /**
@@ -288,6 +258,9 @@ async function writeAnswer(encoder: ResponseEncoder, out: AnswerOutput): Promise
     for await (const batch of encoder) {
       // Leaving the loop cancels the body: a body that trickles forever is read no more.
       if (out.failed) return { type: 'output-gone' };
+      // The head is the first view of the first batch: over the pool's limits, nothing of it is queued.
+      const over = started ? undefined : findHeadOverLimits(batch[0] as Uint8Array);
+      if (over !== undefined) return { type: 'head-over', reason: over };
       started = true;
       out.add(batch);
       if (!encoder.done && !out.flush()) await waitForDrain(stream);
