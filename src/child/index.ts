@@ -8,6 +8,7 @@ import type { ResponseHead } from '../wire/parser.ts';
 import { MAX_ANNOUNCED_DEPTH, PIPELINE_FIELD } from '../wire/pipeline-field.ts';
 import { encodeResponse, formatHead, type ResponseEncoder } from '../wire/serialize.ts';
 import { guardStdout, routeConsoleToStderr } from './console.ts';
+import { findHeadOverLimits } from './head-limits.ts';
 import { type Message, MessageReader } from './input.ts';
 import { AnswerOutput } from './output.ts';
 import { UNREADABLE_BODY_REASON } from './reasons.ts';
@@ -188,28 +189,39 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   const { head, body } = message;
   const id = head.context.get('id');
   const given = body === undefined ? createResponse(head, null) : new MessageResponse(head, body);
+  const fields: [string, string][] =
+    id === undefined ? [ANNOUNCEMENT] : [['Transform-Request-Id', id], ANNOUNCEMENT];
   let result: Response;
   try {
     result = await fn(given, new MessageContext(head));
     if (!(result instanceof Response))
       throw new TypeError(`Expected the transform to return a Response, got ${typeof result}`);
+    // Bun and Deno let a Response have a 101: sent, it would end the process (an interim answer is refused).
+    if (result.status < 200)
+      throw new RangeError(
+        `Expected the transform to return a final status, 200 to 599, got ${result.status}`,
+      );
   } catch (error) {
     console.error(error);
     result = getFailureResponse(error);
   }
   if (out.failed) return false;
-  const fields: [string, string][] =
-    id === undefined ? [ANNOUNCEMENT] : [['Transform-Request-Id', id], ANNOUNCEMENT];
   const whole = getUnreadBody(result, given, body);
   if (whole !== undefined) {
     // A whole body left untouched goes out as it came: what the encoder would write, without reading a stream.
-    out.addHead(formatHead(result, { contentLength: whole.bytes }, fields));
-    out.add(whole.chunks);
-    return true;
+    const headText = formatHead(result, { contentLength: whole.bytes }, fields);
+    const over = findHeadOverLimits(headText);
+    if (over === undefined) {
+      out.addHead(headText);
+      out.add(whole.chunks);
+      return true;
+    }
+    return writeRefusal(over, fields, out);
   }
   const outcome = await writeAnswer(encodeResponse(result, { fields }), out);
   if (outcome.type === 'written') return true;
   if (outcome.type === 'output-gone') return false;
+  if (outcome.type === 'head-over') return writeRefusal(outcome.reason, fields, out);
   if (outcome.started) {
     // The answer's body failed half-way: the message cannot be completed, so the framing is lost for good.
     console.error("subprocess-transform: the transform's response body failed; stopping", outcome.error);
@@ -222,10 +234,17 @@ async function answer(fn: TransformFunction, message: Message, out: AnswerOutput
   return (await writeAnswer(encodeResponse(failure, { fields }), out)).type === 'written';
 }
 
+/** Answer `Transform-Error` for a Response that cannot be sent as it is: this message fails, the next is served. */
+async function writeRefusal(reason: string, fields: [string, string][], out: AnswerOutput): Promise<boolean> {
+  console.error(`subprocess-transform: ${reason}`);
+  return (await writeAnswer(encodeResponse(getFailureResponse(reason), { fields }), out)).type === 'written';
+}
+
 /** How writing one answer ended; `started` says whether any of its bytes were queued before the body failed. */
 type WriteOutcome =
   | { type: 'written' }
   | { type: 'output-gone' }
+  | { type: 'head-over'; reason: string }
   | { type: 'body-failed'; error: unknown; started: boolean };
 
 /**
@@ -239,6 +258,9 @@ async function writeAnswer(encoder: ResponseEncoder, out: AnswerOutput): Promise
     for await (const batch of encoder) {
       // Leaving the loop cancels the body: a body that trickles forever is read no more.
       if (out.failed) return { type: 'output-gone' };
+      // The head is the first view of the first batch: over the pool's limits, nothing of it is queued.
+      const over = started ? undefined : findHeadOverLimits(batch[0] as Uint8Array);
+      if (over !== undefined) return { type: 'head-over', reason: over };
       started = true;
       out.add(batch);
       if (!encoder.done && !out.flush()) await waitForDrain(stream);

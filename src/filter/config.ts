@@ -1,5 +1,5 @@
 import type { ResolvedOptions } from '../shared/pool-options.ts';
-import { CHILD_MARKER } from '../wire/child-marker.ts';
+import { CHILD_MARKER, HEAD_LIMITS_VARIABLE } from '../wire/child-marker.ts';
 
 /** The variable that carries a {@link FilterConfig} to the filter child, as JSON. */
 export const FILTER_CONFIG_VARIABLE = 'SUBPROCESS_TRANSFORM_FILTER';
@@ -61,6 +61,7 @@ export function getFilterEnv(config: FilterConfig, own: NodeJS.ProcessEnv): Node
   if (config.extendEnv) {
     delete env[FILTER_CONFIG_VARIABLE];
     delete env[CHILD_MARKER];
+    delete env[HEAD_LIMITS_VARIABLE];
   }
   for (const [name, value] of Object.entries(env)) if (value === undefined) delete env[name];
   return env;

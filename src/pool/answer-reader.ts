@@ -33,6 +33,8 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
    * Its framing can no longer be trusted. `detail`: the error without the process's name; `bytes`: an
    * excerpt from the first unexpected byte; `stale`: a repeat of an answer to an earlier message, which is
    * not the fault of the messages on board, except `repeated`: the one answered again, if still on board.
+   * `afterAnswers`: the parser broke inside an answer on board that began, in this read, with a status line,
+   * so the answers before it ended where an answer begins.
    */
   onProtocolError(
     error: TransformError,
@@ -40,6 +42,7 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
     bytes: string,
     stale: boolean,
     repeated: W | undefined,
+    afterAnswers: boolean,
   ): void;
 }
 
@@ -199,12 +202,28 @@ export class AnswerReader<W extends Answerable> {
         ? error
         : this.#host.createError('ERR_TRANSFORM_PROTOCOL', PROCESS_FAULTS.brokeProtocol(detail), error);
     const stale = reason === this.#staleAnswer;
+    const afterAnswers =
+      error instanceof WireError &&
+      this.#host.board?.reading !== undefined &&
+      beginsWithStatusLine(messageStart);
     this.#host.onProtocolError(
       reason,
       detail,
       excerptOutput(chunk, at, messageAt),
       stale,
       stale ? this.#repeated : undefined,
+      afterAnswers,
     );
   }
+}
+
+/** `HTTP/1.1`, a space, three digits, then a space or the line's end: a status line by its syntax alone. */
+const STATUS_LINE_START = /^HTTP\/1\.1 \d{3}[ \r]/;
+
+/**
+ * Whether `bytes` begin as an answer does: any status code, an interim one included (refused later, but a sign
+ * that the answer before ended where an answer begins).
+ */
+function beginsWithStatusLine(bytes: Uint8Array): boolean {
+  return STATUS_LINE_START.test(new TextDecoder('latin1').decode(bytes.subarray(0, 13)));
 }

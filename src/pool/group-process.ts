@@ -5,7 +5,7 @@ import { killOnParentExit } from '../shared/reaper.ts';
 import { getStderrMode, StderrSink } from '../shared/stderr.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { waitForDrain, writeBatch } from '../util/write.ts';
-import { CHILD_MARKER } from '../wire/child-marker.ts';
+import { CHILD_MARKER, formatHeadLimits, HEAD_LIMITS_VARIABLE } from '../wire/child-marker.ts';
 
 /** Between closing stdin and SIGTERM, and between SIGTERM and SIGKILL. */
 export const KILL_GRACE_MS = 1000;
@@ -62,7 +62,7 @@ export class GroupProcess {
     const subprocess = execa(file, args, {
       cwd: options.cwd,
       // Tells `subprocess-transform/child` that stdout is the protocol from the first byte.
-      env: { ...options.env, [CHILD_MARKER]: '1' },
+      env: { ...options.env, [CHILD_MARKER]: '1', [HEAD_LIMITS_VARIABLE]: formatHeadLimits(options.limits) },
       extendEnv: options.extendEnv,
       uid: options.uid,
       gid: options.gid,

@@ -6,6 +6,7 @@ import type { TransformError } from '../shared/errors.ts';
 import type { ResponseHead } from '../wire/parser.ts';
 import { PIPELINE_FIELD, parseAnnouncedDepth } from '../wire/pipeline-field.ts';
 import { AnswerReader, type ReaderHost } from './answer-reader.ts';
+import type { InFlight } from './in-flight.ts';
 import { type BoardHost, isUnread, type ProcessBoard, type Work } from './process-board.ts';
 
 /** Feeds one process's stdout to its reader and acts on what the reader finds. */
@@ -13,6 +14,8 @@ export class ProcessAnswers {
   readonly #process: BoardHost;
   readonly #board: ProcessBoard;
   readonly #reader: AnswerReader<Work>;
+  /** It announced that it frames every answer by construction (see pipeline-field.ts). */
+  #announced = false;
 
   constructor(process: BoardHost, board: ProcessBoard) {
     this.#process = process;
@@ -43,7 +46,10 @@ export class ProcessAnswers {
     if (announcement !== null) {
       head.headers.delete(PIPELINE_FIELD);
       const announced = parseAnnouncedDepth(announcement);
-      if (announced !== undefined) host.announce(Math.min(host.options.pipeline, announced));
+      if (announced !== undefined) {
+        this.#announced = true;
+        host.announce(Math.min(host.options.pipeline, announced));
+      }
     }
     host.apply({ type: 'head', work, close: head.close });
     const reason = head.headers.get('transform-error');
@@ -77,11 +83,15 @@ export class ProcessAnswers {
     bytes: string,
     stale: boolean,
     repeated: Work | undefined,
+    afterAnswers: boolean,
   ): void {
     const host = this.#process;
     const { life, start } = host.state;
     // Killed already (a client left, a timeout): the rest of the read it was in is not its answer any more.
     if (life.kind === 'stopping' && life.signalled) return;
+    // Framed by construction, and the next answer began where they ended: the answers that came whole in
+    // this read are theirs, whatever broke after them (a head over the limits that user code returned).
+    if (afterAnswers && this.#announced && life.kind === 'busy') this.#handOutAnswered(life.works);
     const { commandText: command } = host.options;
     host.sink.emit({
       type: 'protocol-error',
@@ -94,6 +104,15 @@ export class ProcessAnswers {
     // edit's fault, as when it dies then: its message goes to an old process once.
     const editFault = host.process.trial && start !== 'answered';
     host.stop('protocol', reason, { blameless: stale || editFault, repeated: repeated?.exchange });
+  }
+
+  /** Hand out each answer on `works` that came whole and is not out yet: a stop then lets it stand. */
+  #handOutAnswered(works: InFlight<Work>): void {
+    works.entries.forEach((work, index) => {
+      if (!works.isAnswered(index) || work.closed) return;
+      work.exchange.deliver();
+      work.closed = true;
+    });
   }
 
   /** The answer reader's view of the process (see answer-reader.ts). */
@@ -122,8 +141,8 @@ export class ProcessAnswers {
         this.#board.startTurn();
       },
       onRead: () => this.#afterRead(),
-      onProtocolError: (error, detail, bytes, stale, repeated) =>
-        this.#onProtocolError(error, detail, bytes, stale, repeated),
+      onProtocolError: (error, detail, bytes, stale, repeated, afterAnswers) =>
+        this.#onProtocolError(error, detail, bytes, stale, repeated, afterAnswers),
     };
   }
 }

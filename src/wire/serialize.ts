@@ -4,7 +4,10 @@ import { encodeLatin1, getReasonPhrase, isNullBodyStatus } from './syntax.ts';
 
 /** Options of {@link serializeResponse} and {@link encodeResponse}. */
 export interface SerializeInit {
-  /** Fields written after the response's own, such as `Transform-Request-Url`; names are sent as given. */
+  /**
+   * Fields written after the response's own, such as `Transform-Request-Url`; names are sent as given. A
+   * `Transform-*` field of the response's own with the name of one of them is left out: it would go out twice.
+   */
   fields?: Iterable<readonly [name: string, value: string]>;
   /**
    * Largest body that is read ahead, when it is already complete, to be sent with `Content-Length` in the
@@ -84,6 +87,12 @@ function encodeHead(
   return encodeLatin1Text(formatHead(response, framing, extraFields, omitTransformFields));
 }
 
+/** Whether `fields` has a field named `name` (lower-case), whatever the case it is written in. */
+function isNamedIn(name: string, fields: Iterable<readonly [string, string]>): boolean {
+  for (const [field] of fields) if (field.toLowerCase() === name) return true;
+  return false;
+}
+
 /**
  * {@link encodeHead} as text, every character one byte (Latin-1): for a writer that encodes it straight into
  * a buffer of its own.
@@ -99,7 +108,8 @@ export function formatHead(
   const dropped = getConnectionTokens(response.headers.get('connection'));
   for (const [name, value] of response.headers) {
     if (isHopByHop(name) || dropped.includes(name)) continue;
-    if (omitTransformFields && name.startsWith(TRANSFORM_PREFIX)) continue;
+    // A protocol field of the response's own that an extra field writes too would go out twice.
+    if (name.startsWith(TRANSFORM_PREFIX) && (omitTransformFields || isNamedIn(name, extraFields))) continue;
     head += `${toCanonicalName(name)}: ${value}\r\n`;
   }
   for (const [name, value] of extraFields) head += `${name}: ${value}\r\n`;

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions } from '../../src/index.ts';
 import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
-import { fixture, nodeFixture, track, waitFor } from '../_utils.ts';
+import { createLogFile, fixture, linesOf, nodeFixture, outcomeOf, track, waitFor } from '../_utils.ts';
 
 function createPool(options: PoolOptions) {
   return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
@@ -60,7 +60,113 @@ describe('pipelining by negotiation', () => {
   });
 });
 
+describe('row 2 on a process that announced: an answer that came whole stands', () => {
+  // Both answers come in one read (one write of a few KiB): the first is whole before the second breaks.
+  async function sendPair(options: Partial<PoolOptions>, second: string) {
+    const pool = createPool({ command: nodeFixture('announced-pair.mjs'), ...options });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    expect(depthOf(pool)).toEqual([4]);
+    const outcomes = await Promise.all(
+      ['hold', second].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    return { outcomes, stats: pool.stats() };
+  }
+
+  it('when the answer right behind it breaks a head limit (more than 256 fields) after a good status line', async () => {
+    const { outcomes, stats } = await sendPair({}, 'many-fields');
+    expect(outcomes).toEqual(['echo hold', 'rejected ERR_TRANSFORM_PROTOCOL']);
+    expect(stats).toMatchObject({ ok: 2, failed: 1 });
+  });
+
+  it('when the answer right behind it is an interim response (101), which Bun and Deno let user code return', async () => {
+    const { outcomes } = await sendPair({}, 'interim');
+    expect(outcomes).toEqual(['echo hold', 'rejected ERR_TRANSFORM_PROTOCOL']);
+  });
+
+  it('but not when what follows it is no answer at all: bytes left over cast doubt on it', async () => {
+    const { outcomes } = await sendPair({}, 'junk');
+    expect(outcomes).toEqual(['rejected ERR_TRANSFORM_PROTOCOL', 'rejected ERR_TRANSFORM_PROTOCOL']);
+  });
+
+  it('but not on a raw transform trusted by `pipeline` alone: its framing is its word only', async () => {
+    const pool = createPool({
+      command: nodeFixture('announced-pair.mjs'),
+      pipeline: 4,
+      env: { SILENT: '1' },
+    });
+    // Set, the option trusts it before any answer; its announcement is not what raised it.
+    expect(depthOf(pool)).toEqual([4]);
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    const outcomes = await Promise.all(
+      ['hold', 'many-fields'].map((body) => outcomeOf(pool.transform(new Response(body)))),
+    );
+    expect(outcomes).toEqual(['rejected ERR_TRANSFORM_PROTOCOL', 'rejected ERR_TRANSFORM_PROTOCOL']);
+  });
+});
+
 describe('serveTransform keeps user code off the protocol', () => {
+  it.each(
+    CHILD_RUNTIMES,
+  )("protocol fields on the Response user code returns are the loop's to write ($runtime child)", async ({
+    argv,
+  }) => {
+    const pool = createPool({ command: [...argv, fixture('serve-own-fields.mjs')] });
+    const bodies = ['a', 'b', 'c', 'd', 'e', 'f'];
+    const responses = await Promise.all(bodies.map((body) => pool.transform(new Response(body))));
+    expect(await Promise.all(responses.map((response) => response.text()))).toEqual(
+      bodies.map((body) => `echo ${body}`),
+    );
+    expect(
+      responses.map((response) =>
+        [...response.headers.keys()].filter((name) => name.startsWith('transform-')),
+      ),
+    ).toEqual(bodies.map(() => []));
+    expect(responses[0]?.headers.get('x-kept')).toBe('yes');
+    expect(pool.stats()).toMatchObject({ ok: 6, failed: 0, exited: 0 });
+    // Its own announcement still counts, and user code cannot raise it.
+    expect(depthOf(pool)).toEqual([4]);
+  });
+
+  it.each(
+    CHILD_RUNTIMES,
+  )('a 1xx Response user code returns is answered as Transform-Error, and the process serves on ($runtime child)', async ({
+    argv,
+  }) => {
+    const pool = createPool({ command: [...argv, fixture('serve-interim.mjs')] });
+    const bodies = ['a', 'interim', 'b'];
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual(['echo a', 'rejected ERR_TRANSFORM_FAILED', 'echo b']);
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, exited: 0, started: 1 });
+  });
+
+  it.each(
+    CHILD_RUNTIMES,
+  )("a head over the pool's limits fails alone, as Transform-Error; the messages behind it reach the transform once ($runtime child)", async ({
+    argv,
+  }) => {
+    const reads = createLogFile();
+    const pool = createPool({ command: [...argv, fixture('serve-big-head.mjs')], env: { READ_LOG: reads } });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    const bodies = ['many-fields', 'a', 'b', 'big-head', 'c'];
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual([
+      'rejected ERR_TRANSFORM_FAILED',
+      'echo a',
+      'echo b',
+      'rejected ERR_TRANSFORM_FAILED',
+      'echo c',
+    ]);
+    expect(linesOf(reads).sort()).toEqual(['warm', ...bodies].sort());
+    expect(pool.stats()).toMatchObject({ ok: 4, failed: 2, exited: 0, started: 1 });
+  });
+
+  it('the pool tells its child its limits: raised, they let the same head through', async () => {
+    const pool = createPool({ command: nodeFixture('serve-big-head.mjs'), limits: { maxHeaderCount: 400 } });
+    const response = await pool.transform(new Response('many-fields'));
+    expect(await response.text()).toBe('echo many-fields');
+    expect(response.headers.get('x-field-299')).toBe('v');
+  });
+
   it.each(
     CHILD_RUNTIMES,
   )('process.stdout writes, at load and while transforming, go to stderr ($runtime child)', async ({
