@@ -1,7 +1,8 @@
 // The shell of one transform process: it hears its child (group-process.ts) and its exchanges, turns each
 // into an event for the pure lifecycle (process-state.ts: the state union and its transitions), and carries
-// out the effects. The messages on board move in process-board.ts (with answer-reader.ts, message-writer.ts
-// and in-flight.ts); fate.ts decides who fails at a stop and process-exit.ts tells them and describes the end.
+// out the effects (process-effects.ts). The messages on board move in process-board.ts (with
+// answer-reader.ts, message-writer.ts and in-flight.ts); fate.ts decides who fails at a stop and
+// process-exit.ts tells them and describes the end.
 import type { TransformError, TransformErrorCode } from '../shared/errors.ts';
 import { type ExitReason, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
@@ -12,12 +13,11 @@ import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.
 import { InFlight } from './in-flight.ts';
 import { ProcessAnswers } from './process-answers.ts';
 import { type BoardHost, isUnread, ProcessBoard, type Work } from './process-board.ts';
+import { carryOut, type EffectHandlers } from './process-effects.ts';
 import { type Blame, describeExit, type ProcessExit } from './process-exit.ts';
 import {
   canStop,
-  carryOut,
   describeStart,
-  type EffectHandlers,
   isJoinable,
   type LifeEvent,
   type ProcessState,
@@ -228,7 +228,7 @@ export class TransformProcess implements ExchangeHost {
     carryOut(effects, this.#effects, step);
   }
 
-  /** How each effect of the lifecycle is carried out (see process-state.ts). */
+  /** How each effect of the lifecycle is carried out (see process-effects.ts). */
   readonly #effects: EffectHandlers<Work> = {
     'hold-loop': ({ hold }) => this.#child.setRef(hold),
     write: (_, step) => {
