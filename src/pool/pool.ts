@@ -1,7 +1,7 @@
 // The facade: it decides when a process joins or leaves its set (process-set.ts: the serving set, the idle
 // list, the live processes). Its parts: the wait queue and the rule that admits a transform to it
 // (wait-queue.ts), which process takes which transform (dispatch.ts, pure), what each exchange is made of
-// (exchange-parts.ts), the reload after a watched edit (watch-reload.ts, with its trial in
+// (exchange-parts.ts), the reload, after a watched edit or asked (watch-reload.ts, with its trial in
 // watch-trial.ts), the end of close() (pool-close.ts), what stats() reports (pool-stats.ts), one process
 // (process.ts) and how each is started (process-starts.ts, with the backoff policy in backoff.ts), one
 // transform (exchange.ts). Next to move: fill and spawn, and one dispatch loop that re-checks the whole state
@@ -111,13 +111,8 @@ export class Pool implements TransformPool {
     return summarizeStats(processes, this.#stats, { queued, backingOff: this.#starts.backingOff });
   }
 
-  async reload(): Promise<void> {
-    this.#reload.endTrial('reload');
-    this.#reload.releaseReserve();
-    const old = [...this.#processes.serving];
-    // Each retiring process is replaced at once and leaves after the transform it is running.
-    for (const process of old) process.retire('reload');
-    await Promise.all(old.map((process) => process.closed));
+  reload(): Promise<void> {
+    return this.#reload.replaceAll();
   }
 
   close(options: { timeout?: number } = {}): Promise<void> {
