@@ -243,8 +243,9 @@ export class Pool implements TransformPool {
   #onIdle(process: TransformProcess): void {
     // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
     if (this.#reload.isParked(process)) return;
-    // A retried one first in line waits for a process that has answered, while another one has.
-    const next = this.#queue.takeForIdle(process.answered, () => this.#processes.hasAnswered(process));
+    // A retried one first in line waits for a process that has answered, while another one has (asked only
+    // when this one has not answered, so any that has is another).
+    const next = this.#queue.takeForIdle(process.answered, () => this.#processes.hasAnswered());
     if (next !== undefined) {
       process.run(next);
       return;
