@@ -165,14 +165,6 @@ function reportFailure<E>(x: EndingView<E>, error: unknown): void {
 }
 
 /** An error about the exchange's process when it has one (its pid, command and stderr tail). */
-function createExchangeError<E>(
-  x: EndingView<E>,
-  code: TransformErrorCode,
-  message: string,
-  cause?: unknown,
-): TransformError {
-  return (
-    x.stage().host?.createError(code, message, cause) ??
-    new TransformError(code, `Transform ${message}`, { cause })
-  );
+function createExchangeError<E>(x: EndingView<E>, code: TransformErrorCode, message: string): TransformError {
+  return x.stage().host?.createError(code, message) ?? new TransformError(code, `Transform ${message}`);
 }

@@ -1,31 +1,29 @@
 // The facade: it decides when a process joins or leaves its set (process-set.ts: the serving set, the idle
 // list, the live processes). Its parts: the wait queue and the rule that admits a transform to it
-// (wait-queue.ts), which process takes which transform (dispatch.ts, pure), the reload after a watched edit
-// (watch-reload.ts, with its trial in watch-trial.ts), the end of close() (pool-close.ts), what stats()
-// reports (pool-stats.ts), one process (process.ts) and how each is started (process-starts.ts, with the
-// backoff policy in backoff.ts), one transform (exchange.ts). Over 300 lines still: the next parts to move
-// are fill and spawn, and one dispatch loop that re-checks the whole state after any event (undici's
-// `_resume`) in place of #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
+// (wait-queue.ts), which process takes which transform (dispatch.ts, pure), what each exchange is made of
+// (exchange-parts.ts), the reload, after a watched edit or asked (watch-reload.ts, with its trial in
+// watch-trial.ts), the end of close() (pool-close.ts), what stats() reports (pool-stats.ts), one process
+// (process.ts) and how each is started (process-starts.ts, with the backoff policy in backoff.ts), one
+// transform (exchange.ts). Next to move: fill and spawn, and one dispatch loop that re-checks the whole state
+// after any event (undici's `_resume`) in place of #enqueue, #onRoom, #onIdle and #drainQueueIfNoProcess.
 import { POOL_BRAND, type PoolBrand } from '../shared/brand.ts';
-import { decodeContent, isEncoded } from '../shared/content-coding.ts';
 import type { TransformError } from '../shared/errors.ts';
 import { ProcessEventSink } from '../shared/events.ts';
 import { type PoolSettings, type ResolvedOptions, resolveOptions } from '../shared/pool-options.ts';
 import { type PoolStats, StatsRecorder } from '../shared/stats.ts';
-import { loadTracing, startTransformTrace, type TraceIdentity } from '../shared/tracing.ts';
+import { loadTracing, type TraceIdentity } from '../shared/tracing.ts';
 import type { TransformInit, TransformPool } from '../shared/transform-pool.ts';
 import { SourceWatcher } from '../shared/watch.ts';
 import { GroupWatchdog } from '../shared/watchdog.ts';
 import { chooseProcess } from './dispatch.ts';
 import { createClosedError } from './errors.ts';
 import { Exchange, type ExchangeOwner } from './exchange.ts';
-import { getContextFields } from './message-source.ts';
+import { createExchangeInit, createExchangeOwner } from './exchange-parts.ts';
 import { DEFAULT_CLOSE_TIMEOUT_MS, endProcesses } from './pool-close.ts';
 import { summarizeStats } from './pool-stats.ts';
 import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts';
 import { ProcessSet } from './process-set.ts';
 import { ProcessStarts } from './process-starts.ts';
-import { createRequestId } from './request-id.ts';
 import { createRefusalError, judgeArrival, WaitQueue } from './wait-queue.ts';
 import { type ServingEvents, WatchReload } from './watch-reload.ts';
 
@@ -76,20 +74,9 @@ export class Pool implements TransformPool {
       stats: this.#stats,
     });
     void loadTracing();
-    const { timeout, startTimeout, clientBuffer, clientTimeout, preserveValidators } = this.options;
-    const stats = this.#stats;
-    this.#owner = {
-      timeout,
-      startTimeout,
-      clientBuffer,
-      clientTimeout,
-      preserveValidators,
-      delivered: (latency) => stats.delivered(latency),
-      succeeded: () => stats.ok++,
-      failed: (error) => stats.failedWith((error as { code?: string }).code),
-      dequeue: (queued) => this.#queue.remove(queued),
-      requeue: (retried) => this.#requeue(retried),
-    };
+    this.#owner = createExchangeOwner(this.options, this.#stats, this.#queue, (retried) =>
+      this.#requeue(retried),
+    );
     this.#reload = this.#createReload();
     this.#fill();
     const { watch } = this.options;
@@ -108,24 +95,8 @@ export class Pool implements TransformPool {
 
   /** Start a transform and return its exchange, which can give back the original response on failure. */
   start(response: Response, init: TransformInit = {}): Exchange {
-    if (!(response instanceof Response)) {
-      throw new TypeError(
-        `Expected a Response to transform, got ${response === null ? 'null' : typeof response}`,
-      );
-    }
-    if (response.bodyUsed || response.body?.locked) {
-      throw new TypeError('Cannot transform a Response whose body was already read');
-    }
-    const { options } = this;
-    const id = createRequestId();
     const exchange = new Exchange(
-      {
-        id,
-        response: options.decode && isEncoded(response) ? decodeContent(response) : response,
-        signal: init.signal,
-        fields: [...getContextFields(options.contextHeaders, init.request), ['Transform-Request-Id', id]],
-        trace: startTransformTrace(this.#traceAs),
-      },
+      createExchangeInit(response, init, this.options, this.#traceAs),
       this.#owner,
     );
     const refusal = this.#refuse(init.signal);
@@ -140,13 +111,8 @@ export class Pool implements TransformPool {
     return summarizeStats(processes, this.#stats, { queued, backingOff: this.#starts.backingOff });
   }
 
-  async reload(): Promise<void> {
-    this.#reload.endTrial('reload');
-    this.#reload.releaseReserve();
-    const old = [...this.#processes.serving];
-    // Each retiring process is replaced at once and leaves after the transform it is running.
-    for (const process of old) process.retire('reload');
-    await Promise.all(old.map((process) => process.closed));
+  reload(): Promise<void> {
+    return this.#reload.replaceAll();
   }
 
   close(options: { timeout?: number } = {}): Promise<void> {
@@ -277,8 +243,9 @@ export class Pool implements TransformPool {
   #onIdle(process: TransformProcess): void {
     // Parked after an edit: it waits to stand in for a replacement that fails, or to retire.
     if (this.#reload.isParked(process)) return;
-    // A retried one first in line waits for a process that has answered, while another one has.
-    const next = this.#queue.takeForIdle(process.answered, () => this.#processes.hasAnswered(process));
+    // A retried one first in line waits for a process that has answered, while another one has (asked only
+    // when this one has not answered, so any that has is another).
+    const next = this.#queue.takeForIdle(process.answered, () => this.#processes.hasAnswered());
     if (next !== undefined) {
       process.run(next);
       return;

@@ -1,7 +1,8 @@
-// The messages on board of one process as they move: written (the board writer's view of the process),
-// finished once done both ways (the recycle policy asked), given back for a slow reader, released when they
-// cannot be answered there, and judged at a stop (fate.ts). The answers' side is process-answers.ts; the
-// lifecycle is process-state.ts (pure), run by process.ts, the shell both report to.
+// The messages on board of one process as they move: taken on (the first, or one joining those on board),
+// written (the board writer's view of the process), finished once done both ways (the recycle policy asked),
+// given back for a slow reader, released when they cannot be answered there, and judged at a stop (fate.ts).
+// The answers' side is process-answers.ts; the lifecycle is process-state.ts (pure), run by process.ts, the
+// shell both report to.
 import type { TransformError } from '../shared/errors.ts';
 import type { ExitReason, ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
@@ -50,6 +51,11 @@ export function isUnread(work: Work): boolean {
   return !work.exchange.hasOutput && (work.input === 'waiting' || work.foundDead);
 }
 
+/** Not a byte of its message was written yet. */
+export function isWaiting(work: Work): boolean {
+  return work.input === 'waiting';
+}
+
 /** Moves the messages on board of one process between its writer, its reader and its exchanges. */
 export class ProcessBoard {
   readonly #host: BoardHost;
@@ -64,6 +70,28 @@ export class ProcessBoard {
     this.writer = new BoardWriter(this.#writerTarget());
   }
 
+  /** Take `work` as the first on board of an idle process: its id names the process's end until done. */
+  boardFirst(work: Work): InFlight<Work> {
+    const works = new InFlight<Work>();
+    works.push(work);
+    this.oldest = work.exchange.id;
+    return works;
+  }
+
+  /** Take `work` behind those on board of a joinable process, and write it after them. */
+  join(works: InFlight<Work>, work: Work): void {
+    works.push(work);
+    work.exchange.begin(this.#host.process);
+    this.startTurn();
+    this.writer.start(false);
+  }
+
+  /** The messages on board: those it is busy with or stopped in the middle of, or none. */
+  onBoard(): InFlight<Work> {
+    const { life } = this.#host.state;
+    return life.kind === 'busy' || life.kind === 'stopping' ? life.works : new InFlight<Work>();
+  }
+
   /** The work on `exchange`, while the process is busy with it. */
   workOf(exchange: Exchange): Work | undefined {
     const { life } = this.#host.state;
@@ -76,8 +104,7 @@ export class ProcessBoard {
    * once the lifecycle has moved to stopping.
    */
   planStop(blame: Blame, error: TransformError | undefined): { kept: InFlight<Work>; tell(): void } {
-    const { life } = this.#host.state;
-    const kept = life.kind === 'busy' || life.kind === 'stopping' ? life.works : new InFlight<Work>();
+    const kept = this.onBoard();
     const { works, fates, culprit } = planStop(kept, blame, error !== undefined, isUnread);
     kept.remove((_, index) => fates[index] !== 'kept');
     const tell = (): void => {

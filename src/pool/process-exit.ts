@@ -1,8 +1,9 @@
-// The bookkeeping of a process's end: how it is described to the pool, and what each message still on board
-// is told, at a stop (by its fate) or at the exit. Which fate each meets is fate.ts; this gathers the facts
-// for it and carries it out.
+// The bookkeeping of a process's end: how it is described to the pool and to `onEvent` listeners, and what
+// each message still on board is told, at a stop (by its fate) or at the exit. Which fate each meets is
+// fate.ts; this gathers the facts for it and carries it out.
 import type { TransformError } from '../shared/errors.ts';
-import type { ExitReason } from '../shared/events.ts';
+import { type ExitReason, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
+import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { Answerable } from './answer-reader.ts';
 import type { Exchange } from './exchange.ts';
 import { decideFates, type Fate, findCulprit } from './fate.ts';
@@ -48,6 +49,18 @@ export function describeExit(result: ClosedResult, reason: ExitReason, facts: Pr
     cause: result.cause,
     ...rest,
   };
+}
+
+/** Tell `onEvent` listeners how a process that ran ended (the `exit` event), with the timer that expired. */
+export function emitExit(
+  sink: ProcessEventSink,
+  options: ResolvedOptions,
+  pid: number,
+  exit: ProcessExit,
+): void {
+  const { exitCode: code, signal, reason } = exit;
+  const timer = reason === 'timeout' ? { timer: getExpiredTimer(options, exit) } : {};
+  sink.emit({ type: 'exit', pid, command: options.commandText, code, signal, reason, ...timer });
 }
 
 /** Who a stop is charged to: `culprit` (or the answer being read), unless `blameless`. */

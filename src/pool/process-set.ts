@@ -25,9 +25,9 @@ export class ProcessSet {
     return this.idle.splice(Math.max(index, 0), 1)[0];
   }
 
-  /** Whether a process that takes work has answered, `except` aside. */
-  hasAnswered(except?: TransformProcess): boolean {
-    for (const process of this.serving) if (process !== except && process.answered) return true;
+  /** Whether a process that takes work has answered. */
+  hasAnswered(): boolean {
+    for (const process of this.serving) if (process.answered) return true;
     return false;
   }
 

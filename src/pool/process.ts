@@ -1,23 +1,23 @@
 // The shell of one transform process: it hears its child (group-process.ts) and its exchanges, turns each
 // into an event for the pure lifecycle (process-state.ts: the state union and its transitions), and carries
-// out the effects. The messages on board move in process-board.ts (with answer-reader.ts, message-writer.ts
-// and in-flight.ts); fate.ts decides who fails at a stop and process-exit.ts tells them and describes the end.
+// out the effects (process-effects.ts). The messages on board move in process-board.ts (with
+// answer-reader.ts, message-writer.ts and in-flight.ts); fate.ts decides who fails at a stop and
+// process-exit.ts tells them and describes the end. What the pool hears of it: process-events.ts.
 import type { TransformError, TransformErrorCode } from '../shared/errors.ts';
-import { type ExitReason, getExpiredTimer, type ProcessEventSink } from '../shared/events.ts';
+import type { ExitReason, ProcessEventSink } from '../shared/events.ts';
 import type { ResolvedOptions } from '../shared/pool-options.ts';
 import type { GroupWatchdog } from '../shared/watchdog.ts';
 import { createProcessError, createSpawnError, describeProcess, PROCESS_FAULTS } from './errors.ts';
 import type { Exchange, ExchangeHost } from './exchange.ts';
 import { type ClosedResult, GroupProcess, KILL_GRACE_MS } from './group-process.ts';
-import { InFlight } from './in-flight.ts';
 import { ProcessAnswers } from './process-answers.ts';
-import { type BoardHost, isUnread, ProcessBoard, type Work } from './process-board.ts';
-import { type Blame, describeExit, type ProcessExit } from './process-exit.ts';
+import { type BoardHost, isUnread, isWaiting, ProcessBoard, type Work } from './process-board.ts';
+import { carryOut, type EffectHandlers } from './process-effects.ts';
+import type { ProcessEvents as Events } from './process-events.ts';
+import { type Blame, describeExit, emitExit, type ProcessExit } from './process-exit.ts';
 import {
   canStop,
-  carryOut,
   describeStart,
-  type EffectHandlers,
   isJoinable,
   type LifeEvent,
   type ProcessState,
@@ -26,25 +26,8 @@ import {
 
 export type { ProcessExit } from './process-exit.ts';
 
-const isWaiting = (work: Work): boolean => work.input === 'waiting';
-
-/** What the pool hears from a process; events flow one way, process to pool. */
-export interface ProcessEvents {
-  /** Ready for the next transform. */
-  onIdle(process: TransformProcess): void;
-  /** Busy, with room in its pipeline for another message: it finished one and holds others. */
-  onRoom(process: TransformProcess): void;
-  /** It will take no more work: the pool may start its replacement. */
-  onRetire(process: TransformProcess): void;
-  /** Its first answer head arrived: it has started. */
-  onStarted(process: TransformProcess): void;
-  /** It was killed by `startTimeout` without a byte of output: a start failure, counted before its replacement starts. */
-  onStartFailure(process: TransformProcess, exit: ProcessExit): void;
-  /** It exited and every pipe is closed. */
-  onExit(process: TransformProcess, exit: ProcessExit): void;
-  /** Ask the recycle policy whether to retire after a transform. */
-  shouldRetire(process: TransformProcess): boolean | Promise<boolean>;
-}
+/** What the pool hears from a process (see process-events.ts). */
+export type ProcessEvents = Events<TransformProcess>;
 
 /**
  * One long-lived transform process, spawned with execa in its own process group. It runs exchanges in order,
@@ -155,20 +138,14 @@ export class TransformProcess implements ExchangeHost {
     const { life } = this.#state;
     const work: Work = { exchange, input: 'waiting', foundDead: false };
     if (life.kind === 'idle') {
-      const works = new InFlight<Work>();
-      works.push(work);
-      this.#board.oldest = exchange.id;
-      this.#apply({ type: 'run', works }, () => {
+      this.#apply({ type: 'run', works: this.#board.boardFirst(work) }, () => {
         exchange.begin(this);
         exchange.onTurn();
       });
       return;
     }
     if (!this.joinable || life.kind !== 'busy') throw new Error(`A ${life.kind} process cannot take work`);
-    life.works.push(work);
-    exchange.begin(this);
-    this.#board.startTurn();
-    this.#board.writer.start(false);
+    this.#board.join(life.works, work);
   }
 
   /** Take no more work; stop once the transforms in flight are done: close stdin, then SIGTERM, then SIGKILL. */
@@ -228,7 +205,7 @@ export class TransformProcess implements ExchangeHost {
     carryOut(effects, this.#effects, step);
   }
 
-  /** How each effect of the lifecycle is carried out (see process-state.ts). */
+  /** How each effect of the lifecycle is carried out (see process-effects.ts). */
   readonly #effects: EffectHandlers<Work> = {
     'hold-loop': ({ hold }) => this.#child.setRef(hold),
     write: (_, step) => {
@@ -297,7 +274,7 @@ export class TransformProcess implements ExchangeHost {
   #onClosed(result: ClosedResult): void {
     clearTimeout(this.#lingerTimer);
     const { life } = this.#state;
-    const onBoard = life.kind === 'busy' || life.kind === 'stopping' ? life.works : new InFlight<Work>();
+    const onBoard = this.#board.onBoard();
     this.#apply({ type: 'closed' });
     const spawnFailed = this.pid === undefined;
     const exit = this.#describeExit(result, life.kind === 'stopping' ? life.reason : 'crash');
@@ -306,12 +283,7 @@ export class TransformProcess implements ExchangeHost {
         ? createSpawnError(this.#options.commandText, this.#options.cwd, result.cause)
         : this.createError('ERR_TRANSFORM_EXIT', PROCESS_FAULTS.exited(exit), undefined, exit),
     );
-    if (!spawnFailed) {
-      const { exitCode: code, signal, reason } = exit;
-      const timer = reason === 'timeout' ? { timer: getExpiredTimer(this.#options, exit) } : {};
-      const { commandText: command } = this.#options;
-      this.#sink.emit({ type: 'exit', pid: this.pid as number, command, code, signal, reason, ...timer });
-    }
+    if (!spawnFailed) emitExit(this.#sink, this.#options, this.pid as number, exit);
     this.#events.onExit(this, exit);
     this.#onceClosed();
   }

@@ -1,7 +1,8 @@
 // The reload after a watched edit, carried out: the process on trial beside the old ones (watch-trial.ts
 // decides its steps), its promotion into the serving set, and the old processes kept in reserve until their
-// replacements answer (edit-reserve.ts), one of them serving again when a replacement dies first. pool.ts
-// owns the serving set, the queue and the process set, and is asked for them through `ReloadPool`.
+// replacements answer (edit-reserve.ts), one of them serving again when a replacement dies first; and the
+// pool's own `reload()`, which replaces them all. pool.ts owns the serving set, the queue and the process
+// set, and is asked for them through `ReloadPool`.
 import { EditReserve } from './edit-reserve.ts';
 import type { Exchange } from './exchange.ts';
 import type { ProcessEvents, ProcessExit, TransformProcess } from './process.ts';
@@ -90,6 +91,16 @@ export class WatchReload {
     process.trial = true;
     this.#trial.start(process, path)?.retire('reload');
     this.#onTrialIdle(process);
+  }
+
+  /** The pool's `reload()`: every serving process is replaced, any trial and reserve given up. */
+  async replaceAll(): Promise<void> {
+    this.endTrial('reload');
+    this.releaseReserve();
+    const old = [...this.#pool.serving];
+    // Each retiring process is replaced at once and leaves after the transform it is running.
+    for (const process of old) process.retire('reload');
+    await Promise.all(old.map((process) => process.closed));
   }
 
   /** Give up the trial, if any: its process leaves after the transform it runs. */

@@ -3,11 +3,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { InFlight } from '../../src/pool/in-flight.ts';
+import { carryOut, type Effect, type EffectHandlers } from '../../src/pool/process-effects.ts';
 import {
-  carryOut,
   describeStart,
-  type Effect,
-  type EffectHandlers,
   isJoinable,
   type JoinFacts,
   type Life,
