@@ -1,8 +1,8 @@
 // How an exchange (exchange.ts) ends early: its client left or stalled, its answer is read only to be dropped
 // (drain.ts), its timeout fired, its process failed (retried once, by exchange-verdicts.ts), or it failed
-// outright and its caller is told once. Generic in the exchange,
-// as exchange-host.ts is, so that no import cycle joins them: the State union stays exchange.ts's, read here
-// through `EndingView.stage` and changed only through its `to…` calls.
+// outright and its caller is told once. Generic in the exchange, as exchange-host.ts is, so that no import
+// cycle joins them: the State union stays exchange.ts's, read here through `EndingView.stage` and changed only
+// through its `to…` calls.
 import { TransformError, type TransformErrorCode } from '../shared/errors.ts';
 import type { ExitReason } from '../shared/events.ts';
 import type { SilenceTimer } from '../shared/timeout.ts';
