@@ -125,11 +125,26 @@ describe('createTransformPool with cat', () => {
     }
   });
 
+  it('hands an encoded body over as it is when decode is false', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 1, decode: false }));
+    const encoded = gzipSync('hello gzip');
+    const response = await pool.transform(new Response(encoded, { headers: { 'content-encoding': 'gzip' } }));
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(encoded);
+  });
+
   it('rejects a Response whose body was already read', async () => {
     const pool = track(createTransformPool({ command: 'cat', processes: 1 }));
     const used = new Response('x');
     await used.text();
     await expect(pool.transform(used)).rejects.toThrow(/already read/);
+    // Read in part and let go: no longer locked, but what was read is gone.
+    const begun = new Response('xy');
+    const reader = begun.body?.getReader();
+    await reader?.read();
+    reader?.releaseLock();
+    expect(begun.body?.locked).toBe(false);
+    await expect(pool.transform(begun)).rejects.toThrow(/already read/);
   });
 
   it('validates options with the option named', () => {
