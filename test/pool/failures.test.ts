@@ -294,6 +294,11 @@ describe('a process that hangs', () => {
   it('before its head: 504 after `timeout`, killed and replaced', async () => {
     const handler = await expectIsolated('hang.mjs', 'hang', 504, { timeout: 300 });
     expect(handler.pool.stats()).toMatchObject({ timedOut: 1 });
+    // Both processes answer first: a hang sent to the replacement before its first answer would wait out
+    // startTimeout (30 s, half the test's own bound), not `timeout`.
+    const warm = await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
+    expect(warm.map((response) => response.status)).toEqual([200, 200]);
+    expect(handler.pool.stats().processes.map((process) => process.transforms > 0)).toEqual([true, true]);
     const error = await rejection(handler.pool.transform(new Response('hang')));
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_TIMEOUT', status: 504 });
     expect(error.timedOut).toBe(true);
