@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -133,7 +133,10 @@ describe('a process that crashes', () => {
   });
 
   it('mid-body: the client sees the body fail, never a clean end', async () => {
-    const handler = faultHandler('crash-mid-body.mjs');
+    // The fixture dies once this file exists: created when the head has reached the client.
+    const released = join(mkdtempSync(join(tmpdir(), 'st-')), 'released');
+    const command = nodeFixture('crash-mid-body.mjs', released);
+    const handler = faultHandler('crash-mid-body.mjs', { command });
     const server = await startServer(handler);
     try {
       const [bad, good] = await Promise.all([
@@ -141,13 +144,15 @@ describe('a process that crashes', () => {
         fetch(`${server.url}/?body=neighbour`),
       ]);
       expect(bad.status).toBe(200);
+      writeFileSync(released, '');
       await expect(bad.text()).rejects.toThrow();
       expect(await good.text()).toBe('neighbour');
       expect(await (await fetch(`${server.url}/?body=next`)).text()).toBe('next');
     } finally {
       await server.stop();
     }
-    const pool = track(createTransformPool({ command: nodeFixture('crash-mid-body.mjs'), processes: 1 }));
+    const pool = track(createTransformPool({ command, processes: 1 }));
+    // The file is there already: this one dies as soon as it has written the head.
     const response = await pool.transform(new Response('crash'));
     const error = await rejection(response.text());
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT', signal: 'SIGKILL' });
