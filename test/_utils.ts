@@ -86,6 +86,19 @@ export function isRunning(pid: number): boolean {
   return info !== undefined && info.state !== 'Z';
 }
 
+/**
+ * Ended for good: a zombie (or reaped) whose other threads have exited too. A zombie leader's threads may
+ * still hold its pipes open, for longer on a loaded machine.
+ */
+export function hasEnded(pid: number): boolean {
+  if (isRunning(pid)) return false;
+  try {
+    return readdirSync(`/proc/${pid}/task`).length <= 1;
+  } catch {
+    return true;
+  }
+}
+
 /** Whether a pid is running or a zombie. */
 export function exists(pid: number): boolean {
   return readProcess(pid) !== undefined;

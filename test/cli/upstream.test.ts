@@ -273,7 +273,7 @@ describe('proxy --log says what became of each response', () => {
     for (const proxy of proxies) await kill(proxy);
   });
 
-  async function start(fixtureName: string): Promise<Running & { url: string }> {
+  async function start(fixtureName: string, ...args: string[]): Promise<Running & { url: string }> {
     const proxy = await startProxy([
       '--upstream',
       python.url,
@@ -283,6 +283,7 @@ describe('proxy --log says what became of each response', () => {
       '--',
       process.execPath,
       fixture(fixtureName),
+      ...args,
     ]);
     proxies.push(proxy);
     return proxy;
@@ -304,9 +305,12 @@ describe('proxy --log says what became of each response', () => {
   });
 
   it('says failed for a transform that died in the middle of its answer', async () => {
-    const proxy = await start('crash-mid-body.mjs');
+    // It dies once this file exists: created when the head has reached the client.
+    const released = join(mkdtempSync(join(tmpdir(), 'upstream-')), 'released');
+    const proxy = await start('crash-mid-body.mjs', released);
     const response = await fetch(`${proxy.url}/crash`);
     expect(response.status).toBe(200);
+    writeFileSync(released, '');
     await expect(response.text()).rejects.toThrow();
     expect(await waitFor(() => accessLog(proxy.stdout()).length === 1)).toBe(true);
     expect(accessLog(proxy.stdout())).toEqual(['GET /crash 200 10 Nms failed']);

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -133,7 +133,10 @@ describe('a process that crashes', () => {
   });
 
   it('mid-body: the client sees the body fail, never a clean end', async () => {
-    const handler = faultHandler('crash-mid-body.mjs');
+    // The fixture dies once this file exists: created when the head has reached the client.
+    const released = join(mkdtempSync(join(tmpdir(), 'st-')), 'released');
+    const command = nodeFixture('crash-mid-body.mjs', released);
+    const handler = faultHandler('crash-mid-body.mjs', { command });
     const server = await startServer(handler);
     try {
       const [bad, good] = await Promise.all([
@@ -141,13 +144,15 @@ describe('a process that crashes', () => {
         fetch(`${server.url}/?body=neighbour`),
       ]);
       expect(bad.status).toBe(200);
+      writeFileSync(released, '');
       await expect(bad.text()).rejects.toThrow();
       expect(await good.text()).toBe('neighbour');
       expect(await (await fetch(`${server.url}/?body=next`)).text()).toBe('next');
     } finally {
       await server.stop();
     }
-    const pool = track(createTransformPool({ command: nodeFixture('crash-mid-body.mjs'), processes: 1 }));
+    const pool = track(createTransformPool({ command, processes: 1 }));
+    // The file is there already: this one dies as soon as it has written the head.
     const response = await pool.transform(new Response('crash'));
     const error = await rejection(response.text());
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_EXIT', signal: 'SIGKILL' });
@@ -294,13 +299,19 @@ describe('a process that hangs', () => {
   it('before its head: 504 after `timeout`, killed and replaced', async () => {
     const handler = await expectIsolated('hang.mjs', 'hang', 504, { timeout: 300 });
     expect(handler.pool.stats()).toMatchObject({ timedOut: 1 });
+    // Both processes answer first: a hang sent to the replacement before its first answer would wait out
+    // startTimeout (30 s, half the test's own bound), not `timeout`.
+    const warm = await Promise.all([call(handler, 'warm'), call(handler, 'warm')]);
+    expect(warm.map((response) => response.status)).toEqual([200, 200]);
+    expect(handler.pool.stats().processes.map((process) => process.transforms > 0)).toEqual([true, true]);
     const error = await rejection(handler.pool.transform(new Response('hang')));
     expect(error).toMatchObject({ code: 'ERR_TRANSFORM_TIMEOUT', status: 504 });
     expect(error.timedOut).toBe(true);
   });
 
   it('with a slow head: 504 past the timeout, 200 within it', async () => {
-    await expectIsolated('slow-head.mjs', 'slow', 504, { timeout: 200, env: { SLOW_MS: '800' } });
+    // Ten times the timeout: the answer never races the kill, and nobody waits for it (the kill ends it).
+    await expectIsolated('slow-head.mjs', 'slow', 504, { timeout: 200, env: { SLOW_MS: '2000' } });
     // 300 ms of deliberate slowness, and ten times that as the timeout it stays within.
     const patient = faultHandler('slow-head.mjs', { timeout: 3000, env: { SLOW_MS: '300' } });
     await patient.log.allReady(patient.pool);

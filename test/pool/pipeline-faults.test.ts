@@ -2,7 +2,7 @@
 // same process and checks that every promise of the pool still holds for the innocent ones.
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions, type TransformPool } from '../../src/index.ts';
-import { nodeFixture, outcomeOf, sleep, track } from '../_utils.ts';
+import { nodeFixture, outcomeOf, StderrLines, sleep, track } from '../_utils.ts';
 
 const encoder = new TextEncoder();
 
@@ -86,12 +86,14 @@ describe("one client's trouble beside innocent messages on one process", () => {
   });
 
   it('a process killed from outside fails the message being answered; the ones behind it are retried', async () => {
-    const pool = await warmPool(nodeFixture('pipeline-review.mjs'));
+    const log = new StderrLines();
+    const pool = await warmPool(nodeFixture('pipeline-review.mjs'), log.options());
     const pid = pool.stats().processes[0]?.pid as number;
     const outcomes = Promise.all(
       ['hold:9 a', 'b', 'c'].map((body) => outcomeOf(pool.transform(new Response(body)))),
     );
-    await sleep(300);
+    // All three read (the warm-up was the first), not a time that a loaded machine may not keep.
+    await log.until('arrived 4');
     process.kill(pid, 'SIGKILL');
     expect(await outcomes).toEqual(['rejected ERR_TRANSFORM_EXIT', 'B', 'C']);
     expect(pool.stats()).toMatchObject({ started: 2, ok: 3, failed: 1 });
@@ -221,22 +223,31 @@ describe("one client's trouble beside innocent messages on one process", () => {
     // Three transforms each at most: the warm one and two more on the first, the other two on the next.
     expect(limited.stats()).toMatchObject({ started: 2, ok: 5, failed: 0 });
 
-    const reloaded = await warmPool(nodeFixture('pipelined.mjs'));
+    // The first holds its answer until the test signals, so all four are read and none answered when
+    // reload() and close() are called, on any machine.
+    const reloadLog = new StderrLines();
+    const reloaded = await warmPool(nodeFixture('pipelined.mjs'), reloadLog.options());
+    const reloadedPid = reloaded.stats().processes[0]?.pid as number;
     const onBoard = Promise.all(
-      ['hold:4 a', 'b', 'c', 'd'].map((body) => outcomeOf(reloaded.transform(new Response(body)))),
+      ['signal a', 'b', 'c', 'd'].map((body) => outcomeOf(reloaded.transform(new Response(body)))),
     );
-    await sleep(200);
+    await reloadLog.until('arrived 5');
     const reload = reloaded.reload();
+    process.kill(reloadedPid, 'SIGUSR2');
     expect(await onBoard).toEqual(['A', 'B', 'C', 'D']);
     await reload;
     expect(reloaded.stats()).toMatchObject({ ok: 5, failed: 0 });
 
-    const closed = await warmPool(nodeFixture('pipelined.mjs'));
+    const closeLog = new StderrLines();
+    const closed = await warmPool(nodeFixture('pipelined.mjs'), closeLog.options());
+    const closedPid = closed.stats().processes[0]?.pid as number;
     const lastOnes = Promise.all(
-      ['hold:4 a', 'b', 'c', 'd'].map((body) => outcomeOf(closed.transform(new Response(body)))),
+      ['signal a', 'b', 'c', 'd'].map((body) => outcomeOf(closed.transform(new Response(body)))),
     );
-    await sleep(200);
-    await closed.close({ timeout: 20_000 });
+    await closeLog.until('arrived 5');
+    const closing = closed.close({ timeout: 20_000 });
+    process.kill(closedPid, 'SIGUSR2');
+    await closing;
     expect(await lastOnes).toEqual(['A', 'B', 'C', 'D']);
     expect(closed.stats()).toMatchObject({ ok: 5, failed: 0 });
   });

@@ -64,6 +64,8 @@ async function run(promise: Promise<Response>): Promise<Outcome> {
 }
 
 describe('soak', () => {
+  // About 1 min with a core to itself, 2 min pinned to a core shared with two busy loops (240 s was twice
+  // that): the bound is for a hang, not for a slow machine.
   it('20 000 transforms over 4 misbehaving processes: no answer ever carries another request', async () => {
     const pool = track(
       createTransformPool({
@@ -120,5 +122,5 @@ describe('soak', () => {
     // The faults really happened: crashes and hangs failed as such.
     expect(tally.get('crash ERR_TRANSFORM_EXIT') ?? 0).toBeGreaterThan(10);
     expect(tally.get('hang ERR_TRANSFORM_TIMEOUT') ?? 0).toBeGreaterThan(0);
-  }, 240_000);
+  }, 600_000);
 });
