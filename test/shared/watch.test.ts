@@ -335,9 +335,14 @@ describe('watch', () => {
     const { pool } = await startRenderer(template);
     expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
     const started = pool.stats().started;
+    const old = pool.stats().processes.map((entry) => entry.pid);
     writeTemplate(template, 'v2');
     // The trial process starts; the next transform goes to it.
     expect(await waitFor(() => pool.stats().started > started, 10_000)).toBe(true);
+    // Listed after the old ones, as a process that takes work and has not answered yet.
+    const listed = pool.stats().processes;
+    expect(listed.slice(0, 2).map((entry) => entry.pid)).toEqual(old);
+    expect(listed[2]).toMatchObject({ state: 'starting', transforms: 0, onBoard: 0 });
     expect(await (await pool.transform(new Response('x'))).text()).toBe('v2');
     expect(await (await pool.transform(new Response('x'))).text()).toBe('v2');
   });
