@@ -127,6 +127,17 @@ describe('proxy in front of a Python http.server', () => {
     expect(seen.expect).toBeUndefined();
   });
 
+  it('passes a response it does not transform with the upstream length, for GET and HEAD alike', async () => {
+    for (const method of ['GET', 'HEAD']) {
+      const direct = await fetch(`${python.url}/nothing-here`, { method });
+      const passed = await fetch(`${proxy.url}/nothing-here`, { method });
+      expect(passed.status).toBe(direct.status);
+      expect(direct.headers.get('content-length')).toMatch(/^\d+$/);
+      expect(passed.headers.get('content-length')).toBe(direct.headers.get('content-length'));
+      expect(await passed.text()).toBe(await direct.text());
+    }
+  });
+
   it('never lets the body of a GET run as a request, though http.server ignores a GET body', async () => {
     const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: upstream\r\n\r\n';
     const response = await sendRaw(

@@ -2,7 +2,12 @@
 // a gate the test opens (test/fixtures/gated.mjs, SIGUSR1), so where each message went is read from pids and
 // counts while they are held, never from timings. The pure rules are in test/pool/dispatch.test.ts.
 import { describe, expect, it } from 'vitest';
-import { createTransformPool, type PoolOptions, type TransformPool } from '../../src/index.ts';
+import {
+  createTransformPool,
+  type PoolOptions,
+  type TransformError,
+  type TransformPool,
+} from '../../src/index.ts';
 import { nodeFixture, track, waitFor } from '../_utils.ts';
 
 /** Wait bounds: far above what a loaded machine needs; a test that reaches one has failed anyway. */
@@ -118,5 +123,40 @@ describe('dispatch, with real processes held at a gate', () => {
     expect(await release('hold probe')).toBe(fresh);
     expect(await probe).toEqual(['answered hold probe', fresh]);
     expect(pool.stats()).toMatchObject({ ok: 6, failed: 0, started: 3 });
+  });
+
+  it('row 8: a retried message goes to the idle process that has answered, behind fresh idle ones', async () => {
+    const [pool] = await createWarmPool({ processes: 6 });
+    // Its answer is written again before its next one: the next message on it is retried.
+    const [, stale] = await answerOf(pool.transform(new Response('stale-next')));
+    // The five others are held one each, then "hold x" goes to the stale one, idle last.
+    const bodies = ['hold 1', 'hold 2', 'hold 3', 'hold 4', 'hold 5', 'hold x'];
+    const held: Promise<[string, string] | string>[] = [];
+    for (const body of bodies) {
+      held.push(answerOf(pool.transform(new Response(body))).catch((error: TransformError) => error.code));
+      expect(await waitFor(() => readerOf(body) !== undefined, BOUND)).toBe(true);
+    }
+    expect(readerOf('hold x')).toBe(stale);
+    const answered = readerOf('hold 1') as string;
+    // Four holders killed: their messages fail, and four fresh replacements wait idle ahead of the holder of
+    // "hold 1" (each wrong pick of the retried one's process sends one fresh process to the back: a few
+    // wrong picks, one per event, still leave a fresh one in front).
+    for (const body of bodies.slice(1, 5)) process.kill(Number(readerOf(body)), 'SIGKILL');
+    // Fresh, they count as starting until they answer.
+    expect(await waitFor(() => pool.stats().starting === 4, BOUND), JSON.stringify(pool.stats())).toBe(true);
+    expect(await release('hold 1')).toBe(answered);
+    expect(await waitFor(() => pool.stats().idle === 1, BOUND)).toBe(true);
+    // The stale repeat: "hold x" is run again, by the one idle process that has answered, with no other traffic.
+    process.kill(Number(stale), 'SIGUSR1');
+    const reread = await waitFor(() => reads.includes(`${answered} hold x`), BOUND);
+    expect(reread, JSON.stringify(pool.stats())).toBe(true);
+    expect(await Promise.all(held)).toEqual([
+      ['answered hold 1', answered],
+      ...bodies.slice(1, 5).map(() => 'ERR_TRANSFORM_EXIT'),
+      ['answered hold x', answered],
+    ]);
+    // 6 warm, "stale-next", "hold 1", "hold x"; the stale one replaced too.
+    expect(pool.stats()).toMatchObject({ ok: 9, failed: 4 });
+    expect(await waitFor(() => pool.stats().started === 11, BOUND)).toBe(true);
   });
 });

@@ -27,6 +27,31 @@ describe('no process outlives the parent', () => {
   }
 });
 
+describe('a process whose leader exits', () => {
+  it('takes what it started with it at once, while the pool runs on', async () => {
+    const lines: string[] = [];
+    // The background sleep holds the pipes: only a kill of the group closes them.
+    const pool = track(
+      createTransformPool({
+        command: ['sh', '-c', 'sleep 600 & echo "$!" >&2; exec cat'],
+        processes: 1,
+        stderr: (line) => lines.push(line),
+        onEvent: () => {},
+      }),
+    );
+    expect(await (await pool.transform(new Response('warm'))).text()).toBe('warm');
+    expect(await waitFor(() => lines.length === 1, 10_000)).toBe(true);
+    const sleeper = Number(lines[0]);
+    const [leader] = pool.stats().processes;
+    expect(exists(sleeper)).toBe(true);
+    process.kill(leader?.pid as number, 'SIGKILL');
+    // Gone within a second on a quiet machine; 10 s is the bound for any process the pool started.
+    expect(await waitFor(() => !exists(sleeper), 10_000)).toBe(true);
+    expect(await waitFor(() => pool.stats().exited === 1, 10_000)).toBe(true);
+    expect(await (await pool.transform(new Response('after'))).text()).toBe('after');
+  });
+});
+
 describe('leaks', () => {
   // About 25 s on a quiet machine, a process start per cycle: its own timeout is ten times that.
   it('500 crash-and-replace cycles leave no file descriptor and no child behind', async () => {

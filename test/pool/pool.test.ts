@@ -563,6 +563,22 @@ describe('Connection: close', () => {
 });
 
 describe('the pool after a finished or refused transform', () => {
+  it('a transform still queued when close() times out is rejected with ERR_TRANSFORM_CLOSED', async () => {
+    const pool = createTransformPool({ command: nodeFixture('hang.mjs'), processes: 1, stderr: 'ignore' });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('warm');
+    const hung = outcomeOf(pool.transform(new Response('hang')));
+    let queued: string | undefined;
+    void outcomeOf(pool.transform(new Response('behind'))).then((outcome) => {
+      queued = outcome;
+    });
+    expect(await waitFor(() => pool.stats().queued === 1, 10_000)).toBe(true);
+    await pool.close({ timeout: 100 });
+    // Settled by close() itself: no process is left to take it, ever.
+    expect(await waitFor(() => queued !== undefined, 10_000)).toBe(true);
+    expect(queued).toBe('rejected ERR_TRANSFORM_CLOSED');
+    expect(await hung).toMatch(/^rejected ERR_TRANSFORM_(EXIT|CLOSED)$/);
+  });
+
   it('a transform in flight when close() times out is settled, not requeued', async () => {
     const pool = createTransformPool({
       command: ['sleep', '30'],

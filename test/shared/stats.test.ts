@@ -159,6 +159,15 @@ describe('stats() process counts', () => {
     const after = stateCounts(cat);
     expect(after.starting + after.idle + after.busy + after.retiring).toBe(after.alive);
   });
+
+  it('counts the first `processes` starts as started, and each replacement as restarted too', async () => {
+    const pool = track(createTransformPool({ command: 'cat', processes: 2 }));
+    expect(pool.stats()).toMatchObject({ started: 2, restarted: 0, exited: 0 });
+    const [first] = pool.stats().processes;
+    process.kill(first?.pid as number, 'SIGKILL');
+    expect(await waitFor(() => pool.stats().exited === 1 && pool.stats().started === 3)).toBe(true);
+    expect(pool.stats()).toMatchObject({ started: 3, restarted: 1, alive: 2 });
+  });
 });
 
 describe('stats()', () => {

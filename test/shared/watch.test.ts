@@ -298,14 +298,51 @@ describe('watch', () => {
     expect(pool.stats().failed).toBe(0);
   });
 
+  it('never counts a trial killed by startTimeout toward the start backoff', async () => {
+    vi.spyOn(console, 'error').mockImplementation(() => {});
+    const events: ProcessEvent[] = [];
+    const template = makeTemplate('v1');
+    // 3 s is over ten times a renderer's start here; the old process answers first, then only trials hang.
+    const { pool } = await startRenderer(template, {
+      processes: 1,
+      startTimeout: 3000,
+      onEvent: (event) => events.push(event),
+    });
+    expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
+    // Two failed trials in a row: counted, they would be two start failures, and the second one a backoff.
+    for (const round of [1, 2]) {
+      const started = pool.stats().started;
+      writeFileSync(
+        template,
+        `setInterval(() => {}, 60_000);\nawait new Promise(() => {});\nexport default "hung ${round}";\n`,
+      );
+      expect(await waitFor(() => pool.stats().started > started, 10_000)).toBe(true);
+      // It goes to the trial, which never answers: killed by startTimeout (a timeout is never retried).
+      await expect(pool.transform(new Response('x'))).rejects.toMatchObject({
+        code: 'ERR_TRANSFORM_TIMEOUT',
+      });
+      expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
+      // Its exit event may come after its transform failed.
+      const killed = () => events.filter((event) => event.type === 'exit' && event.reason === 'timeout');
+      expect(await waitFor(() => killed().length === round, 10_000), JSON.stringify(events)).toBe(true);
+    }
+    expect(events.filter((event) => event.type === 'backoff')).toEqual([]);
+    expect(pool.stats()).toMatchObject({ backoffs: 0, backingOff: false });
+  });
+
   it('serves the next transform with the edit when no traffic came during it', async () => {
     const template = makeTemplate('v1');
     const { pool } = await startRenderer(template);
     expect(await (await pool.transform(new Response('x'))).text()).toBe('v1');
     const started = pool.stats().started;
+    const old = pool.stats().processes.map((entry) => entry.pid);
     writeTemplate(template, 'v2');
     // The trial process starts; the next transform goes to it.
     expect(await waitFor(() => pool.stats().started > started, 10_000)).toBe(true);
+    // Listed after the old ones, as a process that takes work and has not answered yet.
+    const listed = pool.stats().processes;
+    expect(listed.slice(0, 2).map((entry) => entry.pid)).toEqual(old);
+    expect(listed[2]).toMatchObject({ state: 'starting', transforms: 0, onBoard: 0 });
     expect(await (await pool.transform(new Response('x'))).text()).toBe('v2');
     expect(await (await pool.transform(new Response('x'))).text()).toBe('v2');
   });
