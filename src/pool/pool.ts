@@ -206,7 +206,8 @@ export class Pool implements TransformPool {
       },
     });
     // While old processes are parked after an edit, a new one runs the edited sources: dying before its first
-    // answer is the edit's fault (its message is retried), and an old process takes its place.
+    // answer is the edit's fault (its message is retried, unless startTimeout killed it: a timeout is never
+    // retried), and an old process takes its place.
     process.trial = this.#reload.replacing;
     this.#processes.serving.add(process);
     this.#onIdle(process);
