@@ -4,7 +4,7 @@
 // each runtime's server: slow-client-servers.test.ts; body filters: test/filter/; the CLI: test/cli/.
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions, type TransformError } from '../../src/index.ts';
-import { nodeFixture, sleep, track, within } from '../_utils.ts';
+import { nodeFixture, sleep, track, waitFor, within } from '../_utils.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -107,6 +107,36 @@ describe('a client that reads slowly or not at all', () => {
     expect(answer).toBeInstanceOf(Response);
     expect(await (answer as Response).text()).toBe('behind');
     expect(pool.stats()).toMatchObject({ ok: 2, failed: 0, aborted: 1 });
+  });
+
+  it("reads the answer behind one whose last bytes filled its never-reading client's buffer", async () => {
+    // The rest of the first answer fills clientBuffer and ends it in one read: that answer is whole, so nothing
+    // ends it for its client, and the output must flow on for the answer behind it.
+    const read: string[] = [];
+    const pool = track(
+      createTransformPool({
+        command: nodeFixture('split-answer.mjs'),
+        processes: 1,
+        pipeline: 2,
+        clientBuffer: KiB,
+        stderr: (line) => read.push(line),
+      }),
+    );
+    expect(await (await pool.transform(new Response('warm'))).text()).toBe('answered warm');
+    const never = await pool.transform(new Response('split'));
+    const behind = pool.transform(new Response('hold'));
+    expect(await waitFor(() => read.includes('read hold'), 20_000)).toBe(true);
+    const [pid] = pool.stats().processes.map((entry) => entry.pid);
+    process.kill(pid as number, 'SIGUSR1');
+    // Let the rest arrive alone, before the answer behind it is written (were both in one read, it would be
+    // parsed whatever the output's state, and this case would pass without testing it).
+    await sleep(300);
+    process.kill(pid as number, 'SIGUSR1');
+    const answer = await within(behind, 20_000);
+    expect(answer).toBeInstanceOf(Response);
+    expect(await (answer as Response).text()).toBe('answered hold');
+    // The first answer's client still has all of it to read.
+    expect((await never.text()).length).toBe(1 + 4096);
   });
 
   it('gives a slow but steady reader every byte, however long the whole read takes', async () => {
