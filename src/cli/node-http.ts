@@ -78,6 +78,8 @@ async function respond(
 ): Promise<Response> {
   const { inFlight } = connections;
   inFlight.add(node.outgoing);
+  // A request that came on a connection kept alive from before, during the drain.
+  if (connections.state === 'draining') closeAfterResponse(node.outgoing);
   node.outgoing.once('close', () => {
     inFlight.delete(node.outgoing);
     // The last response of the drain is done: the connections kept alive before it have nothing left to wait for.

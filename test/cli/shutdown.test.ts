@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serveFetch } from '../../src/cli/node-http.ts';
 import { kill, type Running, sendRaw, startProxy, startPython, transformsOf } from '../_cli.ts';
 import { exists, fixture, waitFor, within } from '../_utils.ts';
 
@@ -188,7 +189,7 @@ const STREAMED = [
 
 /** The drain's answer to a request that comes on a kept-alive connection. */
 const REFUSAL = [
-  'HTTP/1.1 503 Service Unavailable\r\ncache-control: no-store\r\nconnection: close\r\n',
+  'HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncache-control: no-store\r\n',
   'content-type: text/plain; charset=utf-8\r\nretry-after: 1\r\ncontent-length: 14\r\nDate: D\r\n\r\n',
   'shutting down\n',
 ].join('');
@@ -282,5 +283,50 @@ describe.each(RUNTIMES)('the proxy draining on SIGTERM under $name, with keep-al
       'GET /late 503 14 Nms shutdown',
       'GET /whole/waiting 200 6 Nms passed',
     ]);
+  });
+});
+
+describe('serveFetch while closing', () => {
+  it('answers a request that comes on a kept-alive connection with Connection: close, then closes it', async () => {
+    gates.clear();
+    const server = await serveFetch(
+      (request) => {
+        const [, kind, name = ''] = new URL(request.url).pathname.split('/');
+        if (kind !== 'head') return new Response('after\n');
+        const body = new ReadableStream<Uint8Array>({
+          async start(controller) {
+            controller.enqueue(new TextEncoder().encode('first\n'));
+            await gateOf(name).released;
+            controller.enqueue(new TextEncoder().encode('last\n'));
+            controller.close();
+          },
+        });
+        return new Response(body, { headers: { 'content-type': 'text/plain' } });
+      },
+      { port: 0, host: '127.0.0.1' },
+    );
+    const connection = await openConnection(server.url);
+    await connection.send(keptAlive('/head/first'));
+    // Still in flight when the first connection's responses end: the drain is not over then.
+    const other = await openConnection(server.url);
+    await other.send(keptAlive('/head/other'));
+    for (const { received } of [connection, other])
+      expect(await waitFor(() => received().endsWith('first\n\r\n'), 10_000)).toBe(true);
+    const closed = server.close({ timeout: 30_000 });
+    // Sent after close() began, behind the response still going on that connection.
+    await connection.send(keptAlive('/after'));
+    gateOf('first').release();
+    expect(await within(connection.closed, 10_000)).toBe('end');
+    expect(withoutDate(connection.received())).toBe(
+      [
+        STREAMED,
+        'HTTP/1.1 200 OK\r\nconnection: close\r\ncontent-type: text/plain;charset=UTF-8\r\n',
+        'content-length: 6\r\nDate: D\r\n\r\nafter\n',
+      ].join(''),
+    );
+    gateOf('other').release();
+    expect(await within(other.closed, 10_000)).toBe('end');
+    expect(withoutDate(other.received())).toBe(STREAMED);
+    expect(await within(closed, 10_000)).toBeUndefined();
   });
 });
