@@ -1,6 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { createErrorResponse, type TransformError } from '../shared/errors.ts';
-import { isDrainRefusal } from './drain.ts';
+import { isDrainRefusal } from './drain-refusal.ts';
 import { getCut } from './node-http.ts';
 import { watchBody } from './watch-body.ts';
 

@@ -5,7 +5,7 @@ import { withTransform } from '../wrapper/with-transform.ts';
 import { createAccessLog } from './access-log.ts';
 import { HELP, type ProxyArgs, parseCliArgs, UsageError } from './args.ts';
 import { checkCommand } from './command-check.ts';
-import { refuseWhileDraining } from './drain.ts';
+import { refuseWhileDraining } from './drain-refusal.ts';
 import { METRICS_PATH, serveMetrics } from './metrics-server.ts';
 import { serveFetch } from './node-http.ts';
 import { createProxyHandler, isProxyError } from './proxy.ts';
