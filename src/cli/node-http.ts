@@ -17,7 +17,8 @@ export interface Served {
    * Stop listening, close idle connections, let responses in flight finish for up to `timeout` ms (10 000), then
    * cut those still going (see {@link getCut}). Every response whose head goes out from then on says
    * `Connection: close`, and its connection closes after it; a connection whose response went out kept alive
-   * before stays open only while other responses are in flight, for a request on it to get its answer.
+   * before stays open only while other responses are in flight, for a request on it to get its answer (Deno's
+   * node:http closes it once its response ends).
    */
   close(options?: { timeout?: number }): Promise<void>;
 }
