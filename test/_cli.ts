@@ -34,9 +34,13 @@ function run(command: string, args: string[]): Running {
   return { child, stdout: () => stdout, stderr: () => stderr, exited };
 }
 
-/** Run the built CLI with `args`; stdout and stderr are collected. */
-export function runCli(args: string[]): Running {
-  return run(process.execPath, [MAIN, ...args]);
+/**
+ * Run the built CLI with `args`; stdout and stderr are collected. `runtime`: the command line that runs a script
+ * (`['bun']`, `['deno', 'run', '-A']`), the runtime of this test run unless given.
+ */
+export function runCli(args: string[], runtime: readonly string[] = [process.execPath]): Running {
+  const [command = process.execPath, ...options] = runtime;
+  return run(command, [...options, MAIN, ...args]);
 }
 
 /** The Python standard-library upstream of test/fixtures/upstream.py, on 127.0.0.1 and a free port. */
@@ -50,9 +54,12 @@ export async function startPython(): Promise<Running & { url: string }> {
   return { ...python, url: `http://127.0.0.1:${port}` };
 }
 
-/** Run `subprocess-transform proxy --port 0 ARGS` and wait for its listening line. */
-export async function startProxy(args: string[]): Promise<Running & { url: string }> {
-  const proxy = runCli(['proxy', '--port', '0', ...args]);
+/** Run `subprocess-transform proxy --port 0 ARGS` (on `runtime`, as {@link runCli}) and wait for its listening line. */
+export async function startProxy(
+  args: string[],
+  runtime?: readonly string[],
+): Promise<Running & { url: string }> {
+  const proxy = runCli(['proxy', '--port', '0', ...args], runtime);
   if (!(await waitFor(() => LISTENING.test(proxy.stdout()), 15_000))) {
     proxy.child.kill('SIGKILL');
     throw new Error(`The CLI did not start:\n${proxy.stdout()}\n${proxy.stderr()}`);

@@ -1,5 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { createErrorResponse, type TransformError } from '../shared/errors.ts';
+import { isDrainRefusal } from './drain-refusal.ts';
 import { getCut } from './node-http.ts';
 import { watchBody } from './watch-body.ts';
 
@@ -8,7 +9,7 @@ type Handler<Node> = (request: Request, node: Node) => Promise<Response>;
 /**
  * What a line says of a request: its response went out `transformed`, or as the upstream sent it (`passed`);
  * the transform or the body `failed`; the client left before the end (`aborted`); or the server's shutdown
- * cut it (`shutdown`).
+ * cut it, or refused it with a 503 during the drain (`shutdown`).
  */
 type AccessOutcome = 'transformed' | 'passed' | 'failed' | 'aborted' | 'shutdown';
 
@@ -27,7 +28,7 @@ export interface AccessLog {
  * body bytes sent, milliseconds to the end of the response, and the outcome: `transformed`, `passed` (the
  * upstream's response went out as it was, the proxy's own 502 and 504 included), `failed` (the transform
  * failed, or the body broke mid-way), `aborted` (the client left first) or `shutdown` (still going when the
- * server's shutdown ran out of time). The status is what the client got: 499 for a client that left before any
+ * server's shutdown ran out of time, or a 503 for a request that came during the drain). The status is what the client got: 499 for a client that left before any
  * answer, as nginx logs it, and 000 for a connection the server broke before the head went out (curl's
  * `%{http_code}` for it; Envoy logs 0), with 0 bytes.
  *
@@ -88,7 +89,11 @@ export function createAccessLog(write = (line: string): void => void process.std
           throw error;
         }
         status = response.status;
-        outcome = response === upstreamOf.get(request) ? 'passed' : 'transformed';
+        outcome = isDrainRefusal(response)
+          ? 'shutdown'
+          : response === upstreamOf.get(request)
+            ? 'passed'
+            : 'transformed';
         if (response.body === null) return response;
         const body = watchBody(response.body, {
           onChunk(n) {

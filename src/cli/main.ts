@@ -5,6 +5,7 @@ import { withTransform } from '../wrapper/with-transform.ts';
 import { createAccessLog } from './access-log.ts';
 import { HELP, type ProxyArgs, parseCliArgs, UsageError } from './args.ts';
 import { checkCommand } from './command-check.ts';
+import { refuseWhileDraining } from './drain-refusal.ts';
 import { METRICS_PATH, serveMetrics } from './metrics-server.ts';
 import { serveFetch } from './node-http.ts';
 import { createProxyHandler, isProxyError } from './proxy.ts';
@@ -45,9 +46,12 @@ async function runProxy(args: ProxyArgs): Promise<void> {
     // As 'respond' does, and the access line says `failed`.
     onError: accessLog?.onError,
   });
+  let state: 'serving' | 'stopping' = 'serving';
+  // Inside the access log: its line says `503 ... shutdown` for a request refused by the drain.
+  const served = refuseWhileDraining(handler, () => state === 'stopping');
   let server: Awaited<ReturnType<typeof serveFetch>>;
   try {
-    server = await serveFetch(accessLog?.wrap(handler) ?? handler, { port: args.port, host: args.host });
+    server = await serveFetch(accessLog?.wrap(served) ?? served, { port: args.port, host: args.host });
   } catch (error) {
     await handler.pool.close({ timeout: 0 });
     throw error;
@@ -65,11 +69,10 @@ async function runProxy(args: ProxyArgs): Promise<void> {
   console.log(`${NAME} proxy listening on ${server.url} -> ${args.upstream.href}`);
   if (metrics !== undefined) console.log(`${NAME} metrics on ${metrics.url}${METRICS_PATH}`);
 
-  let stopping = false;
   async function stop(signal: NodeJS.Signals): Promise<void> {
     // A second signal means "now": the pool's exit hook still kills every transform process.
-    if (stopping) process.exit(1);
-    stopping = true;
+    if (state === 'stopping') process.exit(1);
+    state = 'stopping';
     console.error(`${NAME}: ${signal}, shutting down`);
     // Responses in flight finish first (they may still need the transforms), within --shutdown-timeout; then the
     // pool drains what is left in it (transforms of responses cut by then are aborted: nothing waits on them).
@@ -89,7 +92,7 @@ async function runProxy(args: ProxyArgs): Promise<void> {
   // SIGHUP would end the process by default; as for nginx, it means "reload": fresh transform processes, with
   // the transforms in flight finishing on the old ones.
   process.on('SIGHUP', () => {
-    if (stopping) return;
+    if (state === 'stopping') return;
     console.error(`${NAME}: SIGHUP, reloading the transform processes`);
     handler.pool.reload().catch((error: unknown) => {
       console.error(`${NAME}: reload failed: ${error instanceof Error ? error.message : String(error)}`);

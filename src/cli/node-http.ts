@@ -15,7 +15,10 @@ export interface Served {
   url: string;
   /**
    * Stop listening, close idle connections, let responses in flight finish for up to `timeout` ms (10 000), then
-   * cut those still going (see {@link getCut}).
+   * cut those still going (see {@link getCut}). Every response whose head goes out from then on says
+   * `Connection: close`, and its connection closes after it; a connection whose response went out kept alive
+   * before stays open only while other responses are in flight, for a request on it to get its answer (Deno's
+   * node:http closes it once its response ends).
    */
   close(options?: { timeout?: number }): Promise<void>;
 }
@@ -52,14 +55,37 @@ function cutResponse(outgoing: ServerResponse, by: ServerCut['by']): void {
   outgoing.destroy();
 }
 
+/** Where the server is in its life: taking requests, or draining them since `close()` began. */
+type ServerState = 'serving' | 'draining';
+
+/** What the requests of one server share: its responses in flight and its state. */
+interface Connections {
+  server: Server | undefined;
+  inFlight: Set<ServerResponse>;
+  state: ServerState;
+}
+
+function closeAfterResponse(outgoing: ServerResponse): void {
+  // node:http then writes `Connection: close` in the head and ends the connection after the response: a client
+  // sends nothing more on it, where a kept-alive one races its next request onto a connection about to close.
+  if (!outgoing.headersSent) outgoing.setHeader('connection', 'close');
+}
+
 async function respond(
   handler: (request: Request, node: HttpBindings) => Response | Promise<Response>,
   request: Request,
   node: HttpBindings,
-  inFlight: Set<ServerResponse>,
+  connections: Connections,
 ): Promise<Response> {
+  const { inFlight } = connections;
   inFlight.add(node.outgoing);
-  node.outgoing.once('close', () => inFlight.delete(node.outgoing));
+  // A request that came on a connection kept alive from before, during the drain.
+  if (connections.state === 'draining') closeAfterResponse(node.outgoing);
+  node.outgoing.once('close', () => {
+    inFlight.delete(node.outgoing);
+    // The last response of the drain is done: the connections kept alive before it have nothing left to wait for.
+    if (connections.state === 'draining' && inFlight.size === 0) connections.server?.closeIdleConnections();
+  });
   const response = await handler(request, node);
   if (response.body === null) return response;
   // A failed body breaks the connection instead of reaching @hono/node-server: before the head is sent, the
@@ -84,6 +110,7 @@ function closeServer(server: Server, inFlight: Set<ServerResponse>, timeout: num
       if (error) reject(error);
       else resolve();
     });
+    for (const outgoing of inFlight) closeAfterResponse(outgoing);
     server.closeIdleConnections();
   });
 }
@@ -108,13 +135,13 @@ export async function serveFetch(
   handler: (request: Request, node: HttpBindings) => Response | Promise<Response>,
   options: ServeOptions,
 ): Promise<Served> {
+  const connections: Connections = { server: undefined, inFlight: new Set(), state: 'serving' };
   let closing: Promise<void> | undefined;
-  const inFlight = new Set<ServerResponse>();
   const server = await new Promise<Server>((resolve, reject) => {
     const started = serve(
       {
         // Plain node:http (no `createServer` option given): the bindings are always the HTTP/1.1 ones.
-        fetch: (request, node) => respond(handler, request, node as HttpBindings, inFlight),
+        fetch: (request, node) => respond(handler, request, node as HttpBindings, connections),
         port: options.port,
         hostname: options.host,
         // The library and the transforms see the standard Request and Response, not the package's light ones.
@@ -127,12 +154,15 @@ export async function serveFetch(
     );
     started.once('error', reject);
   });
+  connections.server = server;
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
   return {
     url: `http://${host}:${port}`,
     close({ timeout = 10_000 } = {}) {
-      closing ??= closeServer(server, inFlight, timeout);
+      // The state changes before the first connection is touched: a response starting from here closes after it.
+      connections.state = 'draining';
+      closing ??= closeServer(server, connections.inFlight, timeout);
       return closing;
     },
   };
