@@ -27,6 +27,12 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
   onBody(work: W, chunk: Uint8Array): void;
   /** The answer to `work` is parsed to its end. */
   onAnswered(work: W): void;
+  /**
+   * The answer to `work` is over `maxBodyBytes` (`detail` says how): true when the process frames every answer
+   * by construction, and that answer alone fails while the rest of it is read and dropped; false when it
+   * breaks the protocol.
+   */
+  onOverLimit(work: W, detail: string): boolean;
   /** A read parsed cleanly. */
   onRead(): void;
   /**
@@ -74,6 +80,10 @@ export class AnswerReader<W extends Answerable> {
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => host.onBody(this.#reading(), chunk),
         onMessageEnd: () => this.#onMessageEnd(),
+        onOverLimit: (error) => {
+          const work = this.#host.board?.reading;
+          return work !== undefined && this.#host.onOverLimit(work, error.message);
+        },
       },
       { limits: options.limits },
     );

@@ -140,6 +140,9 @@ export class ProcessAnswers {
         host.child.resumeOutput();
         this.#board.startTurn();
       },
+      // Framed by construction, an answer over the body limit ends where it says: only it fails, and the
+      // process, with the messages behind it already handed to its transform, is kept.
+      onOverLimit: (work, detail) => this.#announced && work.exchange.onOverLimit(detail),
       onRead: () => this.#afterRead(),
       onProtocolError: (error, detail, bytes, stale, repeated, afterAnswers) =>
         this.#onProtocolError(error, detail, bytes, stale, repeated, afterAnswers),

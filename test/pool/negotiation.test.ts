@@ -195,3 +195,46 @@ describe('serveTransform keeps user code off the protocol', () => {
     );
   });
 });
+
+describe('an answer over limits.maxBodyBytes', () => {
+  const bodies = ['a', 'big-known', 'b', 'c', 'big-stream', 'd'];
+
+  it.each(
+    CHILD_RUNTIMES,
+  )('from a child that announced fails alone; the messages behind it reach the transform once, on the same process ($runtime child)', async ({
+    argv,
+  }) => {
+    const reads = createLogFile();
+    const pool = createPool({
+      command: [...argv, fixture('serve-big-body.mjs')],
+      env: { READ_LOG: reads },
+      limits: { maxBodyBytes: 1024 },
+    });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual([
+      'echo a',
+      'rejected ERR_TRANSFORM_PROTOCOL',
+      'echo b',
+      'echo c',
+      'rejected ERR_TRANSFORM_PROTOCOL',
+      'echo d',
+    ]);
+    expect(linesOf(reads).sort()).toEqual(['warm', ...bodies].sort());
+    expect(pool.stats()).toMatchObject({ ok: 5, failed: 2, exited: 0, started: 1 });
+  });
+
+  it('from a raw transform at the defaults (one message at a time) fails alone, and the process is replaced', async () => {
+    const reads = createLogFile();
+    const pool = createPool({
+      command: nodeFixture('raw-big-body.mjs'),
+      env: { READ_LOG: reads },
+      limits: { maxBodyBytes: 1024 },
+    });
+    const known = bodies.filter((body) => body !== 'big-stream');
+    const outcomes = await Promise.all(known.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual(['echo a', 'rejected ERR_TRANSFORM_PROTOCOL', 'echo b', 'echo c', 'echo d']);
+    expect(linesOf(reads).sort()).toEqual(known.sort());
+    expect(pool.stats()).toMatchObject({ ok: 4, failed: 1, started: 2 });
+  });
+});
