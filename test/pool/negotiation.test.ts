@@ -3,7 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions } from '../../src/index.ts';
 import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
-import { createLogFile, fixture, linesOf, nodeFixture, outcomeOf, track, waitFor } from '../_utils.ts';
+import {
+  createLogFile,
+  createObservedPool,
+  exitsOf,
+  fixture,
+  linesOf,
+  nodeFixture,
+  outcomeOf,
+  track,
+  waitFor,
+} from '../_utils.ts';
 
 function createPool(options: PoolOptions) {
   return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
@@ -222,6 +232,21 @@ describe('an answer over limits.maxBodyBytes', () => {
     ]);
     expect(linesOf(reads).sort()).toEqual(['warm', ...bodies].sort());
     expect(pool.stats()).toMatchObject({ ok: 5, failed: 2, exited: 0, started: 1 });
+  });
+
+  it('from a child that announced, without end: dropped for `timeout`, then its process is replaced', async () => {
+    const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
+      stderr: 'ignore',
+      limits: { maxBodyBytes: 1024 },
+      timeout: 1000,
+    });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    expect(await outcomeOf(pool.transform(new Response('endless')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    // A property, not a deadline: the drain's bound is `timeout`, the wait ten times that and more.
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    expect(exitsOf(events)[0]?.reason).toBe('timeout');
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('echo after');
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
   });
 
   it('from a raw transform at the defaults (one message at a time) fails alone, and the process is replaced', async () => {
