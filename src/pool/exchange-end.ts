@@ -91,10 +91,12 @@ export function discardAnswer<E>(
 
 /**
  * running | streaming -> discarding: its answer is over `maxBodyBytes` on a process that frames by
- * construction, so it alone fails and the rest is dropped, bounded as a `Transform-Error`'s body. False when
- * it moved on already, but for one discarding (its rest is dropped anyway).
+ * construction, so it alone fails and the rest is dropped, bounded as a `Transform-Error`'s body. False (the
+ * answer breaks the protocol) without `timeout`, and when it moved on already, but for one discarding.
  */
 export function dropOverLimit<E>(x: EndingView<E>, detail: string): boolean {
+  // Without `timeout`, nothing but the limit bounds an answer: past it, the process is replaced as any.
+  if (x.owner.timeout === Number.POSITIVE_INFINITY) return false;
   const { kind, host } = x.stage();
   if ((kind !== 'running' && kind !== 'streaming') || host === undefined) return kind === 'discarding';
   const error = host.createError('ERR_TRANSFORM_PROTOCOL', EXCHANGE_FAULTS.overBodyLimit(detail));

@@ -249,6 +249,18 @@ describe('an answer over limits.maxBodyBytes', () => {
     expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
   });
 
+  it('from a child that announced, without `timeout` (0): refused, and its process replaced, as nothing else bounds it', async () => {
+    const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
+      stderr: 'ignore',
+      limits: { maxBodyBytes: 1024 },
+      timeout: 0,
+    });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    expect(await outcomeOf(pool.transform(new Response('endless')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    expect(exitsOf(events)[0]?.reason).toBe('protocol');
+  });
+
   it('from a raw transform at the defaults (one message at a time) fails alone, and the process is replaced', async () => {
     const reads = createLogFile();
     const pool = createPool({
