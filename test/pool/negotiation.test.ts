@@ -274,4 +274,18 @@ describe('an answer over limits.maxBodyBytes', () => {
     expect(linesOf(reads).sort()).toEqual(known.sort());
     expect(pool.stats()).toMatchObject({ ok: 4, failed: 1, started: 2 });
   });
+
+  it('from a raw transform is refused before its head counts: a Transform-Error over it is a protocol error', async () => {
+    const { pool, events } = createObservedPool(nodeFixture('raw-big-body.mjs'), {
+      stderr: 'ignore',
+      limits: { maxBodyBytes: 1024 },
+    });
+    expect(await outcomeOf(pool.transform(new Response('big-error')))).toBe(
+      'rejected ERR_TRANSFORM_PROTOCOL',
+    );
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    // Never heard as an answer: no transform-error event (a replacement may spawn at any point).
+    const heard = events.filter((event) => event.type !== 'spawn').map((event) => event.type);
+    expect(heard).toEqual(['protocol-error', 'exit']);
+  });
 });
