@@ -234,6 +234,22 @@ describe('an answer over limits.maxBodyBytes', () => {
     expect(pool.stats()).toMatchObject({ ok: 5, failed: 2, exited: 0, started: 1 });
   });
 
+  it("as a child's first answer (a known length, before its announcement is read) is refused: nothing is behind it", async () => {
+    const reads = createLogFile();
+    const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
+      stderr: 'ignore',
+      env: { READ_LOG: reads },
+      limits: { maxBodyBytes: 1024 },
+    });
+    expect(await outcomeOf(pool.transform(new Response('big-known')))).toBe(
+      'rejected ERR_TRANSFORM_PROTOCOL',
+    );
+    expect(await outcomeOf(pool.transform(new Response('a')))).toBe('echo a');
+    expect(linesOf(reads)).toEqual(['big-known', 'a']);
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    expect(exitsOf(events).map((exit) => exit.reason)).toEqual(['protocol']);
+  });
+
   it('from a child that announced, without end: dropped for `timeout`, then its process is replaced', async () => {
     const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
       stderr: 'ignore',
