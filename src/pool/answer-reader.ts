@@ -27,6 +27,13 @@ export interface ReaderHost<W extends Answerable> extends Pick<ExchangeHost, 'cr
   onBody(work: W, chunk: Uint8Array): void;
   /** The answer to `work` is parsed to its end. */
   onAnswered(work: W): void;
+  /** It announced that it frames every answer by construction: an answer over `maxBodyBytes` may fail alone. */
+  readonly framedByConstruction: boolean;
+  /**
+   * The answer to `work`, from a process framed by construction, is over `maxBodyBytes` (`detail` says how):
+   * true when that answer alone fails and the rest of it is read and dropped; false when it breaks the protocol.
+   */
+  onOverLimit(work: W, detail: string): boolean;
   /** A read parsed cleanly. */
   onRead(): void;
   /**
@@ -65,6 +72,10 @@ export class AnswerReader<W extends Answerable> {
   constructor(options: ResolvedOptions, host: ReaderHost<W>) {
     this.#host = host;
     this.#ids = new RequestIdCheck(options.requireRequestId);
+    const takeOverLimit = (error: WireError): boolean => {
+      const work = host.board?.reading;
+      return work !== undefined && host.onOverLimit(work, error.message);
+    };
     this.#parser = new ResponseParser(
       {
         onMessageBegin: (offset) => {
@@ -74,6 +85,11 @@ export class AnswerReader<W extends Answerable> {
         onHead: (head) => this.#onHead(head),
         onBody: (chunk) => host.onBody(this.#reading(), chunk),
         onMessageEnd: () => this.#onMessageEnd(),
+        // Read at each answer over the limit: any other process's is refused before its head (never heard as
+        // an answer: no Transform-Error, no start), as the parser does without the event.
+        get onOverLimit() {
+          return host.framedByConstruction ? takeOverLimit : undefined;
+        },
       },
       { limits: options.limits },
     );

@@ -9,7 +9,7 @@ const DRAIN_MAX_MS = 1000;
 
 /** How much of an unwanted answer is dropped before the process is killed, and what the kill is for. */
 export interface DrainBound {
-  /** Bytes, besides the parser's `maxBodyBytes`. */
+  /** Bytes, besides the parser's `maxBodyBytes` (lifted for an answer over it on a process framed by construction). */
   readonly maxBytes: number;
   /** ms from the exchange's turn (one written behind others waits for theirs first). */
   readonly ms: number;
@@ -28,8 +28,9 @@ export const ABANDONED_DRAIN: DrainBound = Object.freeze({
 });
 
 /**
- * A `Transform-Error` answer: its body is bounded as any answer's, by `timeout` in total (silence is the
- * exchange's timer) and `maxBodyBytes` (the parser's), never by a size of its own.
+ * A `Transform-Error` answer, or one over `maxBodyBytes` from a process that frames by construction: its body
+ * is bounded by `timeout` in total (silence is the exchange's timer) and, but for an answer over it from such
+ * a process, `maxBodyBytes` (the parser's), never by a size of its own.
  */
 export function getFailedAnswerDrain(timeout: number): DrainBound {
   return { maxBytes: Number.POSITIVE_INFINITY, ms: timeout, reason: 'timeout' };

@@ -38,6 +38,7 @@ export const EXCHANGE_FAULTS = Object.freeze({
   clientStalled: (clientTimeout: number) =>
     `was abandoned: its client read nothing for ${clientTimeout} ms (clientTimeout) while the process waited on it`,
   couldNotTransform: (reason: string) => `could not transform the response: ${reason}`,
+  overBodyLimit: (detail: string) => `answered over limits.maxBodyBytes: ${detail}`,
   timedOut: describeTimeout,
 });
 

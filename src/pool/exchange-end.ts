@@ -8,7 +8,7 @@ import type { ExitReason } from '../shared/events.ts';
 import type { SilenceTimer } from '../shared/timeout.ts';
 import type { TransformTrace } from '../shared/tracing.ts';
 import type { AnswerChannel } from './answer-channel.ts';
-import { ABANDONED_DRAIN, Drain, type DrainBound } from './drain.ts';
+import { ABANDONED_DRAIN, Drain, type DrainBound, getFailedAnswerDrain } from './drain.ts';
 import { EXCHANGE_FAULTS } from './errors.ts';
 import type { ExchangeHost, ExchangeOwner } from './exchange-host.ts';
 import { judgeFailure, type Output } from './exchange-verdicts.ts';
@@ -87,6 +87,21 @@ export function discardAnswer<E>(
   const drain = new Drain(bound, (reason) => giveUp(x, host, reason));
   x.toDiscarding(host, drain);
   if (x.turn()) drain.start();
+}
+
+/**
+ * running | streaming -> discarding: its answer is over `maxBodyBytes` on a process that frames by
+ * construction, so it alone fails and the rest is dropped, bounded as a `Transform-Error`'s body. False (the
+ * answer breaks the protocol) without `timeout`, and when it moved on already, but for one discarding.
+ */
+export function dropOverLimit<E>(x: EndingView<E>, detail: string): boolean {
+  // Without `timeout`, nothing but the limit bounds an answer: past it, the process is replaced as any.
+  if (x.owner.timeout === Number.POSITIVE_INFINITY) return false;
+  const { kind, host } = x.stage();
+  if ((kind !== 'running' && kind !== 'streaming') || host === undefined) return kind === 'discarding';
+  const error = host.createError('ERR_TRANSFORM_PROTOCOL', EXCHANGE_FAULTS.overBodyLimit(detail));
+  discardAnswer(x, host, error, getFailedAnswerDrain(x.owner.timeout));
+  return true;
 }
 
 /** Its timeout fired: -> failed, and its process is replaced. */

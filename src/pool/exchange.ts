@@ -16,6 +16,7 @@ import { EXCHANGE_FAULTS } from './errors.ts';
 import {
   abortExchange,
   discardAnswer,
+  dropOverLimit,
   type EndingView,
   endOnProcessFailure,
   failExchange,
@@ -194,6 +195,11 @@ export class Exchange {
       stall: () => stallExchange(this.#end),
     });
     this.#state = { kind: 'streaming', host, channel };
+  }
+
+  /** Its answer is over `maxBodyBytes` on a process framed by construction: see {@link dropOverLimit}. */
+  onOverLimit(detail: string): boolean {
+    return dropOverLimit(this.#end, detail);
   }
 
   /** A body chunk; returns false when the reader has no room, and the process pauses its output. */

@@ -118,6 +118,7 @@ export class ProcessAnswers {
   /** The answer reader's view of the process (see answer-reader.ts). */
   #readerHost(): ReaderHost<Work> {
     const host = this.#process;
+    const isAnnounced = (): boolean => this.#announced;
     return {
       get board() {
         const { life } = host.state;
@@ -140,6 +141,12 @@ export class ProcessAnswers {
         host.child.resumeOutput();
         this.#board.startTurn();
       },
+      // Framed by construction, an answer over the body limit ends where it says: only it fails, and the
+      // process, with the messages behind it already handed to its transform, is kept.
+      get framedByConstruction() {
+        return isAnnounced();
+      },
+      onOverLimit: (work, detail) => work.exchange.onOverLimit(detail),
       onRead: () => this.#afterRead(),
       onProtocolError: (error, detail, bytes, stale, repeated, afterAnswers) =>
         this.#onProtocolError(error, detail, bytes, stale, repeated, afterAnswers),

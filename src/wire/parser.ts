@@ -35,6 +35,12 @@ export interface ParserEvents {
   /** A view into the pushed chunk: copy it to keep it past the call only if the chunk is reused. */
   onBody(chunk: Uint8Array): void;
   onMessageEnd(): void;
+  /**
+   * The message's body is over `maxBodyBytes` (a `Content-Length` over it, told after its head, or the byte
+   * past it): return true to read the rest of this body on without the limit (its framing is trusted and its
+   * bytes are dropped); otherwise, or without this event, `error` is thrown.
+   */
+  onOverLimit?(error: WireError): boolean;
 }
 
 /** Options of {@link ResponseParser}. */
@@ -101,11 +107,14 @@ export class ResponseParser {
   readonly #line: Line = { bytes: undefined, start: 0, end: 0, base: 0, size: 0 };
   #remaining = 0;
   #bodyBytes = 0;
+  /** `maxBodyBytes` for the message being read: lifted when {@link ParserEvents.onOverLimit} takes it on. */
+  #bodyLimit: number;
   #close = false;
 
   constructor(events: ParserEvents, options: ParserOptions = {}) {
     this.#events = events;
     this.#limits = resolveLimits(options.limits);
+    this.#bodyLimit = this.#limits.maxBodyBytes;
   }
 
   /** Whether the parser is between messages with nothing buffered. */
@@ -237,6 +246,7 @@ export class ResponseParser {
     this.#framingFields = { contentLength: undefined, transferEncoding: undefined, connectionClose: false };
     this.#context = new Map();
     this.#bodyBytes = 0;
+    this.#bodyLimit = this.#limits.maxBodyBytes;
     this.#events.onMessageBegin?.(offset);
   }
 
@@ -367,14 +377,18 @@ export class ResponseParser {
     };
     this.#status = 0;
     this.#close = head.close;
-    if (framing.kind === 'length' && framing.length > this.#limits.maxBodyBytes) {
-      throw new WireError(
-        'ERR_WIRE_LIMIT',
-        `Content-Length ${framing.length} larger than ${this.#limits.maxBodyBytes} bytes`,
-        offset,
-      );
-    }
+    const over =
+      framing.kind === 'length' && framing.length > this.#bodyLimit
+        ? new WireError(
+            'ERR_WIRE_LIMIT',
+            `Content-Length ${framing.length} larger than ${this.#bodyLimit} bytes`,
+            offset,
+          )
+        : undefined;
+    // Refused before its head, unless onOverLimit may take it on: it needs the head to know whose answer it is.
+    if (over !== undefined && this.#events.onOverLimit === undefined) throw over;
     this.#events.onHead(head);
+    if (over !== undefined) this.#overLimit(over);
     switch (framing.kind) {
       case 'none':
         this.#endMessage();
@@ -407,17 +421,20 @@ export class ResponseParser {
 
   #emitBody(view: Uint8Array, index: number): void {
     if (view.byteLength === 0) return;
-    const room = this.#limits.maxBodyBytes - this.#bodyBytes;
+    const room = this.#bodyLimit - this.#bodyBytes;
     if (view.byteLength > room) {
       // The offset names the first byte past the limit, however the stream was chunked.
-      throw new WireError(
-        'ERR_WIRE_LIMIT',
-        `Body larger than ${this.#limits.maxBodyBytes} bytes`,
-        this.#base + index + room,
-      );
+      const what = `Body larger than ${this.#bodyLimit} bytes`;
+      this.#overLimit(new WireError('ERR_WIRE_LIMIT', what, this.#base + index + room));
     }
     this.#bodyBytes += view.byteLength;
     this.#events.onBody(view);
+  }
+
+  /** A body over the limit: thrown, unless the events take the rest of this body on without it. */
+  #overLimit(error: WireError): void {
+    if (this.#events.onOverLimit?.(error) !== true) throw error;
+    this.#bodyLimit = Number.POSITIVE_INFINITY;
   }
 
   #endMessage(): void {

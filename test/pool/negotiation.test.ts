@@ -3,7 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { createTransformPool, type PoolOptions } from '../../src/index.ts';
 import { CHILD_RUNTIMES } from '../_child-runtimes.ts';
-import { createLogFile, fixture, linesOf, nodeFixture, outcomeOf, track, waitFor } from '../_utils.ts';
+import {
+  createLogFile,
+  createObservedPool,
+  exitsOf,
+  fixture,
+  linesOf,
+  nodeFixture,
+  outcomeOf,
+  track,
+  waitFor,
+} from '../_utils.ts';
 
 function createPool(options: PoolOptions) {
   return track(createTransformPool({ processes: 1, stderr: 'ignore', onEvent: () => {}, ...options }));
@@ -193,5 +203,105 @@ describe('serveTransform keeps user code off the protocol', () => {
         'stray while transforming c',
       ]),
     );
+  });
+});
+
+describe('an answer over limits.maxBodyBytes', () => {
+  const bodies = ['a', 'big-known', 'b', 'c', 'big-stream', 'd'];
+
+  it.each(
+    CHILD_RUNTIMES,
+  )('from a child that announced fails alone; the messages behind it reach the transform once, on the same process ($runtime child)', async ({
+    argv,
+  }) => {
+    const reads = createLogFile();
+    const pool = createPool({
+      command: [...argv, fixture('serve-big-body.mjs')],
+      env: { READ_LOG: reads },
+      limits: { maxBodyBytes: 1024 },
+    });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    const outcomes = await Promise.all(bodies.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual([
+      'echo a',
+      'rejected ERR_TRANSFORM_PROTOCOL',
+      'echo b',
+      'echo c',
+      'rejected ERR_TRANSFORM_PROTOCOL',
+      'echo d',
+    ]);
+    expect(linesOf(reads).sort()).toEqual(['warm', ...bodies].sort());
+    expect(pool.stats()).toMatchObject({ ok: 5, failed: 2, exited: 0, started: 1 });
+  });
+
+  it("as a child's first answer (a known length, before its announcement is read) is refused: nothing is behind it", async () => {
+    const reads = createLogFile();
+    const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
+      stderr: 'ignore',
+      env: { READ_LOG: reads },
+      limits: { maxBodyBytes: 1024 },
+    });
+    expect(await outcomeOf(pool.transform(new Response('big-known')))).toBe(
+      'rejected ERR_TRANSFORM_PROTOCOL',
+    );
+    expect(await outcomeOf(pool.transform(new Response('a')))).toBe('echo a');
+    expect(linesOf(reads)).toEqual(['big-known', 'a']);
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    expect(exitsOf(events).map((exit) => exit.reason)).toEqual(['protocol']);
+  });
+
+  it('from a child that announced, without end: dropped for `timeout`, then its process is replaced', async () => {
+    const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
+      stderr: 'ignore',
+      limits: { maxBodyBytes: 1024 },
+      timeout: 1000,
+    });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    expect(await outcomeOf(pool.transform(new Response('endless')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    // A property, not a deadline: the drain's bound is `timeout`, the wait ten times that and more.
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    expect(exitsOf(events)[0]?.reason).toBe('timeout');
+    expect(await outcomeOf(pool.transform(new Response('after')))).toBe('echo after');
+    expect(pool.stats()).toMatchObject({ ok: 2, failed: 1, started: 2 });
+  });
+
+  it('from a child that announced, without `timeout` (0): refused, and its process replaced, as nothing else bounds it', async () => {
+    const { pool, events } = createObservedPool(nodeFixture('serve-big-body.mjs'), {
+      stderr: 'ignore',
+      limits: { maxBodyBytes: 1024 },
+      timeout: 0,
+    });
+    expect(await outcomeOf(pool.transform(new Response('warm')))).toBe('echo warm');
+    expect(await outcomeOf(pool.transform(new Response('endless')))).toBe('rejected ERR_TRANSFORM_PROTOCOL');
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    expect(exitsOf(events)[0]?.reason).toBe('protocol');
+  });
+
+  it('from a raw transform at the defaults (one message at a time) fails alone, and the process is replaced', async () => {
+    const reads = createLogFile();
+    const pool = createPool({
+      command: nodeFixture('raw-big-body.mjs'),
+      env: { READ_LOG: reads },
+      limits: { maxBodyBytes: 1024 },
+    });
+    const known = bodies.filter((body) => body !== 'big-stream');
+    const outcomes = await Promise.all(known.map((body) => outcomeOf(pool.transform(new Response(body)))));
+    expect(outcomes).toEqual(['echo a', 'rejected ERR_TRANSFORM_PROTOCOL', 'echo b', 'echo c', 'echo d']);
+    expect(linesOf(reads).sort()).toEqual(known.sort());
+    expect(pool.stats()).toMatchObject({ ok: 4, failed: 1, started: 2 });
+  });
+
+  it('from a raw transform is refused before its head counts: a Transform-Error over it is a protocol error', async () => {
+    const { pool, events } = createObservedPool(nodeFixture('raw-big-body.mjs'), {
+      stderr: 'ignore',
+      limits: { maxBodyBytes: 1024 },
+    });
+    expect(await outcomeOf(pool.transform(new Response('big-error')))).toBe(
+      'rejected ERR_TRANSFORM_PROTOCOL',
+    );
+    expect(await waitFor(() => exitsOf(events).length === 1, 20_000)).toBe(true);
+    // Never heard as an answer: no transform-error event (a replacement may spawn at any point).
+    const heard = events.filter((event) => event.type !== 'spawn').map((event) => event.type);
+    expect(heard).toEqual(['protocol-error', 'exit']);
   });
 });

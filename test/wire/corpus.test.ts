@@ -291,6 +291,76 @@ describe('ResponseParser', () => {
     );
   });
 
+  describe('onOverLimit', () => {
+    /** Each event as a line: `head <status>`, `body <bytes>`, `end`, `over <code> <message>`. */
+    function record(takeOn: boolean): { seen: string[]; events: ParserEvents } {
+      const seen: string[] = [];
+      const events: ParserEvents = {
+        onHead: (head) => seen.push(`head ${head.status}`),
+        onBody: (chunk) => seen.push(`body ${toText(chunk)}`),
+        onMessageEnd: () => seen.push('end'),
+        onOverLimit: (error) => {
+          seen.push(`over ${error.code} ${error.message}`);
+          return takeOn;
+        },
+      };
+      return { seen, events };
+    }
+    const overLength = 'HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\n012345';
+    const overChunked =
+      'HTTP/1.1 201 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n';
+    const within = 'HTTP/1.1 202 OK\r\nContent-Length: 4\r\n\r\nwxyz';
+
+    it('taken on, the body is read on to its framed end, and the next message has the limit again', () => {
+      const { seen, events } = record(true);
+      const parser = new ResponseParser(events, { limits: { maxBodyBytes: 4 } });
+      parser.push(latin1(`${overLength}${overChunked}${within}${overLength}`));
+      expect(seen).toEqual([
+        'head 200',
+        'over ERR_WIRE_LIMIT Content-Length 6 larger than 4 bytes (at byte 36)',
+        'body 012345',
+        'end',
+        'head 201',
+        'body abc',
+        `over ERR_WIRE_LIMIT Body larger than 4 bytes (at byte ${overLength.length + 59})`,
+        'body def',
+        'end',
+        'head 202',
+        'body wxyz',
+        'end',
+        'head 200',
+        `over ERR_WIRE_LIMIT Content-Length 6 larger than 4 bytes (at byte ${overLength.length + overChunked.length + within.length + 36})`,
+        'body 012345',
+        'end',
+      ]);
+      expect(parser.idle).toBe(true);
+    });
+
+    it('not taken on, the error is thrown where it was found', () => {
+      const { seen, events } = record(false);
+      const parser = new ResponseParser(events, { limits: { maxBodyBytes: 4 } });
+      expect(() => parser.push(latin1(`${within}${overChunked}`))).toThrow(
+        expect.objectContaining({ code: 'ERR_WIRE_LIMIT', offset: within.length + 59 }),
+      );
+      expect(seen.at(-1)).toBe(
+        `over ERR_WIRE_LIMIT Body larger than 4 bytes (at byte ${within.length + 59})`,
+      );
+      expect(seen).not.toContain('body def');
+    });
+
+    it('without it, a Content-Length over the limit is refused before its head', () => {
+      const heads: number[] = [];
+      const parser = new ResponseParser(
+        { onHead: (head) => heads.push(head.status), onBody() {}, onMessageEnd() {} },
+        { limits: { maxBodyBytes: 4 } },
+      );
+      expect(() => parser.push(latin1(overLength))).toThrow(
+        expect.objectContaining({ code: 'ERR_WIRE_LIMIT', offset: 36 }),
+      );
+      expect(heads).toEqual([]);
+    });
+  });
+
   it('throws the same error on every call after an error', () => {
     const parser = new ResponseParser(events);
     let first: unknown;
