@@ -21,7 +21,12 @@ interface Input {
   reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
 }
 
-/** How one filter ran: its answer, or `dead` when it was a spare found dead (see {@link isFoundDead}). */
+/**
+ * How one filter ran: its answer, or `dead` when it was a spare found dead before it was handed the response:
+ * its first write failed (nothing reads the pipe), or it was killed from outside with none of the body taken
+ * past what is in hand (a kill just before the handover is seen only once the write went into the pipe's
+ * buffer). Either way the response goes to a filter spawned now, once, and costs no failure.
+ */
 type Outcome = { kind: 'answer'; response: Response } | { kind: 'dead' };
 
 /**
@@ -36,16 +41,6 @@ const HOLD_BYTES = 64 * 1024;
 /** Signals that end a process from outside: a crash on its input raises others (SIGSEGV, SIGABRT). */
 const OUTSIDE_KILLS: ReadonlySet<string> = new Set(['SIGKILL', 'SIGTERM']);
 
-/**
- * Whether a spare that ended before its first output byte was dead before it was handed the response: its
- * first write failed (nothing reads the pipe), or it was killed from outside while the whole input is still
- * in hand (a kill just before the handover is seen only once the write went into the pipe's buffer). Either
- * way the response goes to a filter spawned now, once, and costs no failure.
- */
-function isFoundDead(unread: boolean, signal: string | null, body: Input): boolean {
-  return unread || (signal !== null && OUTSIDE_KILLS.has(signal) && body.reader === undefined);
-}
-
 /** The answer that tells the pool a filter failed: `Transform-Error`, which the pool maps to its error. */
 function getFailureResponse(failure: FilterFailure): Response {
   return new Response(null, { status: 500, headers: { 'Transform-Error': formatFailure(failure) } });
@@ -57,20 +52,28 @@ function getOutputHeaders(input: Response, config: FilterConfig): Headers {
   return headers;
 }
 
-/** Write the rest of the body to the filter's stdin with backpressure, then end it. */
-async function pumpRest(input: Input, stdin: NonNullable<FilterProcess['child']['stdin']>): Promise<void> {
+/**
+ * Write the rest of the body to the filter's stdin with backpressure, then end it.
+ *
+ * @returns Whether any of the rest was taken from the body: then no other filter can be given the whole of it.
+ */
+async function pumpRest(input: Input, stdin: NonNullable<FilterProcess['child']['stdin']>): Promise<boolean> {
   const { reader } = input;
+  let took = false;
   try {
     if (reader !== undefined) {
       for (let next = await reader.read(); !next.done; next = await reader.read()) {
+        took = true;
         if (!stdin.write(next.value)) await waitForDrain(stdin);
       }
     }
     stdin.end();
+    return took;
   } catch {
     // A filter may stop reading early (head, sed q): its exit status says whether that was fine.
     void reader?.cancel().catch(() => {});
     stdin.destroy();
+    return true;
   }
 }
 
@@ -109,9 +112,21 @@ function runOne(
   const stdin = child.stdin;
   const prefix = filter.readsContext ? encoder.encode(getContextLines(request)) : undefined;
   const parts = [prefix, body.first].filter((part) => part !== undefined && part.byteLength > 0);
+  // `written`: the first write's callback came (`unread` is known); `handedOver`: the input is all handed over
+  // or found unwritable, with whether the body was taken past its first chunk.
+  let written: Promise<void> = Promise.resolve();
+  let handedOver: Promise<boolean> = Promise.resolve(false);
   if (stdin !== null && pid !== undefined) {
-    if (parts.length === 0) void pumpRest(body, stdin);
+    if (parts.length === 0) handedOver = pumpRest(body, stdin);
     else {
+      let onWritten!: () => void;
+      let onHandedOver!: (tookRest: boolean | Promise<boolean>) => void;
+      written = new Promise<void>((resolve) => {
+        onWritten = resolve;
+      });
+      handedOver = new Promise<boolean>((resolve) => {
+        onHandedOver = resolve;
+      });
       // One writev, with the end of input when the body came whole: the filter reads it all in one wake-up.
       stdin.cork();
       for (const [index, part] of parts.entries()) {
@@ -120,7 +135,8 @@ function runOne(
           // A write after the process is gone fails: it read none of this response, and another may run it.
           stdin.write(part, (error) => {
             if (error) unread = true;
-            else if (body.reader !== undefined) void pumpRest(body, stdin);
+            onWritten();
+            onHandedOver(error || body.reader === undefined ? false : pumpRest(body, stdin));
           });
         }
       }
@@ -219,9 +235,14 @@ function runOne(
       if (wasPhase !== 'body') settle({ kind: 'answer', response: output });
     } else if (wasPhase !== 'body') {
       // Nothing is out yet: a failure is still an answer of its own, its held output dropped.
-      const dead =
-        wasPhase === 'head' && spare && killedFor === undefined && isFoundDead(unread, signal, body);
-      settle(dead ? { kind: 'dead' } : { kind: 'answer', response: getFailureResponse(ended) });
+      const failed: Outcome = { kind: 'answer', response: getFailureResponse(ended) };
+      const dead: Outcome = { kind: 'dead' };
+      // A spare that may have been dead when handed the response: its first write's callback may come after
+      // the close; killed from outside, it matters too whether the body was taken past what is in hand.
+      if (wasPhase !== 'head' || !spare || killedFor !== undefined) settle(failed);
+      else if (signal !== null && OUTSIDE_KILLS.has(signal))
+        void handedOver.then((tookRest) => settle(unread || !tookRest ? dead : failed));
+      else void written.then(() => settle(unread ? dead : failed));
     } else {
       // The answer is out: the only way left to report the failure is a broken body. Its message is the
       // failure's own text, which the pool maps back when the child tells it before the head left; its

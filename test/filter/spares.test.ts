@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
@@ -137,6 +137,31 @@ describe('body filters started ahead', () => {
     expect(answers.map(Number).filter((pid) => doomed.includes(pid))).toEqual([]);
     expect(new Set(answers).size).toBe(8);
     expect(pool.stats()).toMatchObject({ ok: 10, failed: 0 });
+  });
+
+  it('gives the response to a fresh filter when its spare took the input in the pipe and was SIGKILLed before reading the rest', async () => {
+    // The spare that takes the response reads one byte (so the write went into its pipe: no failed write
+    // tells), and, armed by the test, is killed then: the body is still whole in hand and goes to a new filter.
+    const folder = mkdtempSync(join(tmpdir(), 'spare-killed-'));
+    try {
+      const armed = join(folder, 'armed');
+      const command = [
+        'sh',
+        '-c',
+        'dd bs=1 count=1 of=/dev/null 2>/dev/null; if rmdir "$0" 2>/dev/null; then kill -9 $$; fi; cat >/dev/null; echo $$',
+        armed,
+      ];
+      const { pool, events } = createPool({ command });
+      await run(pool);
+      const spares = (await waitForSpawns(events, 3)).slice(1);
+      mkdirSync(armed);
+      const served = Number(await run(pool, 'x'.repeat(100)));
+      expect(existsSync(armed)).toBe(false);
+      expect(spares).not.toContain(served);
+      expect(pool.stats()).toMatchObject({ ok: 2, failed: 0 });
+    } finally {
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 
   it('close() ends the spares and waits for them', async () => {
