@@ -128,9 +128,13 @@ describe(`the pool under ${runtime}`, () => {
     }
 
     it('with its stdin closed', async () => {
+      // The transform runs under Node here (what is tested is the pool in this runtime): under Deno, on a busy
+      // machine, the first write of the next message often went through after closeSync(0) (a read of fd 0
+      // still pending in a thread holds the pipe open), so the process had read part of it and rightly failed
+      // it at its exit: not the pipe nobody reads that this case is about.
       const pool = track(
         createTransformPool({
-          command: script(fixture('closes-stdin-when-idle.mjs')),
+          command: ['node', fixture('closes-stdin-when-idle.mjs')],
           processes: 1,
           stderr: 'ignore',
         }),
