@@ -81,26 +81,27 @@ type Framing = { contentLength: number } | { chunked: true } | null;
 function encodeHead(
   response: Response,
   framing: Framing,
-  extraFields: Iterable<readonly [string, string]> = [],
+  extraFields: readonly (readonly [string, string])[] = [],
   omitTransformFields = false,
 ): Uint8Array<ArrayBuffer> {
   return encodeLatin1Text(formatHead(response, framing, extraFields, omitTransformFields));
 }
 
 /** Whether `fields` has a field named `name` (lower-case), whatever the case it is written in. */
-function isNamedIn(name: string, fields: Iterable<readonly [string, string]>): boolean {
+function isNamedIn(name: string, fields: readonly (readonly [string, string])[]): boolean {
   for (const [field] of fields) if (field.toLowerCase() === name) return true;
   return false;
 }
 
 /**
  * {@link encodeHead} as text, every character one byte (Latin-1): for a writer that encodes it straight into
- * a buffer of its own.
+ * a buffer of its own. `extraFields` is a list, not any iterable: it is read once per `Transform-*` field of
+ * the response's own and again to write it, which an iterator would not survive.
  */
 export function formatHead(
   response: Response,
   framing: Framing,
-  extraFields: Iterable<readonly [string, string]> = [],
+  extraFields: readonly (readonly [string, string])[] = [],
   omitTransformFields = false,
 ): string {
   const reason = response.statusText || getReasonPhrase(response.status);
@@ -193,7 +194,9 @@ export class ResponseEncoder implements AsyncIterableIterator<Uint8Array[], void
 
   async #start(): Promise<Uint8Array[] | undefined> {
     const response = this.#response;
-    const fields = this.#init.fields ?? [];
+    // Read more than once per head (see formatHead): an iterator given to the constructor becomes a list.
+    const given = this.#init.fields ?? [];
+    const fields = Array.isArray(given) ? given : [...given];
     const omit = this.#init.omitTransformFields === true;
     const { status, body } = response;
     if (isNullBodyStatus(status) || body === null) {

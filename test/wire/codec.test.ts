@@ -193,6 +193,18 @@ describe('serializeResponse', () => {
     expect([...(head?.headers ?? [])]).toEqual([['x-a', '1']]);
   });
 
+  it('leaves out a Transform-* field of the response that init.fields writes too, with fields given as an iterator', async () => {
+    const fields = new Map([['Transform-Request-Id', '3']]);
+    const response = new Response('x', {
+      headers: { 'transform-request-id': 'copied', 'transform-other': 'kept' },
+    });
+    // An iterator is used up once read: the check for the response's own fields must not read it away.
+    expect(await serialize(response, { fields: fields.entries() })).toBe(
+      'HTTP/1.1 200 OK\r\nContent-Type: text/plain;charset=UTF-8\r\nTransform-Other: kept\r\n' +
+        'Transform-Request-Id: 3\r\nContent-Length: 1\r\n\r\nx',
+    );
+  });
+
   it('chunks a stream that is still being produced', async () => {
     const chunks = await readChunks(serializeResponse(new Response(later(['hello', ' world!']))));
     expect(chunks.map(toText)).toEqual([
